@@ -1,0 +1,176 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import KeyvSqlite from '@keyv/sqlite';
+import Keyv from 'keyv';
+import { AppError } from '../errors.js';
+import { decodeFloat16, encodeFloat16 } from '../util/float16.js';
+
+/** What is kept per image: enough to rebuild any index or retrain without the original bytes. */
+export interface ImageRecord {
+  id: number;
+  sha256: string;
+  /** Where the image came from: a file path for the CLI, a message/attachment reference for the bot. */
+  source: string;
+  width: number;
+  height: number;
+  addedAt: string;
+  /** Caller-defined fields (for the bot: channel, author, message ids); strings only so they stay portable. */
+  extra?: Record<string, string>;
+}
+
+export interface StoredImage extends ImageRecord {
+  features: Float32Array;
+}
+
+interface RecordValue extends ImageRecord {
+  /** base64 of the raw features as float16. */
+  f16: string;
+}
+
+const KEYV_NAMESPACE = 'store';
+const SCAN_PAGE = 500;
+
+/**
+ * The feature store of one namespace: a SQLite file reached through keyv. Keys: `img:<id>` → record with
+ * features, `sha:<sha256>` → id (duplicate detection), `meta:<name>` → small values. An image counts as stored
+ * once the transaction that writes both of its keys has committed.
+ */
+export class FeatureStore {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly keyv: Keyv,
+    private readonly adapter: KeyvSqlite,
+    private readonly table: string,
+  ) {}
+
+  static async open(path: string): Promise<FeatureStore> {
+    await mkdir(dirname(path), { recursive: true });
+    const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 10_000 });
+    const keyv = new Keyv({ store: adapter, namespace: KEYV_NAMESPACE });
+    let errorEvent: unknown;
+    keyv.on('error', (error: unknown) => {
+      errorEvent = error;
+    });
+    try {
+      // WAL keeps readers off the writer's back; NORMAL sync survives a killed process (what we promise).
+      await adapter.query('PRAGMA journal_mode=WAL');
+      await adapter.query('PRAGMA synchronous=NORMAL');
+    } catch (error) {
+      throw new AppError('STORE_FAILED', `Cannot open the store at ${path}.`, { cause: errorEvent ?? error });
+    }
+    return new FeatureStore(keyv, adapter, adapter.opts.table ?? 'keyv');
+  }
+
+  /** Runs `task` after every earlier exclusive task: one writer at a time keeps the transactions apart. */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async findBySha(sha256: string): Promise<number | undefined> {
+    const id = await this.keyv.get<number>(`sha:${sha256}`);
+    return typeof id === 'number' ? id : undefined;
+  }
+
+  /** Allocates the next id and stores the image in one transaction. Call inside `exclusive`. */
+  async insert(record: Omit<ImageRecord, 'id'>, features: Float32Array): Promise<ImageRecord> {
+    return this.transaction(async () => {
+      const id = ((await this.keyv.get<number>('meta:nextId')) ?? 1) as number;
+      const full: ImageRecord = { id, ...record };
+      const value: RecordValue = { ...full, f16: encodeFloat16(features).toString('base64') };
+      await this.keyv.set(`img:${id}`, value);
+      await this.keyv.set(`sha:${record.sha256}`, id);
+      await this.keyv.set('meta:nextId', id + 1);
+      return full;
+    });
+  }
+
+  async get(id: number): Promise<StoredImage | undefined> {
+    const value = await this.keyv.get<RecordValue>(`img:${id}`);
+    return value ? toStored(value) : undefined;
+  }
+
+  async getRecords(ids: number[]): Promise<Map<number, ImageRecord>> {
+    const values = await this.keyv.getMany<RecordValue>(ids.map((id) => `img:${id}`));
+    const out = new Map<number, ImageRecord>();
+    for (const value of values) if (value) out.set(value.id, withoutFeatures(value));
+    return out;
+  }
+
+  /** Deletes the image and its duplicate key. Call inside `exclusive`. */
+  async delete(id: number): Promise<ImageRecord | undefined> {
+    return this.transaction(async () => {
+      const value = await this.keyv.get<RecordValue>(`img:${id}`);
+      if (!value) return undefined;
+      await this.keyv.delete(`img:${id}`);
+      if ((await this.findBySha(value.sha256)) === id) await this.keyv.delete(`sha:${value.sha256}`);
+      return withoutFeatures(value);
+    });
+  }
+
+  /** Every stored image in id-key order, read a page at a time so memory stays flat. */
+  async *scan(): AsyncGenerator<StoredImage> {
+    const prefix = `${KEYV_NAMESPACE}:img:`;
+    let after = prefix;
+    for (;;) {
+      const rows = (await this.adapter.query(
+        `SELECT key, value FROM ${this.table} WHERE key > ? AND key < ? ORDER BY key LIMIT ?`,
+        after,
+        `${prefix}\uffff`,
+        SCAN_PAGE,
+      )) as Array<{ key: string; value: string }>;
+      if (rows.length === 0) return;
+      for (const row of rows) {
+        const data = await this.keyv.deserializeData<RecordValue>(row.value);
+        if (data?.value) yield toStored(data.value);
+      }
+      after = rows[rows.length - 1].key;
+    }
+  }
+
+  async count(): Promise<number> {
+    const prefix = `${KEYV_NAMESPACE}:img:`;
+    const rows = (await this.adapter.query(
+      `SELECT count(*) AS n FROM ${this.table} WHERE key > ? AND key < ?`,
+      prefix,
+      `${prefix}\uffff`,
+    )) as Array<{ n: number }>;
+    return rows[0]?.n ?? 0;
+  }
+
+  async getMeta<T>(name: string): Promise<T | undefined> {
+    return (await this.keyv.get<T>(`meta:${name}`)) ?? undefined;
+  }
+
+  async setMeta(name: string, value: unknown): Promise<void> {
+    await this.keyv.set(`meta:${name}`, value);
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    await this.keyv.disconnect();
+  }
+
+  private async transaction<T>(work: () => Promise<T>): Promise<T> {
+    await this.adapter.query('BEGIN IMMEDIATE');
+    try {
+      const result = await work();
+      await this.adapter.query('COMMIT');
+      return result;
+    } catch (error) {
+      await this.adapter.query('ROLLBACK').catch(() => undefined);
+      throw new AppError('STORE_FAILED', 'Writing to the image store failed.', { cause: error });
+    }
+  }
+}
+
+function withoutFeatures(value: RecordValue): ImageRecord {
+  const { f16: _features, ...record } = value;
+  return record;
+}
+
+function toStored(value: RecordValue): StoredImage {
+  return { ...withoutFeatures(value), features: decodeFloat16(Buffer.from(value.f16, 'base64')) };
+}
