@@ -1,0 +1,383 @@
+/**
+ * A trained VAE as plain data, with pure-JS inference so that answering a query never loads tfjs.
+ * Training lives in vae-train.ts; this file must stay free of tfjs imports.
+ */
+import { randomBytes } from 'node:crypto';
+import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError } from '../errors.js';
+import { sha256, syncDir, syncFile } from '../util/atomic-file.js';
+
+/** Bumped whenever meta.json or weights.bin change incompatibly; loadVae refuses anything newer. */
+export const VAE_FORMAT = 1;
+
+export const INPUT_TRANSFORMS = ['l2', 'log1p', 'none'] as const;
+export type InputTransform = (typeof INPUT_TRANSFORMS)[number];
+
+/**
+ * The per-vector step before standardization, shared by training and inference so both see the same inputs.
+ * 'l2' scales each vector to unit length: cosine on raw features, the baseline this model replaces, ignores
+ * a vector's length, and on synthetic data with per-image scale variation it raised P@10 from ~0.66 to
+ * ~0.88 over 'log1p'. 'log1p' compresses large activations; it showed no gain on that data.
+ */
+export function transformRow(
+  transform: InputTransform,
+  src: Float32Array,
+  srcOffset: number,
+  d: number,
+  dst: Float32Array | Float64Array,
+  dstOffset: number,
+): void {
+  if (transform === 'l2') {
+    let sumSq = 0;
+    for (let k = 0; k < d; k++) sumSq += src[srcOffset + k] * src[srcOffset + k];
+    const scale = sumSq > 0 ? 1 / Math.sqrt(sumSq) : 0;
+    for (let k = 0; k < d; k++) dst[dstOffset + k] = src[srcOffset + k] * scale;
+  } else if (transform === 'log1p') {
+    for (let k = 0; k < d; k++) dst[dstOffset + k] = Math.log1p(src[srcOffset + k]);
+  } else {
+    for (let k = 0; k < d; k++) dst[dstOffset + k] = src[srcOffset + k];
+  }
+}
+
+export type VaeHyperParams = {
+  latent: number;
+  hidden: number;
+  /** Upper bound; `timeBudgetSeconds` may end training earlier. */
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** Weight of the KL term once warm-up is over. */
+  beta: number;
+  /** KL weight ramps linearly from 0 to `beta` over this many epochs. */
+  klWarmupEpochs: number;
+  /** Nats per latent dimension that the KL term does not charge for (free bits). */
+  freeBitsPerDim: number;
+  /** Share of the vectors kept out of training to measure a held-out loss. */
+  heldOutFraction: number;
+  /** Applied to each feature vector before per-dimension standardization; see transformRow. */
+  inputTransform: InputTransform;
+  /** Wall-clock budget for the whole run; the epoch count shrinks to fit it. */
+  timeBudgetSeconds: number;
+  seed: number;
+};
+
+export const DEFAULT_VAE_HYPER: Readonly<VaeHyperParams> = Object.freeze({
+  latent: 64,
+  hidden: 512,
+  epochs: 40,
+  batchSize: 256,
+  learningRate: 1e-3,
+  beta: 1,
+  klWarmupEpochs: 10,
+  freeBitsPerDim: 0.25,
+  heldOutFraction: 0.05,
+  inputTransform: 'l2',
+  timeBudgetSeconds: 1800,
+  seed: 1,
+});
+
+export type VaeMeta = {
+  id: string;
+  created: string;
+  trainingSize: number;
+  hyper: VaeHyperParams;
+  loss: { final: number; recon: number; kl: number; heldOut?: number };
+  activeUnits: number;
+  inputDim: number;
+  latentDim: number;
+  hiddenDim: number;
+  seed: number;
+  /** Fewer than hyper.epochs when the time budget ended training. */
+  epochsTrained: number;
+  /** Hex sha256 of weights.bin: set by saveVae, checked by loadVae. */
+  weightsSha256?: string;
+  format: 1;
+};
+
+/**
+ * Dense matrices are row-major [in][out]: encoding walks one contiguous weight row per input value.
+ * The decoder is kept although retrieval only needs μ: it makes the file a complete VAE that can score
+ * new data (held-out loss, drift) or warm-start a retrain.
+ */
+export type VaeWeights = {
+  inputMean: Float32Array;
+  inputStd: Float32Array;
+  encoderW: Float32Array;
+  encoderB: Float32Array;
+  muW: Float32Array;
+  muB: Float32Array;
+  logVarW: Float32Array;
+  logVarB: Float32Array;
+  decoderW: Float32Array;
+  decoderB: Float32Array;
+  outputW: Float32Array;
+  outputB: Float32Array;
+};
+
+type Dims = { inputDim: number; hiddenDim: number; latentDim: number };
+
+/** The order and sizes of the arrays in weights.bin. */
+export function weightLayout({ inputDim: d, hiddenDim: h, latentDim: l }: Dims): Array<[keyof VaeWeights, number]> {
+  return [
+    ['inputMean', d],
+    ['inputStd', d],
+    ['encoderW', d * h],
+    ['encoderB', h],
+    ['muW', h * l],
+    ['muB', l],
+    ['logVarW', h * l],
+    ['logVarB', l],
+    ['decoderW', l * h],
+    ['decoderB', h],
+    ['outputW', h * d],
+    ['outputB', d],
+  ];
+}
+
+/** Rows encoded together so that each weight read from memory serves several vectors. */
+const ROW_BLOCK = 4;
+
+/** [rows][cols] → [cols][rows]. */
+function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
+  return t;
+}
+
+export class VaeModel {
+  readonly meta: VaeMeta;
+  readonly weights: VaeWeights;
+  private readonly invStd: Float32Array;
+  // Encoder matrices as [out][in], so each output is a dot product over a contiguous row: measured ~2×
+  // faster in V8 than accumulating into the outputs (no store per multiply-add).
+  private readonly encoderT: Float32Array;
+  private readonly muT: Float32Array;
+
+  constructor(meta: VaeMeta, weights: VaeWeights) {
+    for (const [name, size] of weightLayout(meta)) {
+      const array = weights[name];
+      if (!(array instanceof Float32Array) || array.length !== size) {
+        throw new AppError('MODEL_INVALID', 'The relevance model is damaged: its weights do not match its description. Retrain it.', {
+          details: { tensor: name, expected: size, actual: array?.length },
+        });
+      }
+    }
+    this.meta = meta;
+    this.weights = weights;
+    this.invStd = weights.inputStd.map((s) => 1 / s);
+    this.encoderT = transpose(weights.encoderW, meta.inputDim, meta.hiddenDim);
+    this.muT = transpose(weights.muW, meta.hiddenDim, meta.latentDim);
+  }
+
+  /** μ of q(z|x) for `count` row-major feature vectors: count × latentDim values. */
+  encode(features: Float32Array, count: number): Float32Array {
+    const { inputDim: d, hiddenDim: h, latentDim: l } = this.meta;
+    if (!Number.isInteger(count) || count < 0 || features.length < count * d) {
+      throw new AppError('INFERENCE_FAILED', 'Could not compare this image: its features have the wrong size.', {
+        details: { count, inputDim: d, length: features.length },
+      });
+    }
+    const out = new Float32Array(count * l);
+    // Float64 scratch: measured faster than Float32 in V8 (no float32 rounding on every store).
+    const x = new Float64Array(ROW_BLOCK * d);
+    const hidden = new Float64Array(ROW_BLOCK * h);
+    const mu = new Float64Array(ROW_BLOCK * l);
+    for (let r0 = 0; r0 < count; r0 += ROW_BLOCK) {
+      const rows = Math.min(ROW_BLOCK, count - r0);
+      this.standardize(features, r0, rows, x);
+      dense(x, rows, this.encoderT, this.weights.encoderB, d, h, hidden);
+      for (let i = 0; i < rows * h; i++) if (hidden[i] < 0) hidden[i] = 0;
+      dense(hidden, rows, this.muT, this.weights.muB, h, l, mu);
+      for (let i = 0; i < rows * l; i++) out[r0 * l + i] = mu[i];
+    }
+    return out;
+  }
+
+  private standardize(features: Float32Array, r0: number, rows: number, x: Float64Array): void {
+    const { inputMean } = this.weights;
+    const { invStd } = this;
+    const d = this.meta.inputDim;
+    for (let r = 0; r < rows; r++) {
+      const o = r * d;
+      transformRow(this.meta.hyper.inputTransform, features, (r0 + r) * d, d, x, o);
+      for (let k = 0; k < d; k++) x[o + k] = (x[o + k] - inputMean[k]) * invStd[k];
+    }
+  }
+}
+
+/** out[r][j] = b[j] + Σk x[r][k]·wt[j][k] for `rows` (≤ ROW_BLOCK) rows of width n. */
+function dense(x: Float64Array, rows: number, wt: Float32Array, b: Float32Array, n: number, m: number, out: Float64Array): void {
+  if (rows === ROW_BLOCK) {
+    dense4(x, wt, b, n, m, out);
+    return;
+  }
+  for (let r = 0; r < rows; r++) dense1(x, r * n, wt, b, n, m, out, r * m);
+}
+
+/** One row; four partial sums shorten the floating-point dependency chain (~1.5× faster than one). */
+function dense1(x: Float64Array, xo: number, wt: Float32Array, b: Float32Array, n: number, m: number, out: Float64Array, o: number): void {
+  const n4 = n - (n % 4);
+  for (let j = 0; j < m; j++) {
+    const wo = j * n;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let k = 0; k < n4; k += 4) {
+      s0 += x[xo + k] * wt[wo + k];
+      s1 += x[xo + k + 1] * wt[wo + k + 1];
+      s2 += x[xo + k + 2] * wt[wo + k + 2];
+      s3 += x[xo + k + 3] * wt[wo + k + 3];
+    }
+    for (let k = n4; k < n; k++) s0 += x[xo + k] * wt[wo + k];
+    out[o + j] = b[j] + (s0 + s1 + s2 + s3);
+  }
+}
+
+/** Four rows: each weight is loaded once for four multiply-adds (~0.3 ms per 1280→512 row against ~0.5). */
+function dense4(x: Float64Array, wt: Float32Array, b: Float32Array, n: number, m: number, out: Float64Array): void {
+  for (let j = 0; j < m; j++) {
+    const wo = j * n;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let k = 0; k < n; k++) {
+      const w = wt[wo + k];
+      s0 += x[k] * w;
+      s1 += x[n + k] * w;
+      s2 += x[2 * n + k] * w;
+      s3 += x[3 * n + k] * w;
+    }
+    out[j] = b[j] + s0;
+    out[m + j] = b[j] + s1;
+    out[2 * m + j] = b[j] + s2;
+    out[3 * m + j] = b[j] + s3;
+  }
+}
+
+const META_FILE = 'meta.json';
+const WEIGHTS_FILE = 'weights.bin';
+
+function invalid(dir: string, reason: string, cause?: unknown): AppError {
+  return new AppError('MODEL_INVALID', `The relevance model in ${dir} cannot be used (${reason}). Retrain it.`, {
+    cause,
+    details: { dir, reason },
+  });
+}
+
+function packWeights(model: VaeModel): Buffer {
+  const layout = weightLayout(model.meta);
+  const total = layout.reduce((sum, [, size]) => sum + size, 0);
+  const packed = new Float32Array(total);
+  let offset = 0;
+  for (const [name, size] of layout) {
+    packed.set(model.weights[name], offset);
+    offset += size;
+  }
+  return Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes `dir/meta.json` and `dir/weights.bin` so that a reader sees either the old model or the new one,
+ * never a mix: both files go to a sibling temp directory, are fsynced, and the directory is renamed into
+ * place. An existing `dir` is moved aside to `dir.previous` first (rename cannot replace a non-empty
+ * directory); a crash between those two renames leaves the old model there.
+ */
+export async function saveVae(model: VaeModel, dir: string): Promise<void> {
+  const target = path.resolve(dir);
+  const parent = path.dirname(target);
+  await mkdir(parent, { recursive: true });
+  const weights = packWeights(model);
+  const meta: VaeMeta = { ...model.meta, weightsSha256: sha256(weights) };
+  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const previous = `${target}.previous`;
+  try {
+    await mkdir(tmp);
+    await writeFile(path.join(tmp, WEIGHTS_FILE), weights);
+    await writeFile(path.join(tmp, META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
+    await syncFile(path.join(tmp, WEIGHTS_FILE));
+    await syncFile(path.join(tmp, META_FILE));
+    await syncDir(tmp);
+    if (await exists(target)) {
+      await rm(previous, { recursive: true, force: true });
+      await rename(target, previous);
+    }
+    await rename(tmp, target);
+    await syncDir(parent);
+  } catch (error) {
+    await rm(tmp, { recursive: true, force: true });
+    throw new AppError('STORE_FAILED', `Could not save the relevance model to ${target}.`, { cause: error, details: { dir: target } });
+  }
+  await rm(previous, { recursive: true, force: true });
+}
+
+function checkMeta(value: unknown, dir: string): VaeMeta {
+  if (typeof value !== 'object' || value === null) throw invalid(dir, 'meta.json is not an object');
+  const meta = value as Partial<VaeMeta>;
+  if (typeof meta.format !== 'number') throw invalid(dir, 'meta.json has no format');
+  if (meta.format > VAE_FORMAT) {
+    throw new AppError(
+      'MODEL_INVALID',
+      `The relevance model in ${dir} was saved by a newer version of this program (model format ${meta.format}, this version reads up to ${VAE_FORMAT}). Upgrade the program, or retrain the model with this version.`,
+      { details: { dir, format: meta.format, supported: VAE_FORMAT } },
+    );
+  }
+  if (meta.format !== VAE_FORMAT) throw invalid(dir, `unknown format ${meta.format}`);
+  for (const key of ['inputDim', 'hiddenDim', 'latentDim'] as const) {
+    const v = meta[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw invalid(dir, `meta.json has a bad ${key}`);
+  }
+  if (typeof meta.weightsSha256 !== 'string') throw invalid(dir, 'meta.json has no weights checksum');
+  const hyper = meta.hyper;
+  if (typeof hyper !== 'object' || hyper === null || !INPUT_TRANSFORMS.includes(hyper.inputTransform)) {
+    throw invalid(dir, 'meta.json has bad hyperparameters');
+  }
+  if (hyper.latent !== meta.latentDim || hyper.hidden !== meta.hiddenDim) throw invalid(dir, 'meta.json dimensions disagree');
+  return meta as VaeMeta;
+}
+
+export async function loadVae(dir: string): Promise<VaeModel> {
+  const target = path.resolve(dir);
+  let metaText: string;
+  let weights: Buffer;
+  try {
+    [metaText, weights] = await Promise.all([readFile(path.join(target, META_FILE), 'utf8'), readFile(path.join(target, WEIGHTS_FILE))]);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new AppError('MODEL_MISSING', `No relevance model in ${target}. Train one first.`, { cause: error, details: { dir: target } });
+    }
+    throw invalid(target, 'its files cannot be read', error);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(metaText);
+  } catch (error) {
+    throw invalid(target, 'meta.json is not valid JSON', error);
+  }
+  const meta = checkMeta(parsed, target);
+  if (sha256(weights) !== meta.weightsSha256) throw invalid(target, 'weights.bin checksum mismatch');
+  const layout = weightLayout(meta);
+  const total = layout.reduce((sum, [, size]) => sum + size, 0);
+  if (weights.byteLength !== total * 4) throw invalid(target, `weights.bin holds ${weights.byteLength} bytes, expected ${total * 4}`);
+  // Copied because a Buffer from readFile may sit at an offset that is not 4-byte aligned.
+  const all = new Float32Array(total);
+  new Uint8Array(all.buffer).set(weights);
+  const arrays: Partial<VaeWeights> = {};
+  let offset = 0;
+  for (const [name, size] of layout) {
+    arrays[name] = all.subarray(offset, offset + size);
+    offset += size;
+  }
+  return new VaeModel(meta, arrays as VaeWeights);
+}
