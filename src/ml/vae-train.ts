@@ -1,0 +1,475 @@
+/**
+ * Trains the VAE with tfjs. Meant to run inside a worker thread (see vae-worker-client.ts): an epoch over
+ * 20k vectors keeps a core busy for seconds.
+ */
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { AppError } from '../errors.js';
+import {
+  DEFAULT_VAE_HYPER,
+  INPUT_TRANSFORMS,
+  VAE_FORMAT,
+  VaeModel,
+  transformRow,
+  type InputTransform,
+  type VaeHyperParams,
+  type VaeMeta,
+  type VaeWeights,
+} from './vae-model.js';
+
+export type { VaeHyperParams } from './vae-model.js';
+
+/** Losses are per-vector means over the epoch, in nats. */
+export type VaeProgress = {
+  epoch: number;
+  /** Planned epochs; drops below hyper.epochs once the time budget shows they will not all fit. */
+  epochs: number;
+  /** The optimised objective: recon + β·KL, with β still warming up and free bits applied. */
+  loss: number;
+  recon: number;
+  /** The true KL(q(z|x) ‖ N(0, I)), without free bits or β. */
+  kl: number;
+  /** recon + KL on the held-out slice, decoding μ rather than a sample so that it is not noisy. */
+  heldOut?: number;
+  activeUnits?: number;
+  secondsPerEpoch: number;
+};
+
+export type VaeTrainHooks = {
+  onProgress?(p: VaeProgress): void;
+  /** Polled before every batch; returning true ends training with TRAINING_CANCELLED. */
+  shouldStop?(): boolean;
+};
+
+export const MIN_VAE_TRAINING_SIZE = 32;
+
+/** Burda et al.'s threshold: a latent dimension is in use when its μ varies across the data. */
+const ACTIVE_UNIT_VARIANCE = 0.01;
+/** Held-out slices smaller than this give a loss too noisy to read; those vectors train instead. */
+const MIN_HELD_OUT = 16;
+/** Vectors used to count active units after each epoch (the final count uses all of them). */
+const ACTIVE_UNIT_SAMPLE = 2048;
+const EVAL_CHUNK = 1024;
+
+let backendReady: Promise<string> | undefined;
+
+/**
+ * Picks the fastest backend once per thread: tfjs-node when it happens to be installed (it cannot be
+ * installed everywhere, so it is not a dependency), otherwise wasm loaded from node_modules, never fetched.
+ */
+export function initTrainingBackend(): Promise<string> {
+  backendReady ??= (async () => {
+    const nodeBackend = '@tensorflow/tfjs-node';
+    try {
+      await import(nodeBackend);
+      // A copy of tfjs-node built against another tfjs-core registers there, not here: then wasm.
+      if (await tf.setBackend('tensorflow')) return 'tensorflow';
+    } catch {
+      // Not installed.
+    }
+    const require = createRequire(import.meta.url);
+    setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + path.sep);
+    if (!(await tf.setBackend('wasm'))) throw new Error('the tfjs wasm backend failed to initialise');
+    await tf.ready();
+    return 'wasm';
+  })();
+  return backendReady;
+}
+
+export function resolveVaeHyper(partial: Partial<VaeHyperParams>): VaeHyperParams {
+  const hyper: VaeHyperParams = { ...DEFAULT_VAE_HYPER };
+  for (const [key, value] of Object.entries(partial) as Array<[keyof VaeHyperParams, unknown]>) {
+    if (value !== undefined) (hyper as Record<string, unknown>)[key] = value;
+  }
+  const problems: string[] = [];
+  const int = (key: keyof VaeHyperParams, min: number): void => {
+    const v = hyper[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) problems.push(`${key} must be an integer >= ${min}`);
+  };
+  const num = (key: keyof VaeHyperParams, min: number, max: number): void => {
+    const v = hyper[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) problems.push(`${key} must be a number in [${min}, ${max}]`);
+  };
+  int('latent', 1);
+  int('hidden', 1);
+  int('epochs', 1);
+  int('batchSize', 1);
+  int('klWarmupEpochs', 0);
+  int('seed', 0);
+  num('learningRate', 1e-7, 1);
+  num('beta', 0, 1e3);
+  num('freeBitsPerDim', 0, 1e3);
+  num('heldOutFraction', 0, 0.5);
+  num('timeBudgetSeconds', 1e-3, Number.MAX_SAFE_INTEGER);
+  if (!INPUT_TRANSFORMS.includes(hyper.inputTransform)) problems.push(`inputTransform must be one of ${INPUT_TRANSFORMS.join(', ')}`);
+  if (problems.length > 0) {
+    throw new AppError('CONFIG_INVALID', `Invalid VAE training settings: ${problems.join('; ')}.`, { details: { problems } });
+  }
+  return hyper;
+}
+
+/** sfc32: small, fast, and good enough for shuffling, initialisation and reparameterisation noise. */
+class Rng {
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
+  private spare: number | undefined;
+
+  constructor(seed: number, stream: number) {
+    this.a = 0x9e3779b9;
+    this.b = seed >>> 0;
+    this.c = Math.floor(seed / 2 ** 32) >>> 0;
+    this.d = stream >>> 0;
+    for (let i = 0; i < 16; i++) this.uint32();
+  }
+
+  uint32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0;
+    this.d = (this.d + 1) | 0;
+    this.a = this.b ^ (this.b >>> 9);
+    this.b = (this.c + (this.c << 3)) | 0;
+    this.c = (this.c << 21) | (this.c >>> 11);
+    this.c = (this.c + t) | 0;
+    return t >>> 0;
+  }
+
+  /** In (0, 1): safe for log. */
+  uniform(): number {
+    return (this.uint32() + 0.5) / 2 ** 32;
+  }
+
+  normal(): number {
+    if (this.spare !== undefined) {
+      const s = this.spare;
+      this.spare = undefined;
+      return s;
+    }
+    const r = Math.sqrt(-2 * Math.log(this.uniform()));
+    const theta = 2 * Math.PI * this.uniform();
+    this.spare = r * Math.sin(theta);
+    return r * Math.cos(theta);
+  }
+
+  shuffle(a: Uint32Array): void {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.uint32() % (i + 1);
+      const t = a[i];
+      a[i] = a[j];
+      a[j] = t;
+    }
+  }
+}
+
+/**
+ * matMul whose backward pass transposes explicitly and then multiplies plainly: wasm matMul with a
+ * transpose flag runs at 1-2 GFLOP/s against ~20 without, which made default gradients ~6× slower.
+ */
+const matMul = tf.customGrad((...args) => {
+  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor2D, [sa, sb]: tf.Tensor[]) => [
+      tf.matMul(dy, tf.transpose(sb as tf.Tensor2D)),
+      tf.matMul(tf.transpose(sa as tf.Tensor2D), dy),
+    ],
+  };
+}) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+
+/** x·W for a data input: no gradient for x, which for the 1280-wide first layer would cost a third of its backward pass. */
+function dataMatMul(x: tf.Tensor2D, w: tf.Variable): tf.Tensor2D {
+  const op = tf.customGrad((...args) => {
+    const [wIn] = args as [tf.Tensor2D];
+    return {
+      value: tf.matMul(x, wIn),
+      gradFunc: (dy: tf.Tensor2D) => [tf.matMul(tf.transpose(x), dy)],
+    };
+  }) as (wIn: tf.Tensor) => tf.Tensor2D;
+  return op(w);
+}
+
+type Params = {
+  encoderW: tf.Variable;
+  encoderB: tf.Variable;
+  muW: tf.Variable;
+  muB: tf.Variable;
+  logVarW: tf.Variable;
+  logVarB: tf.Variable;
+  decoderW: tf.Variable;
+  decoderB: tf.Variable;
+  outputW: tf.Variable;
+  outputB: tf.Variable;
+};
+
+/** Named as in VaeWeights. He-uniform before a ReLU, Glorot-uniform before a linear output; biases start at zero. */
+function initParams(rng: Rng, d: number, h: number, l: number): Params {
+  const matrix = (rows: number, cols: number, relu: boolean): tf.Variable => {
+    const limit = relu ? Math.sqrt(6 / rows) : Math.sqrt(6 / (rows + cols));
+    const values = new Float32Array(rows * cols);
+    for (let i = 0; i < values.length; i++) values[i] = (2 * rng.uniform() - 1) * limit;
+    // tidy: a variable shares its initial tensor's data but does not own that tensor.
+    return tf.tidy(() => tf.variable(tf.tensor2d(values, [rows, cols])));
+  };
+  const bias = (size: number): tf.Variable => tf.tidy(() => tf.variable(tf.zeros([size])));
+  return {
+    encoderW: matrix(d, h, true),
+    encoderB: bias(h),
+    muW: matrix(h, l, false),
+    muB: bias(l),
+    logVarW: matrix(h, l, false),
+    logVarB: bias(l),
+    decoderW: matrix(l, h, true),
+    decoderB: bias(h),
+    outputW: matrix(h, d, false),
+    outputB: bias(d),
+  };
+}
+
+function encoder(p: Params, x: tf.Tensor2D): { mu: tf.Tensor2D; logVar: tf.Tensor2D } {
+  const hidden = tf.relu(tf.add(dataMatMul(x, p.encoderW), p.encoderB)) as tf.Tensor2D;
+  return {
+    mu: tf.add(matMul(hidden, p.muW as tf.Tensor2D), p.muB),
+    logVar: tf.add(matMul(hidden, p.logVarW as tf.Tensor2D), p.logVarB),
+  };
+}
+
+function decoder(p: Params, z: tf.Tensor2D): tf.Tensor2D {
+  const hidden = tf.relu(tf.add(matMul(z, p.decoderW as tf.Tensor2D), p.decoderB)) as tf.Tensor2D;
+  return tf.add(matMul(hidden, p.outputW as tf.Tensor2D), p.outputB);
+}
+
+/** Gaussian log-likelihood with unit variance on standardized inputs, up to a constant: ½‖x − x̂‖² per vector. */
+function reconPerVector(x: tf.Tensor2D, xHat: tf.Tensor2D): tf.Scalar {
+  return tf.mul(0.5, tf.div(tf.sum(tf.squaredDifference(x, xHat)), x.shape[0]));
+}
+
+/** KL(q(z|x) ‖ N(0, I)) per latent dimension, averaged over the batch. */
+function klPerDim(mu: tf.Tensor2D, logVar: tf.Tensor2D): tf.Tensor1D {
+  return tf.mul(0.5, tf.mean(tf.sub(tf.add(tf.square(mu), tf.exp(logVar)), tf.add(1, logVar)), 0));
+}
+
+type Data = { values: Float32Array; n: number; d: number };
+
+/** transformRow, then per-dimension standardization with statistics from the training rows only. */
+function preprocess(features: Float32Array, n: number, d: number, trainRows: Uint32Array, transform: InputTransform) {
+  const values = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) transformRow(transform, features, i * d, d, values, i * d);
+  const sum = new Float64Array(d);
+  const sumSq = new Float64Array(d);
+  for (const row of trainRows) {
+    const o = row * d;
+    for (let k = 0; k < d; k++) {
+      const v = values[o + k];
+      sum[k] += v;
+      sumSq[k] += v * v;
+    }
+  }
+  const mean = new Float32Array(d);
+  const std = new Float32Array(d);
+  for (let k = 0; k < d; k++) {
+    mean[k] = sum[k] / trainRows.length;
+    std[k] = Math.sqrt(Math.max(0, sumSq[k] / trainRows.length - mean[k] * mean[k]));
+  }
+  // A dimension that is almost always zero would turn its rare activations into huge outliers that
+  // dominate the squared error, so no dimension is scaled up more than 10× the typical one.
+  const median = Float32Array.from(std).sort()[Math.floor(d / 2)];
+  const floor = median > 0 ? 0.1 * median : 1;
+  for (let k = 0; k < d; k++) std[k] = Math.max(std[k], floor);
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    for (let k = 0; k < d; k++) values[o + k] = (values[o + k] - mean[k]) / std[k];
+  }
+  return { data: { values, n, d } satisfies Data, mean, std };
+}
+
+function gatherRows(data: Data, rows: Uint32Array, from: number, to: number): tf.Tensor2D {
+  const batch = new Float32Array((to - from) * data.d);
+  for (let i = from; i < to; i++) {
+    const o = rows[i] * data.d;
+    batch.set(data.values.subarray(o, o + data.d), (i - from) * data.d);
+  }
+  return tf.tensor2d(batch, [to - from, data.d]);
+}
+
+/** Per-dimension variance of μ over `rows`, plus the held-out loss (z = μ, full KL) when asked. */
+function evaluate(p: Params, data: Data, rows: Uint32Array, withLoss: boolean): { activeUnits: number; loss?: number } {
+  const l = p.muB.shape[0];
+  const sum = new Float64Array(l);
+  const sumSq = new Float64Array(l);
+  let loss = 0;
+  for (let from = 0; from < rows.length; from += EVAL_CHUNK) {
+    const to = Math.min(rows.length, from + EVAL_CHUNK);
+    let muValues: Float32Array = new Float32Array(0);
+    // Results leave tidy through the closure: tidy walks whatever it returns, element by element.
+    tf.tidy(() => {
+      const x = gatherRows(data, rows, from, to);
+      const { mu, logVar } = encoder(p, x);
+      if (withLoss) loss += tf.add(reconPerVector(x, decoder(p, mu)), tf.sum(klPerDim(mu, logVar))).dataSync()[0] * (to - from);
+      muValues = mu.dataSync() as Float32Array;
+    });
+    for (let i = 0; i < to - from; i++) {
+      for (let j = 0; j < l; j++) {
+        const v = muValues[i * l + j];
+        sum[j] += v;
+        sumSq[j] += v * v;
+      }
+    }
+  }
+  let activeUnits = 0;
+  for (let j = 0; j < l; j++) {
+    const mean = sum[j] / rows.length;
+    if (sumSq[j] / rows.length - mean * mean > ACTIVE_UNIT_VARIANCE) activeUnits++;
+  }
+  return withLoss ? { activeUnits, loss: loss / rows.length } : { activeUnits };
+}
+
+function newModelId(now: Date): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(4).toString('hex')}`;
+}
+
+function cancelled(): AppError {
+  return new AppError('TRAINING_CANCELLED', 'Training was cancelled.');
+}
+
+/**
+ * Trains a VAE on `n` row-major feature vectors. Deterministic for a given seed as long as the time
+ * budget does not cut the run short. `features` is read, never modified.
+ */
+export async function trainVae(
+  features: Float32Array,
+  n: number,
+  hyperIn: Partial<VaeHyperParams>,
+  hooks: VaeTrainHooks = {},
+): Promise<VaeModel> {
+  const hyper = resolveVaeHyper(hyperIn);
+  if (!Number.isInteger(n) || n < MIN_VAE_TRAINING_SIZE) {
+    throw new AppError('NOT_ENOUGH_DATA', `Training needs at least ${MIN_VAE_TRAINING_SIZE} images; there are ${n}.`, {
+      details: { n, minimum: MIN_VAE_TRAINING_SIZE },
+    });
+  }
+  if (features.length === 0 || features.length % n !== 0) {
+    throw new AppError('TRAINING_FAILED', 'Training failed: the feature matrix does not divide into the given number of images.', {
+      details: { length: features.length, n },
+    });
+  }
+  const d = features.length / n;
+  const { hidden: h, latent: l, seed } = hyper;
+  await initTrainingBackend();
+  const started = performance.now();
+
+  const order = Uint32Array.from({ length: n }, (_, i) => i);
+  new Rng(seed, 1).shuffle(order);
+  const heldOutCount = Math.floor(n * hyper.heldOutFraction) >= MIN_HELD_OUT ? Math.floor(n * hyper.heldOutFraction) : 0;
+  const heldOutRows = order.slice(0, heldOutCount);
+  const trainRows = order.slice(heldOutCount);
+  const sampleRows = trainRows.slice(0, ACTIVE_UNIT_SAMPLE);
+  const { data, mean, std } = preprocess(features, n, d, trainRows, hyper.inputTransform);
+
+  const shuffleRng = new Rng(seed, 2);
+  const noiseRng = new Rng(seed, 3);
+  const params = initParams(new Rng(seed, 4), d, h, l);
+  const varList = Object.values(params);
+  const optimizer = tf.train.adam(hyper.learningRate);
+  const steps = Math.max(1, Math.round(trainRows.length / hyper.batchSize));
+  const freeBits = hyper.freeBitsPerDim;
+
+  let plannedEpochs = hyper.epochs;
+  let step = 0;
+  let last = { loss: NaN, recon: NaN, kl: NaN, heldOut: undefined as number | undefined };
+  let epochsTrained = 0;
+  try {
+    for (let epoch = 1; epoch <= plannedEpochs; epoch++) {
+      const epochStart = performance.now();
+      shuffleRng.shuffle(trainRows);
+      const warmupSteps = Math.round(hyper.klWarmupEpochs * Math.min(1, plannedEpochs / hyper.epochs) * steps);
+      let lossSum = 0;
+      let reconSum = 0;
+      let klSum = 0;
+      for (let s = 0; s < steps; s++) {
+        if (hooks.shouldStop?.()) throw cancelled();
+        const from = Math.floor((s * trainRows.length) / steps);
+        const to = Math.floor(((s + 1) * trainRows.length) / steps);
+        const beta = warmupSteps > 0 ? hyper.beta * Math.min(1, step / warmupSteps) : hyper.beta;
+        const eps = new Float32Array((to - from) * l);
+        for (let i = 0; i < eps.length; i++) eps[i] = noiseRng.normal();
+        let loss = NaN;
+        let recon = NaN;
+        let kl = NaN;
+        tf.tidy(() => {
+          const x = gatherRows(data, trainRows, from, to);
+          const noise = tf.tensor2d(eps, [to - from, l]);
+          const cost = optimizer.minimize(
+            () => {
+              const { mu, logVar } = encoder(params, x);
+              const z = tf.add(mu, tf.mul(tf.exp(tf.mul(0.5, logVar)), noise)) as tf.Tensor2D;
+              const reconT = reconPerVector(x, decoder(params, z));
+              const perDim = klPerDim(mu, logVar);
+              // Free bits: each dimension's first `freeBits` nats cost nothing, so the optimiser gains
+              // nothing by collapsing a dimension onto the prior.
+              const charged = freeBits > 0 ? tf.sum(tf.maximum(perDim, freeBits)) : tf.sum(perDim);
+              recon = reconT.dataSync()[0];
+              kl = tf.sum(perDim).dataSync()[0];
+              return tf.add(reconT, tf.mul(beta, charged)) as tf.Scalar;
+            },
+            true,
+            varList,
+          );
+          loss = cost!.dataSync()[0];
+        });
+        if (!Number.isFinite(loss)) {
+          throw new AppError('TRAINING_FAILED', 'Training diverged (the loss became infinite or NaN). Try a lower learning rate.', {
+            details: { epoch, step, loss },
+          });
+        }
+        const size = to - from;
+        lossSum += loss * size;
+        reconSum += recon * size;
+        klSum += kl * size;
+        step++;
+      }
+      const heldOut = heldOutCount > 0 ? evaluate(params, data, heldOutRows, true).loss : undefined;
+      const { activeUnits } = evaluate(params, data, sampleRows, false);
+      const secondsPerEpoch = (performance.now() - epochStart) / 1000;
+      const elapsed = (performance.now() - started) / 1000;
+      epochsTrained = epoch;
+      plannedEpochs = Math.min(hyper.epochs, epoch + Math.floor((hyper.timeBudgetSeconds - elapsed) / secondsPerEpoch));
+      last = { loss: lossSum / trainRows.length, recon: reconSum / trainRows.length, kl: klSum / trainRows.length, heldOut };
+      hooks.onProgress?.({ epoch, epochs: Math.max(plannedEpochs, epoch), ...last, activeUnits, secondsPerEpoch });
+    }
+    if (hooks.shouldStop?.()) throw cancelled();
+    const { activeUnits } = evaluate(params, data, order, false);
+    const weights = {
+      inputMean: mean,
+      inputStd: std,
+      ...Object.fromEntries(Object.entries(params).map(([name, v]) => [name, v.dataSync() as Float32Array])),
+    } as VaeWeights;
+    const now = new Date();
+    const meta: VaeMeta = {
+      id: newModelId(now),
+      created: now.toISOString(),
+      trainingSize: n,
+      hyper,
+      loss: {
+        final: last.loss,
+        recon: last.recon,
+        kl: last.kl,
+        ...(last.heldOut !== undefined ? { heldOut: last.heldOut } : {}),
+      },
+      activeUnits,
+      inputDim: d,
+      latentDim: l,
+      hiddenDim: h,
+      seed,
+      epochsTrained,
+      format: VAE_FORMAT,
+    };
+    return new VaeModel(meta, weights);
+  } finally {
+    optimizer.dispose();
+    for (const v of varList) v.dispose();
+  }
+}
