@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { isAppError } from '../src/errors.js';
+import { loadVae, saveVae, type VaeHyperParams, type VaeModel } from '../src/ml/vae-model.js';
+import { trainVae, type VaeProgress } from '../src/ml/vae-train.js';
+import { trainVaeInWorker } from '../src/ml/vae-worker-client.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+const DIM = 1280;
+const CLUSTERS = 10;
+const N = 600;
+/** Small enough to train in a few seconds, large enough to learn the clusters. */
+const SMALL: Partial<VaeHyperParams> = { hidden: 64, latent: 16, epochs: 20, batchSize: 32, learningRate: 3e-3, seed: 11 };
+
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * MobileNetV2-like vectors: non-negative, L2 norm ~30, each cluster raising 64 random dimensions above a
+ * shared background, with per-dimension noise and a per-image scale. The noise is strong enough that an
+ * untrained encoder's μ are near chance at finding same-cluster neighbours, so the P@10 bar below means
+ * the VAE learned the structure.
+ */
+function clusteredVectors(n: number, seed: number): { features: Float32Array; labels: Int32Array } {
+  const rand = prng(seed);
+  const gauss = (): number => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const base = Float32Array.from({ length: DIM }, () => rand() * 0.4);
+  const centres = Array.from({ length: CLUSTERS }, () => {
+    const c = Float32Array.from(base);
+    for (let i = 0; i < 64; i++) c[Math.floor(rand() * DIM)] += 0.5 + rand();
+    return c;
+  });
+  const features = new Float32Array(n * DIM);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % CLUSTERS;
+    const scale = 0.7 + 0.6 * rand();
+    for (let k = 0; k < DIM; k++) features[i * DIM + k] = Math.max(0, (centres[labels[i]][k] + gauss()) * scale);
+  }
+  return { features, labels };
+}
+
+/** Mean share of each vector's 10 nearest neighbours (cosine, itself excluded) that share its label. */
+function precisionAt10(vectors: Float32Array, dim: number, labels: Int32Array): number {
+  const n = labels.length;
+  const unit = new Float64Array(vectors.length);
+  for (let i = 0; i < n; i++) {
+    let norm = 0;
+    for (let j = 0; j < dim; j++) norm += vectors[i * dim + j] ** 2;
+    norm = Math.sqrt(norm) || 1;
+    for (let j = 0; j < dim; j++) unit[i * dim + j] = vectors[i * dim + j] / norm;
+  }
+  let hits = 0;
+  const sims = new Float64Array(n);
+  for (let q = 0; q < n; q++) {
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = 0; j < dim; j++) s += unit[q * dim + j] * unit[i * dim + j];
+      sims[i] = i === q ? -Infinity : s;
+    }
+    const top = Array.from(sims.keys())
+      .sort((a, b) => sims[b] - sims[a])
+      .slice(0, 10);
+    hits += top.filter((i) => labels[i] === labels[q]).length;
+  }
+  return hits / (n * 10);
+}
+
+const data = clusteredVectors(N, 2024);
+
+let trained: Promise<{ model: VaeModel; progress: VaeProgress[] }> | undefined;
+function trainOnce(): Promise<{ model: VaeModel; progress: VaeProgress[] }> {
+  trained ??= (async () => {
+    const progress: VaeProgress[] = [];
+    const model = await trainVaeInWorker(data.features.slice(), N, SMALL, { onProgress: (p) => progress.push(p) });
+    return { model, progress };
+  })();
+  return trained;
+}
+
+test('training in a worker lowers the loss and keeps latent units active', async () => {
+  const { model, progress } = await trainOnce();
+  assert.deepEqual(
+    progress.map((p) => p.epoch),
+    Array.from({ length: SMALL.epochs! }, (_, i) => i + 1),
+  );
+  const first = progress[0];
+  const last = progress.at(-1)!;
+  assert.ok(last.loss < first.loss, `loss ${first.loss} → ${last.loss}`);
+  assert.ok(last.recon < first.recon, `recon ${first.recon} → ${last.recon}`);
+  assert.ok(last.heldOut !== undefined && Number.isFinite(last.heldOut));
+  assert.ok(model.meta.activeUnits > 0 && model.meta.activeUnits <= SMALL.latent!, `active units ${model.meta.activeUnits}`);
+  assert.equal(model.meta.inputDim, DIM);
+  assert.equal(model.meta.latentDim, SMALL.latent);
+  assert.equal(model.meta.hiddenDim, SMALL.hidden);
+  assert.equal(model.meta.trainingSize, N);
+  assert.equal(model.meta.epochsTrained, SMALL.epochs);
+  assert.equal(model.meta.format, 1);
+  assert.equal(model.meta.loss.final, last.loss);
+});
+
+test('nearest neighbours by cosine of μ share the query cluster, unlike an untrained encoder', async () => {
+  const { model } = await trainOnce();
+  const untrained = await trainVaeInWorker(data.features.slice(), N, { ...SMALL, epochs: 1, learningRate: 1e-7 });
+  const p10 = precisionAt10(model.encode(data.features, N), model.meta.latentDim, data.labels);
+  const baseline = precisionAt10(untrained.encode(data.features, N), untrained.meta.latentDim, data.labels);
+  // Chance is 0.1. The untrained figure shows that this data does not let a random projection pass.
+  assert.ok(baseline < 0.35, `untrained P@10 ${baseline.toFixed(3)}`);
+  assert.ok(p10 >= 0.75, `trained P@10 ${p10.toFixed(3)} (untrained ${baseline.toFixed(3)})`);
+});
+
+test('the same seed gives identical weights and μ; another seed does not', async () => {
+  const { model } = await trainOnce();
+  const again = await trainVaeInWorker(data.features.slice(), N, SMALL);
+  assert.deepEqual(again.weights, model.weights);
+  assert.deepEqual(again.encode(data.features, N), model.encode(data.features, N));
+  const other = await trainVaeInWorker(data.features.slice(), N, { ...SMALL, seed: SMALL.seed! + 1, epochs: 2 });
+  assert.notDeepEqual(other.encode(data.features, 8), model.encode(data.features, 8));
+});
+
+test('encode matches a plain reference forward pass, for full and partial row blocks', async () => {
+  const { model } = await trainOnce();
+  const { inputDim: d, hiddenDim: h, latentDim: l } = model.meta;
+  const w = model.weights;
+  const count = 7;
+  const got = model.encode(data.features, count);
+  for (let r = 0; r < count; r++) {
+    const row = data.features.subarray(r * d, (r + 1) * d);
+    const norm = Math.hypot(...row);
+    const x = Array.from(row, (v, k) => (v / norm - w.inputMean[k]) / w.inputStd[k]);
+    const hidden = Array.from({ length: h }, (_, j) => Math.max(0, x.reduce((s, v, k) => s + v * w.encoderW[k * h + j], w.encoderB[j])));
+    for (let j = 0; j < l; j++) {
+      const mu = hidden.reduce((s, v, k) => s + v * w.muW[k * l + j], w.muB[j]);
+      assert.ok(Math.abs(got[r * l + j] - mu) <= 1e-4 * Math.max(1, Math.abs(mu)), `row ${r} dim ${j}: ${got[r * l + j]} vs ${mu}`);
+    }
+  }
+  assert.deepEqual(model.encode(data.features.subarray(3 * d, 4 * d), 1), got.subarray(3 * l, 4 * l));
+});
+
+test('trainVae frees every tensor it creates', async () => {
+  const tf = await import('@tensorflow/tfjs');
+  const small = data.features.subarray(0, 64 * DIM);
+  await trainVae(small, 64, { ...SMALL, epochs: 1 }); // loads the backend, whose own tensors are not ours
+  const before = tf.memory().numTensors;
+  await trainVae(small, 64, { ...SMALL, epochs: 3 });
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('save then load gives identical encodings; a corrupted or newer model is refused', async () => {
+  const { model } = await trainOnce();
+  const dir = join(await tempDir(), 'vae', model.meta.id);
+  await saveVae(model, dir);
+  const loaded = await loadVae(dir);
+  assert.deepEqual(loaded.encode(data.features, N), model.encode(data.features, N));
+  assert.match(loaded.meta.weightsSha256 ?? '', /^[0-9a-f]{64}$/);
+
+  await saveVae(model, dir); // replacing an existing model works too
+  assert.deepEqual((await loadVae(dir)).weights, model.weights);
+
+  const weightsFile = join(dir, 'weights.bin');
+  const bytes = await readFile(weightsFile);
+  bytes[1234] ^= 0x40;
+  await writeFile(weightsFile, bytes);
+  await assert.rejects(loadVae(dir), (error) => isAppError(error, 'MODEL_INVALID') && /checksum/.test(error.message));
+
+  await saveVae(model, dir);
+  const metaFile = join(dir, 'meta.json');
+  const meta = JSON.parse(await readFile(metaFile, 'utf8'));
+  await writeFile(metaFile, JSON.stringify({ ...meta, format: 2 }));
+  await assert.rejects(loadVae(dir), (error) => isAppError(error, 'MODEL_INVALID') && /newer version/.test(error.message));
+
+  await assert.rejects(loadVae(join(dir, 'nothing-here')), (error) => isAppError(error, 'MODEL_MISSING'));
+});
+
+test('aborting rejects with TRAINING_CANCELLED within a batch or two', async () => {
+  const controller = new AbortController();
+  let abortedAt = 0;
+  const running = trainVaeInWorker(data.features.slice(), N, { ...SMALL, epochs: 500 }, {
+    signal: controller.signal,
+    onProgress: (p) => {
+      if (p.epoch === 1) {
+        abortedAt = performance.now();
+        controller.abort();
+      }
+    },
+  });
+  await assert.rejects(running, (error) => isAppError(error, 'TRAINING_CANCELLED'));
+  const latency = performance.now() - abortedAt;
+  assert.ok(latency < 1_000, `cancellation took ${latency.toFixed(0)} ms`);
+
+  await assert.rejects(trainVaeInWorker(data.features.slice(), N, SMALL, { signal: AbortSignal.abort() }), (error) =>
+    isAppError(error, 'TRAINING_CANCELLED'),
+  );
+});
+
+test('too little data is refused with NOT_ENOUGH_DATA, bad settings with CONFIG_INVALID', async () => {
+  await assert.rejects(trainVaeInWorker(data.features.slice(0, 10 * DIM), 10, SMALL), (error) => isAppError(error, 'NOT_ENOUGH_DATA'));
+  await assert.rejects(trainVaeInWorker(data.features.slice(), N, { ...SMALL, latent: 0 }), (error) => isAppError(error, 'CONFIG_INVALID'));
+});
