@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 
 /** Extensions picked up when walking a folder; files named explicitly are always tried. */
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.gif', '.webp', '.avif', '.tif', '.tiff', '.heic', '.heif']);
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.gif', '.webp', '.avif', '.tif', '.tiff']);
 
 /** Expands folders recursively (sorted, so runs are repeatable) and keeps explicit files as given. */
 export async function collectImageFiles(paths: string[]): Promise<{ files: string[]; missing: string[] }> {

@@ -1,0 +1,359 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { createFeatureExtractor, type FeatureExtractor } from '../ml/features.js';
+import { defaultModelDir, readModelConfig } from '../ml/onnx-model.js';
+import { MAX_INPUT_BYTES, MAX_INPUT_PIXELS, preprocessImage } from '../ml/image.js';
+import { saveVae } from '../ml/vae-model.js';
+import type { VaeHyperParams } from '../ml/vae-train.js';
+import { trainVaeInWorker } from '../ml/vae-worker-client.js';
+import { sha256 } from '../util/atomic-file.js';
+import { Namespace, keyIdOf, namespaceDir, validateNamespaceName, vaeDir, type ActiveKey } from './namespace.js';
+import type { ImageRecord } from './store.js';
+import { VectorIndex, indexFileBytes } from './vector-index.js';
+
+export const DEFAULT_NAMESPACE = 'local';
+export const DEFAULT_K = 20;
+/** MobileNetV2's pooled feature size; the extractor checks its model agrees. */
+const FEATURE_DIM = 1280;
+/** Below this a VAE cannot learn a useful latent space (the quality evaluation sets the automatic threshold). */
+export const MIN_RETRAIN_IMAGES = 64;
+
+export interface EngineOptions {
+  dataDir: string;
+  logger?: Logger;
+  /** onnxruntime threads for feature extraction. */
+  threads?: number;
+  maxInputBytes?: number;
+  maxInputPixels?: number;
+  /** A retrain is due once a namespace holds `minImages`, and again when it has grown by `growth`×. */
+  retrainPolicy?: { minImages: number; growth: number } | false;
+  /** Start a due retrain in the background after indexing (the bot); the CLI runs it in the foreground. */
+  autoRetrain?: boolean;
+  vaeHyper?: Partial<VaeHyperParams>;
+}
+
+export interface IndexMeta {
+  namespace?: string;
+  source: string;
+  extra?: Record<string, string>;
+}
+
+export type IndexResult = { status: 'indexed'; record: ImageRecord } | { status: 'duplicate'; record: ImageRecord };
+
+export interface QueryOptions {
+  namespace?: string;
+  k?: number;
+  /** Decides per candidate whether the caller may see it (the bot checks channel permissions here). */
+  filter?: (record: ImageRecord) => boolean | Promise<boolean>;
+}
+
+export interface Hit {
+  record: ImageRecord;
+  /** Cosine similarity in the namespace's index space. */
+  score: number;
+}
+
+export interface QueryResult {
+  hits: Hit[];
+  /** The index key the answer came from: `raw` or `vae-<id>`. */
+  key: string;
+  /** The stored image the query was, when it was one (it is never among the hits). */
+  self?: ImageRecord;
+}
+
+export interface RetrainProgress {
+  phase: 'loading' | 'training' | 'encoding' | 'swapping';
+  epoch?: number;
+  epochs?: number;
+  loss?: number;
+  done?: number;
+  total?: number;
+  secondsPerEpoch?: number;
+}
+
+export interface RetrainSummary {
+  namespace: string;
+  previousKey: string;
+  key: string;
+  trainedOn: number;
+  epochs: number;
+  loss: number;
+  activeUnits: number;
+  latentDim: number;
+  seconds: number;
+}
+
+export interface NamespaceStats {
+  namespace: string;
+  images: number;
+  indexed: number;
+  key: string;
+  featureModel: string;
+  vae?: { id: string; created: string; trainingSize: number; activeUnits: number; latentDim: number };
+  indexBytes: number;
+  storeBytes: number;
+  retrainDue: boolean;
+}
+
+export interface Engine {
+  index(bytes: Uint8Array, meta: IndexMeta): Promise<IndexResult>;
+  query(input: Uint8Array | { id: number }, options?: QueryOptions): Promise<QueryResult>;
+  remove(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
+  get(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
+  retrain(options?: { namespace?: string; onProgress?: (p: RetrainProgress) => void; signal?: AbortSignal }): Promise<RetrainSummary>;
+  /** Resolves when any retrain started automatically for this namespace has finished (or at once). */
+  settled(namespace?: string): Promise<void>;
+  stats(namespace?: string): Promise<NamespaceStats>;
+  namespaces(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export function createEngine(options: EngineOptions): Engine {
+  const log = options.logger ?? silentLogger;
+  const open = new Map<string, Promise<Namespace>>();
+  const training = new Map<string, { promise: Promise<RetrainSummary>; controller: AbortController }>();
+  let extractor: Promise<FeatureExtractor> | undefined;
+
+  function namespace(name = DEFAULT_NAMESPACE): Promise<Namespace> {
+    let ns = open.get(name);
+    if (!ns) {
+      ns = Namespace.open(options.dataDir, name, FEATURE_DIM, log);
+      open.set(name, ns);
+      ns.catch(() => open.delete(name));
+    }
+    return ns;
+  }
+
+  async function features(bytes: Uint8Array): Promise<{ features: Float32Array; width: number; height: number }> {
+    const image = await preprocessImage(bytes, {
+      maxBytes: options.maxInputBytes ?? MAX_INPUT_BYTES,
+      maxPixels: options.maxInputPixels ?? MAX_INPUT_PIXELS,
+    });
+    extractor ??= createFeatureExtractor({ threads: options.threads });
+    const model = await extractor;
+    return { features: await model.extract(image.input), width: image.width, height: image.height };
+  }
+
+  async function retrainDue(ns: Namespace): Promise<boolean> {
+    const policy = options.retrainPolicy;
+    if (!policy) return false;
+    const count = await ns.store.count();
+    const trainedOn = ns.model?.meta.trainingSize;
+    return trainedOn === undefined ? count >= policy.minImages : count >= trainedOn * policy.growth;
+  }
+
+  function startRetrain(name: string, onProgress?: (p: RetrainProgress) => void, signal?: AbortSignal): Promise<RetrainSummary> {
+    if (training.has(name)) {
+      throw new AppError('BUSY', `A retrain of "${name}" is already running; wait for it to finish.`);
+    }
+    const controller = new AbortController();
+    signal?.addEventListener('abort', () => controller.abort(), { once: true });
+    const promise = retrainNamespace(name, controller.signal, onProgress ?? (() => undefined)).finally(() => training.delete(name));
+    training.set(name, { promise, controller });
+    return promise;
+  }
+
+  async function retrainNamespace(name: string, signal: AbortSignal, onProgress: (p: RetrainProgress) => void): Promise<RetrainSummary> {
+    const started = Date.now();
+    const ns = await namespace(name);
+    const previousKey = keyIdOf(ns.key);
+    onProgress({ phase: 'loading' });
+    const ids: number[] = [];
+    const chunks: Float32Array[] = [];
+    for await (const image of ns.store.scan()) {
+      ids.push(image.id);
+      chunks.push(image.features);
+    }
+    if (ids.length < MIN_RETRAIN_IMAGES) {
+      throw new AppError('NOT_ENOUGH_DATA', `"${name}" has ${ids.length} images; a retrain needs at least ${MIN_RETRAIN_IMAGES}.`);
+    }
+    const matrix = new Float32Array(ids.length * FEATURE_DIM);
+    chunks.forEach((chunk, i) => matrix.set(chunk, i * FEATURE_DIM));
+    chunks.length = 0;
+
+    const model = await trainVaeInWorker(matrix.slice(), ids.length, options.vaeHyper ?? {}, {
+      signal,
+      onProgress: (p) => onProgress({ phase: 'training', epoch: p.epoch, epochs: p.epochs, loss: p.loss, secondsPerEpoch: p.secondsPerEpoch }),
+    });
+
+    const latent = model.encode(matrix, ids.length);
+    const dim = model.meta.latentDim;
+    const index = VectorIndex.create(`vae-${model.meta.id}`, dim, ids.length + 1024);
+    ids.forEach((id, i) => {
+      index.add(id, latent.subarray(i * dim, (i + 1) * dim));
+      if (i % 5000 === 0) onProgress({ phase: 'encoding', done: i, total: ids.length });
+    });
+    if (signal.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
+
+    onProgress({ phase: 'swapping' });
+    await saveVae(model, vaeDir(ns.dir, model.meta.id));
+    await ns.store.exclusive(async () => {
+      // Images indexed or removed while the VAE trained are brought over before the switch.
+      const stored = new Set<number>();
+      for await (const image of ns.store.scan()) {
+        stored.add(image.id);
+        if (!index.has(image.id)) index.add(image.id, model.encode(image.features, 1));
+      }
+      for (const id of index.ids()) if (!stored.has(id)) index.remove(id);
+      await ns.activate(model, index);
+    });
+    const summary: RetrainSummary = {
+      namespace: name,
+      previousKey,
+      key: keyIdOf(ns.key),
+      trainedOn: ids.length,
+      epochs: model.meta.hyper.epochs,
+      loss: model.meta.loss.final,
+      activeUnits: model.meta.activeUnits,
+      latentDim: dim,
+      seconds: (Date.now() - started) / 1000,
+    };
+    log.info(`namespace ${name}: retrained on ${ids.length} images in ${summary.seconds.toFixed(1)} s, now keyed on ${summary.key} (${summary.activeUnits}/${dim} active units)`);
+    return summary;
+  }
+
+  return {
+    async index(bytes, meta) {
+      const name = meta.namespace ?? DEFAULT_NAMESPACE;
+      const ns = await namespace(name);
+      const hash = sha256(bytes);
+      const known = await ns.store.findBySha(hash);
+      if (known !== undefined) {
+        const record = await ns.store.get(known);
+        if (record) return { status: 'duplicate', record };
+      }
+      const image = await features(bytes);
+      const result = await ns.store.exclusive(async (): Promise<IndexResult> => {
+        const again = await ns.store.findBySha(hash);
+        const existing = again === undefined ? undefined : await ns.store.get(again);
+        if (existing) return { status: 'duplicate', record: existing };
+        const record = await ns.store.insert(
+          { sha256: hash, source: meta.source, width: image.width, height: image.height, addedAt: new Date().toISOString(), extra: meta.extra },
+          image.features,
+        );
+        ns.addToIndex(record.id, image.features);
+        return { status: 'indexed', record };
+      });
+      if (result.status === 'indexed' && options.autoRetrain && !training.has(name) && (await retrainDue(ns))) {
+        log.info(`namespace ${name}: ${await ns.store.count()} images, starting an automatic retrain`);
+        startRetrain(name).catch((error: unknown) => log.warn(`namespace ${name}: automatic retrain failed: ${(error as Error).message}`));
+      }
+      return result;
+    },
+
+    async query(input, queryOptions = {}) {
+      const ns = await namespace(queryOptions.namespace);
+      const k = Math.max(1, Math.min(queryOptions.k ?? DEFAULT_K, 100));
+      let self: ImageRecord | undefined;
+      let vector: Float32Array;
+      if (input instanceof Uint8Array) {
+        const known = await ns.store.findBySha(sha256(input));
+        const stored = known === undefined ? undefined : await ns.store.get(known);
+        self = stored;
+        vector = stored ? stored.features : (await features(input)).features;
+      } else {
+        const stored = await ns.store.get(input.id);
+        if (!stored) throw new AppError('NOT_FOUND', `There is no image with id ${input.id}.`);
+        self = stored;
+        vector = stored.features;
+      }
+      const key = ns.encode(vector);
+      const selfId = self?.id;
+      const hits: Hit[] = [];
+      // Ask for more candidates than needed until the filter has let k through or the index is exhausted.
+      for (let want = k + 1; ; want *= 4) {
+        const neighbours = ns.search(key, want, (id) => id !== selfId);
+        const records = await ns.store.getRecords(neighbours.map((n) => n.id));
+        hits.length = 0;
+        for (const n of neighbours) {
+          const record = records.get(n.id);
+          if (!record) continue;
+          if (queryOptions.filter && !(await queryOptions.filter(record))) continue;
+          hits.push({ record, score: n.score });
+          if (hits.length === k) break;
+        }
+        if (hits.length >= k || neighbours.length < want || want >= ns.indexSize) break;
+      }
+      return { hits, key: keyIdOf(ns.key), self: self && stripFeatures(self) };
+    },
+
+    async remove(id, removeOptions = {}) {
+      const ns = await namespace(removeOptions.namespace);
+      return ns.store.exclusive(async () => {
+        const record = await ns.store.delete(id);
+        ns.removeFromIndex(id);
+        return record;
+      });
+    },
+
+    async get(id, getOptions = {}) {
+      const ns = await namespace(getOptions.namespace);
+      const stored = await ns.store.get(id);
+      return stored && stripFeatures(stored);
+    },
+
+    retrain(retrainOptions = {}) {
+      const name = retrainOptions.namespace ?? DEFAULT_NAMESPACE;
+      try {
+        validateNamespaceName(name);
+        return startRetrain(name, retrainOptions.onProgress, retrainOptions.signal);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+
+    async settled(name = DEFAULT_NAMESPACE) {
+      await training.get(name)?.promise.catch(() => undefined);
+    },
+
+    async stats(name = DEFAULT_NAMESPACE) {
+      const ns = await namespace(name);
+      const vae = ns.model?.meta;
+      const key = keyIdOf(ns.key);
+      return {
+        namespace: name,
+        images: await ns.store.count(),
+        indexed: ns.indexSize,
+        key,
+        featureModel: readModelConfig(defaultModelDir()).modelVersion,
+        vae: vae && { id: vae.id, created: vae.created, trainingSize: vae.trainingSize, activeUnits: vae.activeUnits, latentDim: vae.latentDim },
+        indexBytes: await indexFileBytes(ns.dir, key),
+        storeBytes: await fileBytes(join(ns.dir, 'store.sqlite')),
+        retrainDue: await retrainDue(ns),
+      };
+    },
+
+    async namespaces() {
+      const entries = await readdir(join(options.dataDir, 'namespaces'), { withFileTypes: true }).catch(() => []);
+      return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    },
+
+    async close() {
+      for (const { controller, promise } of training.values()) {
+        controller.abort();
+        await promise.catch(() => undefined);
+      }
+      for (const ns of open.values()) await (await ns.catch(() => undefined))?.close();
+      open.clear();
+      if (extractor) await (await extractor.catch(() => undefined))?.close();
+    },
+  };
+}
+
+function stripFeatures(image: ImageRecord & { features?: Float32Array }): ImageRecord {
+  const { features: _features, ...record } = image;
+  return record;
+}
+
+async function fileBytes(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+export type { ActiveKey };
+export { namespaceDir };

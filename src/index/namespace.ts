@@ -1,0 +1,198 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AppError, isAppError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { loadVae, type VaeModel } from '../ml/vae-model.js';
+import { FeatureStore } from './store.js';
+import { VectorIndex, removeIndexFiles } from './vector-index.js';
+
+/** Which vectors the index is keyed on: the raw MobileNetV2 features until the namespace has its own VAE. */
+export type ActiveKey = { kind: 'raw' } | { kind: 'vae'; vaeId: string };
+
+export const RAW_KEY_ID = 'raw';
+const SAVE_DELAY_MS = 2_000;
+
+export function keyIdOf(key: ActiveKey): string {
+  return key.kind === 'raw' ? RAW_KEY_ID : `vae-${key.vaeId}`;
+}
+
+export function vaeDir(dir: string, vaeId: string): string {
+  return join(dir, 'vae', vaeId);
+}
+
+export function namespaceDir(dataDir: string, name: string): string {
+  return join(dataDir, 'namespaces', name);
+}
+
+export function validateNamespaceName(name: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    throw new AppError('CONFIG_INVALID', `"${name}" is not a valid namespace name (letters, digits, - and _, up to 64).`);
+  }
+  return name;
+}
+
+/**
+ * One namespace (a guild, or the CLI's local collection): its store, the VAE it is keyed on, and its index.
+ * Everything a namespace owns lives in one folder, so it can be moved to another machine as a unit.
+ */
+export class Namespace {
+  private saveTimer: NodeJS.Timeout | undefined;
+  private dirty = false;
+
+  private constructor(
+    readonly name: string,
+    readonly dir: string,
+    readonly store: FeatureStore,
+    private activeKey: ActiveKey,
+    private vae: VaeModel | undefined,
+    private index: VectorIndex,
+    private readonly log: Logger,
+  ) {}
+
+  static async open(dataDir: string, name: string, featureDim: number, log: Logger): Promise<Namespace> {
+    const dir = namespaceDir(dataDir, validateNamespaceName(name));
+    await mkdir(dir, { recursive: true });
+    const store = await FeatureStore.open(join(dir, 'store.sqlite'));
+    let key = (await store.getMeta<ActiveKey>('activeKey')) ?? { kind: 'raw' };
+    let vae: VaeModel | undefined;
+    if (key.kind === 'vae') {
+      try {
+        vae = await loadVae(vaeDir(dir, key.vaeId));
+      } catch (error) {
+        log.error(`namespace ${name}: its VAE ${key.vaeId} cannot be loaded (${errorText(error)}); answering with raw features until it retrains`);
+        key = { kind: 'raw' };
+      }
+    }
+    const index = await loadIndex(dir, name, store, key, vae ? vae.meta.latentDim : featureDim, log);
+    const ns = new Namespace(name, dir, store, key, vae, index, log);
+    await ns.reconcile();
+    return ns;
+  }
+
+  get key(): ActiveKey {
+    return this.activeKey;
+  }
+
+  get model(): VaeModel | undefined {
+    return this.vae;
+  }
+
+  get indexSize(): number {
+    return this.index.size;
+  }
+
+  /** The index key of one image: its raw features, or the VAE mean μ once the namespace has a VAE. */
+  encode(features: Float32Array): Float32Array {
+    return this.vae ? this.vae.encode(features, 1) : features;
+  }
+
+  addToIndex(id: number, features: Float32Array): void {
+    this.index.add(id, this.encode(features));
+    this.scheduleSave();
+  }
+
+  removeFromIndex(id: number): void {
+    if (this.index.remove(id)) this.scheduleSave();
+  }
+
+  search(key: Float32Array, k: number, accept?: (id: number) => boolean) {
+    return this.index.search(key, k, accept);
+  }
+
+  /** Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. */
+  async activate(vae: VaeModel, index: VectorIndex): Promise<void> {
+    const previous = this.activeKey;
+    const key: ActiveKey = { kind: 'vae', vaeId: vae.meta.id };
+    await index.save(this.dir);
+    await this.store.setMeta('activeKey', key);
+    this.clearSaveTimer();
+    this.activeKey = key;
+    this.vae = vae;
+    this.index = index;
+    this.dirty = false;
+    await removeIndexFiles(this.dir, keyIdOf(previous));
+    await this.removeUnusedVaes();
+  }
+
+  /** Makes the index hold exactly the stored ids (adds what a crash left out, drops what the store no longer has). */
+  async reconcile(): Promise<{ added: number; dropped: number }> {
+    const stored = new Set<number>();
+    let added = 0;
+    for await (const image of this.store.scan()) {
+      stored.add(image.id);
+      if (this.index.has(image.id)) continue;
+      this.index.add(image.id, this.encode(image.features));
+      added += 1;
+    }
+    let dropped = 0;
+    for (const id of this.index.ids()) {
+      if (stored.has(id)) continue;
+      this.index.remove(id);
+      dropped += 1;
+    }
+    if (added > 0 || dropped > 0) {
+      this.log.info(`namespace ${this.name}: index reconciled with the store (${added} added, ${dropped} dropped)`);
+      await this.save();
+    }
+    return { added, dropped };
+  }
+
+  async save(): Promise<void> {
+    this.clearSaveTimer();
+    this.dirty = false;
+    await this.index.save(this.dir);
+  }
+
+  async close(): Promise<void> {
+    if (this.dirty) await this.save();
+    this.clearSaveTimer();
+    await this.store.close();
+  }
+
+  private scheduleSave(): void {
+    this.dirty = true;
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.save().catch((error) => this.log.error(`namespace ${this.name}: saving the index failed: ${errorText(error)}`));
+    }, SAVE_DELAY_MS);
+    this.saveTimer.unref();
+  }
+
+  private clearSaveTimer(): void {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+  }
+
+  private async removeUnusedVaes(): Promise<void> {
+    const keep = this.activeKey.kind === 'vae' ? this.activeKey.vaeId : undefined;
+    const entries = await readdir(join(this.dir, 'vae')).catch(() => [] as string[]);
+    for (const entry of entries) if (entry !== keep) await rm(join(this.dir, 'vae', entry), { recursive: true, force: true });
+  }
+}
+
+/** The saved index for this key, or an empty one (that `reconcile` fills from the store) when none verifies. */
+async function loadIndex(
+  dir: string,
+  name: string,
+  store: FeatureStore,
+  key: ActiveKey,
+  dim: number,
+  log: Logger,
+): Promise<VectorIndex> {
+  const keyId = keyIdOf(key);
+  try {
+    const loaded = await VectorIndex.load(dir, keyId);
+    if (loaded && loaded.dim === dim) return loaded;
+    if (loaded) log.warn(`namespace ${name}: the index has ${loaded.dim} dimensions, expected ${dim}; rebuilding it from the store`);
+  } catch (error) {
+    if (!isAppError(error, 'INDEX_CORRUPT')) throw error;
+    log.warn(`namespace ${name}: ${error.message} Rebuilding it from the store.`);
+    await removeIndexFiles(dir, keyId);
+  }
+  return VectorIndex.create(keyId, dim, (await store.count()) + 1024);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { isAppError } from '../src/errors.js';
+import { createEngine, namespaceDir, type Engine } from '../src/index/engine.js';
+import { indexPaths } from '../src/index/vector-index.js';
+import type { Logger } from '../src/log.js';
+import { nearDuplicate, referencePhotoPaths, variants } from './helpers/fixtures.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const push = (level: string) => (message: string) => lines.push(`${level} ${message}`);
+  return { lines, debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') };
+}
+
+async function indexAll(engine: Engine, paths: string[]): Promise<void> {
+  for (const path of paths) await engine.index(await readFile(path), { source: path });
+}
+
+test('index → query round trip on real photos, across restarts, corruption and deletion', async (t) => {
+  const dataDir = await tempDir();
+  const photos = await referencePhotoPaths();
+  const chelsea = photos.find((p) => basename(p) === 'chelsea.png')!;
+  const owl = photos.find((p) => basename(p) === 'owl.jpg')!;
+
+  let engine = createEngine({ dataDir });
+  t.after(() => engine.close());
+  await indexAll(engine, photos);
+  assert.equal((await engine.stats()).images, photos.length);
+
+  await t.test('a resized, re-encoded copy finds its original first', async () => {
+    for (const original of [chelsea, owl]) {
+      const result = await engine.query(await nearDuplicate(original), { k: 5 });
+      assert.equal(result.key, 'raw');
+      assert.equal(result.hits[0].record.source, original);
+      assert.ok(result.hits[0].score > 0.8, `score ${result.hits[0].score}`);
+    }
+  });
+
+  await t.test('the query image itself never appears, and k is respected', async () => {
+    const result = await engine.query(await readFile(chelsea), { k: 20 });
+    assert.equal(result.self?.source, chelsea);
+    assert.equal(result.hits.length, photos.length - 1);
+    assert.ok(!result.hits.some((h) => h.record.source === chelsea));
+    const byId = await engine.query({ id: result.self!.id }, { k: 3 });
+    assert.equal(byId.hits.length, 3);
+    assert.ok(!byId.hits.some((h) => h.record.id === result.self!.id));
+  });
+
+  await t.test('exact duplicates are recognised, not indexed twice', async () => {
+    const again = await engine.index(await readFile(owl), { source: '/elsewhere/owl-copy.jpg' });
+    assert.equal(again.status, 'duplicate');
+    assert.equal(again.record.source, owl);
+    assert.equal((await engine.stats()).images, photos.length);
+  });
+
+  await t.test('a filter decides what a caller may see', async () => {
+    const result = await engine.query(await nearDuplicate(chelsea), { k: 20, filter: (r) => !r.source.endsWith('.png') });
+    assert.ok(result.hits.length > 0);
+    assert.ok(result.hits.every((h) => !h.record.source.endsWith('.png')));
+  });
+
+  await t.test('the index persists across a restart', async () => {
+    await engine.close();
+    const log = recordingLogger();
+    engine = createEngine({ dataDir, logger: log });
+    const result = await engine.query(await nearDuplicate(chelsea), { k: 1 });
+    assert.equal(result.hits[0].record.source, chelsea);
+    assert.deepEqual(log.lines.filter((l) => /rebuild|reconciled/i.test(l)), []);
+  });
+
+  await t.test('a corrupted index file is detected, rebuilt from the store, and said so in the log', async () => {
+    await engine.close();
+    const { data } = indexPaths(namespaceDir(dataDir, 'local'), 'raw');
+    const bytes = await readFile(data);
+    bytes[Math.floor(bytes.length / 2)] ^= 0x5a;
+    await writeFile(data, bytes);
+    const log = recordingLogger();
+    engine = createEngine({ dataDir, logger: log });
+    const result = await engine.query(await nearDuplicate(owl), { k: 1 });
+    assert.equal(result.hits[0].record.source, owl);
+    assert.ok(log.lines.some((l) => l.startsWith('warn') && /checksum.*Rebuilding/.test(l)), log.lines.join('\n'));
+    assert.equal((await engine.stats()).indexed, photos.length);
+  });
+
+  await t.test('a removed image never comes back, also after a restart', async () => {
+    const { self } = await engine.query(await readFile(owl), { k: 1 });
+    assert.ok(self);
+    assert.equal((await engine.remove(self.id))?.source, owl);
+    const after = await engine.query(await nearDuplicate(owl), { k: 20 });
+    assert.ok(!after.hits.some((h) => h.record.id === self.id));
+    await engine.close();
+    engine = createEngine({ dataDir });
+    const restarted = await engine.query(await nearDuplicate(owl), { k: 20 });
+    assert.ok(!restarted.hits.some((h) => h.record.id === self.id));
+    assert.equal((await engine.stats()).images, photos.length - 1);
+    assert.equal(await engine.remove(self.id), undefined);
+  });
+});
+
+test('bad input gets a typed error naming the reason and loses nothing', async () => {
+  const engine = createEngine({ dataDir: await tempDir(), maxInputBytes: 5_000_000, maxInputPixels: 1_000_000 });
+  try {
+    const photos = await referencePhotoPaths();
+    await indexAll(engine, photos.slice(0, 3));
+    const png = await readFile(photos.find((p) => p.endsWith('.png'))!);
+    const huge = await sharp({ create: { width: 2000, height: 1000, channels: 3, background: '#888' } }).png().toBuffer();
+    const cases: Array<[string, Uint8Array, string]> = [
+      ['empty', new Uint8Array(0), 'IMAGE_EMPTY'],
+      ['truncated PNG', png.subarray(0, Math.floor(png.length / 3)), 'IMAGE_CORRUPT'],
+      ['random bytes', Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251), 'IMAGE_UNSUPPORTED'],
+      ['HTML named .png', Buffer.from('<!doctype html><html><body>not an image</body></html>'), 'IMAGE_UNSUPPORTED'],
+      ['SVG', Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><image href="file:///etc/passwd"/></svg>'), 'IMAGE_UNSUPPORTED'],
+      ['more pixels than allowed', huge, 'IMAGE_TOO_MANY_PIXELS'],
+      ['too many bytes', Buffer.alloc(6_000_000, 1), 'IMAGE_TOO_LARGE'],
+    ];
+    for (const [name, bytes, code] of cases) {
+      await assert.rejects(engine.index(bytes, { source: name }), (error) => isAppError(error, code as never) && error.message.length > 0, name);
+    }
+    assert.equal((await engine.stats()).images, 3);
+  } finally {
+    await engine.close();
+  }
+});
+
+test('retrain switches the index to the VAE atomically, refuses a second run, and persists', async () => {
+  const dataDir = await tempDir();
+  const photos = await referencePhotoPaths();
+  let engine = createEngine({ dataDir, vaeHyper: { epochs: 15, hidden: 128, latent: 16, seed: 7 } });
+  try {
+    await assert.rejects(engine.retrain(), (error) => isAppError(error, 'NOT_ENOUGH_DATA'));
+    for (const path of photos) {
+      for (const [i, bytes] of (await variants(path, 6)).entries()) await engine.index(bytes, { source: `${path}#${i}` });
+    }
+    const phases = new Set<string>();
+    const running = engine.retrain({ onProgress: (p) => phases.add(p.phase) });
+    await assert.rejects(engine.retrain(), (error) => isAppError(error, 'BUSY'));
+    const summary = await running;
+    assert.equal(summary.previousKey, 'raw');
+    assert.match(summary.key, /^vae-/);
+    assert.equal(summary.trainedOn, photos.length * 6);
+    assert.ok(summary.activeUnits > 0);
+    assert.ok(phases.has('training') && phases.has('swapping'));
+
+    const chelsea = photos.find((p) => basename(p) === 'chelsea.png')!;
+    const result = await engine.query(await nearDuplicate(chelsea), { k: 5 });
+    assert.equal(result.key, summary.key);
+    const family = result.hits.filter((h) => h.record.source.startsWith(`${chelsea}#`)).length;
+    assert.ok(family >= 3, `only ${family} of the top 5 are chelsea variants`);
+
+    await engine.close();
+    engine = createEngine({ dataDir });
+    const stats = await engine.stats();
+    assert.equal(stats.key, summary.key);
+    assert.equal(stats.vae?.trainingSize, photos.length * 6);
+  } finally {
+    await engine.close();
+  }
+});
