@@ -155,6 +155,16 @@ test('trainVae frees every tensor it creates', async () => {
   assert.equal(tf.memory().numTensors, before);
 });
 
+test('the time budget ends training after the epoch that exhausts it', async () => {
+  const progress: VaeProgress[] = [];
+  const model = await trainVae(data.features.subarray(0, 64 * DIM), 64, { ...SMALL, timeBudgetSeconds: 1e-3 }, { onProgress: (p) => progress.push(p) });
+  assert.equal(model.meta.epochsTrained, 1);
+  assert.deepEqual(
+    progress.map((p) => [p.epoch, p.epochs]),
+    [[1, 1]],
+  );
+});
+
 test('save then load gives identical encodings; a corrupted or newer model is refused', async () => {
   const { model } = await trainOnce();
   const dir = join(await tempDir(), 'vae', model.meta.id);
