@@ -215,4 +215,6 @@ test('aborting rejects with TRAINING_CANCELLED within a batch or two', async () 
 test('too little data is refused with NOT_ENOUGH_DATA, bad settings with CONFIG_INVALID', async () => {
   await assert.rejects(trainVaeInWorker(data.features.slice(0, 10 * DIM), 10, SMALL), (error) => isAppError(error, 'NOT_ENOUGH_DATA'));
   await assert.rejects(trainVaeInWorker(data.features.slice(), N, { ...SMALL, latent: 0 }), (error) => isAppError(error, 'CONFIG_INVALID'));
+  const misspelt = { ...SMALL, latentDim: 8 } as Partial<VaeHyperParams>;
+  await assert.rejects(trainVaeInWorker(data.features.slice(), N, misspelt), (error) => isAppError(error, 'CONFIG_INVALID') && /latentDim/.test(error.message));
 });

@@ -81,10 +81,11 @@ export function initTrainingBackend(): Promise<string> {
 
 export function resolveVaeHyper(partial: Partial<VaeHyperParams>): VaeHyperParams {
   const hyper: VaeHyperParams = { ...DEFAULT_VAE_HYPER };
-  for (const [key, value] of Object.entries(partial) as Array<[keyof VaeHyperParams, unknown]>) {
-    if (value !== undefined) (hyper as Record<string, unknown>)[key] = value;
-  }
   const problems: string[] = [];
+  for (const [key, value] of Object.entries(partial)) {
+    if (!Object.hasOwn(DEFAULT_VAE_HYPER, key)) problems.push(`unknown setting ${key}`);
+    else if (value !== undefined) (hyper as Record<string, unknown>)[key] = value;
+  }
   const int = (key: keyof VaeHyperParams, min: number): void => {
     const v = hyper[key];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) problems.push(`${key} must be an integer >= ${min}`);

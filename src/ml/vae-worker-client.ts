@@ -68,6 +68,7 @@ export function trainVaeInWorker(
     signal?.addEventListener('abort', onAbort, { once: true });
 
     worker.on('message', (message: VaeWorkerMessage) => {
+      if (settled) return;
       try {
         if (message.type === 'progress') onProgress?.(message.progress);
         else if (message.type === 'error') finish(AppError.fromJSON(message.error));
