@@ -44,6 +44,7 @@ test('delete removes the record and its duplicate key; scan pages through everyt
   assert.equal(ids.length, 1202);
   assert.equal(new Set(ids).size, 1202);
   assert.equal(await store.count(), 1202);
+  assert.deepEqual((await store.ids()).sort((a, b) => a - b), [...ids].sort((a, b) => a - b));
   const records = await store.getRecords([1, 5, 1203]);
   assert.deepEqual([...records.keys()].sort((a, b) => a - b), [1, 1203]);
   await store.close();

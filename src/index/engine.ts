@@ -9,7 +9,7 @@ import { saveVae } from '../ml/vae-model.js';
 import type { VaeHyperParams } from '../ml/vae-train.js';
 import { trainVaeInWorker } from '../ml/vae-worker-client.js';
 import { sha256 } from '../util/atomic-file.js';
-import { Namespace, keyIdOf, namespaceDir, validateNamespaceName, vaeDir, type ActiveKey } from './namespace.js';
+import { Namespace, fillIndex, keyIdOf, namespaceDir, validateNamespaceName, vaeDir, type ActiveKey } from './namespace.js';
 import type { ImageRecord } from './store.js';
 import { VectorIndex, indexFileBytes } from './vector-index.js';
 
@@ -191,11 +191,8 @@ export function createEngine(options: EngineOptions): Engine {
     await saveVae(model, vaeDir(ns.dir, model.meta.id));
     await ns.store.exclusive(async () => {
       // Images indexed or removed while the VAE trained are brought over before the switch.
-      const stored = new Set<number>();
-      for await (const image of ns.store.scan()) {
-        stored.add(image.id);
-        if (!index.has(image.id)) index.add(image.id, model.encode(image.features, 1));
-      }
+      const stored = new Set(await ns.store.ids());
+      await fillIndex(index, ns.store, stored, (f) => model.encode(f, 1));
       for (const id of index.ids()) if (!stored.has(id)) index.remove(id);
       await ns.activate(model, index);
     });

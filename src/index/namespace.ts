@@ -116,14 +116,8 @@ export class Namespace {
 
   /** Makes the index hold exactly the stored ids (adds what a crash left out, drops what the store no longer has). */
   async reconcile(): Promise<{ added: number; dropped: number }> {
-    const stored = new Set<number>();
-    let added = 0;
-    for await (const image of this.store.scan()) {
-      stored.add(image.id);
-      if (this.index.has(image.id)) continue;
-      this.index.add(image.id, this.encode(image.features));
-      added += 1;
-    }
+    const stored = new Set(await this.store.ids());
+    const added = await fillIndex(this.index, this.store, stored, (f) => this.encode(f));
     let dropped = 0;
     for (const id of this.index.ids()) {
       if (stored.has(id)) continue;
@@ -169,6 +163,35 @@ export class Namespace {
     const entries = await readdir(join(this.dir, 'vae')).catch(() => [] as string[]);
     for (const entry of entries) if (entry !== keep) await rm(join(this.dir, 'vae', entry), { recursive: true, force: true });
   }
+}
+
+/**
+ * Adds the stored images in `ids` that `index` lacks; returns how many. An empty index (rebuilt) is filled by one
+ * sequential scan, otherwise only the missing records are read.
+ */
+export async function fillIndex(
+  index: VectorIndex,
+  store: FeatureStore,
+  ids: Set<number>,
+  encode: (features: Float32Array) => Float32Array,
+): Promise<number> {
+  let added = 0;
+  if (index.size === 0) {
+    for await (const image of store.scan()) {
+      if (!ids.has(image.id)) continue;
+      index.add(image.id, encode(image.features));
+      added += 1;
+    }
+    return added;
+  }
+  for (const id of ids) {
+    if (index.has(id)) continue;
+    const image = await store.get(id);
+    if (!image) continue;
+    index.add(id, encode(image.features));
+    added += 1;
+  }
+  return added;
 }
 
 /** The saved index for this key, or an empty one (that `reconcile` fills from the store) when none verifies. */

@@ -130,6 +130,17 @@ export class FeatureStore {
     }
   }
 
+  /** Every stored id, reading keys only (no record is decoded), for reconciling an index at start-up. */
+  async ids(): Promise<number[]> {
+    const prefix = `${KEYV_NAMESPACE}:img:`;
+    const rows = (await this.adapter.query(
+      `SELECT key FROM ${this.table} WHERE key > ? AND key < ?`,
+      prefix,
+      `${prefix}\uffff`,
+    )) as Array<{ key: string }>;
+    return rows.map((row) => Number(row.key.slice(prefix.length)));
+  }
+
   async count(): Promise<number> {
     const prefix = `${KEYV_NAMESPACE}:img:`;
     const rows = (await this.adapter.query(
