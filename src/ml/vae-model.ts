@@ -126,7 +126,7 @@ export type VaeWeights = {
 type Dims = { inputDim: number; hiddenDim: number; latentDim: number };
 
 /** The order and sizes of the arrays in weights.bin. */
-export function weightLayout({ inputDim: d, hiddenDim: h, latentDim: l }: Dims): Array<[keyof VaeWeights, number]> {
+function weightLayout({ inputDim: d, hiddenDim: h, latentDim: l }: Dims): Array<[keyof VaeWeights, number]> {
   return [
     ['inputMean', d],
     ['inputStd', d],
