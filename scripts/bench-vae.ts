@@ -4,9 +4,9 @@
 //   npm run build && node dist/scripts/bench-vae.js [--sizes 10000,20000] [--epochs 3] [--hidden 512] [--latent 64]
 //
 // The first epoch pays for JIT and wasm warm-up, so the median over the others is the figure to quote.
-import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { initTrainingBackend } from '../src/ml/vae-train.js';
 import { trainVaeInWorker } from '../src/ml/vae-worker-client.js';
 
 const DIM = 1280;
@@ -41,15 +41,6 @@ function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function hasTfjsNode(): boolean {
-  try {
-    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const { values: args } = parseArgs({
@@ -97,7 +88,8 @@ for (const n of sizes) {
 console.log(
   JSON.stringify(
     {
-      backend: hasTfjsNode() ? 'tensorflow' : 'wasm',
+      // The worker runs the same selection, so this is the backend it trained on.
+      backend: await initTrainingBackend(),
       architecture: `${DIM}-${hidden}-${latent}`,
       node: process.version,
       cpu: cpus()[0]?.model,
