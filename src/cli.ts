@@ -62,7 +62,11 @@ program
       }
       if (options.collage) {
         const tiles = await Promise.all(
-          result.hits.map(async (hit) => ({ bytes: await readFile(hit.record.source).catch(() => undefined), caption: hit.score.toFixed(3) })),
+          result.hits.map(async (hit) => ({
+            // The stored thumbnail stands in for an original that has moved since it was indexed.
+            bytes: await readFile(hit.record.source).catch(() => engine.thumbnail(hit.record.id, { namespace: global.namespace })),
+            caption: hit.score.toFixed(3),
+          })),
         );
         await writeFile(options.collage, await renderCollage({ bytes, caption: 'query' }, tiles));
         if (!options.json) console.log(`Collage written to ${options.collage}`);

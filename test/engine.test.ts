@@ -160,3 +160,37 @@ test('retrain switches the index to the VAE atomically, refuses a second run, an
     await engine.close();
   }
 });
+
+test('images grouped by a ref are removed together; predicates and whole namespaces can be dropped', async () => {
+  const dataDir = await tempDir();
+  const engine = createEngine({ dataDir });
+  try {
+    const photos = await referencePhotoPaths();
+    for (const [i, path] of photos.slice(0, 6).entries()) {
+      await engine.index(await readFile(path), { namespace: 'guild1', source: path, ref: `message${i % 3}`, extra: { channel: i < 4 ? 'a' : 'b' } });
+    }
+    await engine.index(await readFile(photos[0]), { namespace: 'guild2', source: photos[0] });
+
+    const thumbnail = await engine.thumbnail(1, { namespace: 'guild1' });
+    assert.ok(thumbnail);
+    const meta = await sharp(thumbnail).metadata();
+    assert.deepEqual([meta.format, meta.width, meta.height], ['webp', 128, 128]);
+
+    const removed = await engine.removeByRef('message0', { namespace: 'guild1' });
+    assert.deepEqual(removed.map((r) => r.source).sort(), [photos[0], photos[3]].sort());
+    assert.equal(await engine.thumbnail(removed[0].id, { namespace: 'guild1' }), undefined);
+    assert.deepEqual(await engine.removeByRef('message0', { namespace: 'guild1' }), []);
+
+    const channelB = await engine.removeWhere((r) => r.extra?.channel === 'b', { namespace: 'guild1' });
+    assert.deepEqual(channelB.map((r) => r.source).sort(), [photos[4], photos[5]].sort());
+    assert.equal((await engine.stats('guild1')).images, 2);
+    const left = await engine.query(await readFile(photos[1]), { namespace: 'guild1', k: 20 });
+    assert.deepEqual(left.hits.map((h) => h.record.source), [photos[2]]);
+
+    await engine.dropNamespace('guild1');
+    assert.deepEqual(await engine.namespaces(), ['guild2']);
+    assert.equal((await engine.stats('guild2')).images, 1, 'other namespaces are untouched');
+  } finally {
+    await engine.close();
+  }
+});

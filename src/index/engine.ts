@@ -1,10 +1,11 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { createFeatureExtractor, type FeatureExtractor } from '../ml/features.js';
 import { defaultModelDir, readModelConfig } from '../ml/onnx-model.js';
 import { MAX_INPUT_BYTES, MAX_INPUT_PIXELS, preprocessImage } from '../ml/image.js';
+import { thumbnailFromInput } from '../ml/thumbnail.js';
 import { saveVae } from '../ml/vae-model.js';
 import type { VaeHyperParams } from '../ml/vae-train.js';
 import { trainVaeInWorker } from '../ml/vae-worker-client.js';
@@ -29,8 +30,15 @@ export interface EngineOptions {
   maxInputPixels?: number;
   /** A retrain is due once a namespace holds `minImages`, and again when it has grown by `growth`×. */
   retrainPolicy?: { minImages: number; growth: number } | false;
-  /** Start a due retrain in the background after indexing (the bot); the CLI runs it in the foreground. */
-  autoRetrain?: boolean;
+  /**
+   * Start a due retrain in the background after indexing (the bot, where admins can switch it off per
+   * namespace); the CLI runs it in the foreground instead.
+   */
+  autoRetrain?: boolean | ((namespace: string) => boolean | Promise<boolean>);
+  /** Told when an automatic retrain starts and ends, so the bot can post a short notice. */
+  onAutoRetrain?: (event: { namespace: string; phase: 'started' } | { namespace: string; phase: 'finished'; summary: RetrainSummary } | { namespace: string; phase: 'failed'; error: Error }) => void;
+  /** Keep a small WebP per image for overviews (default true). */
+  thumbnails?: boolean;
   vaeHyper?: Partial<VaeHyperParams>;
 }
 
@@ -38,6 +46,8 @@ export interface IndexMeta {
   namespace?: string;
   source: string;
   extra?: Record<string, string>;
+  /** A key several images can share, e.g. the message they were posted in (see `removeByRef`). */
+  ref?: string;
 }
 
 export type IndexResult = { status: 'indexed'; record: ImageRecord } | { status: 'duplicate'; record: ImageRecord };
@@ -102,6 +112,13 @@ export interface Engine {
   query(input: Uint8Array | { id: number }, options?: QueryOptions): Promise<QueryResult>;
   remove(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
   get(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
+  thumbnail(id: number, options?: { namespace?: string }): Promise<Buffer | undefined>;
+  /** Removes every image stored under `ref`; returns what was removed. */
+  removeByRef(ref: string, options?: { namespace?: string }): Promise<ImageRecord[]>;
+  /** Removes every image the predicate selects (a full scan: for rare events such as a deleted channel). */
+  removeWhere(predicate: (record: ImageRecord) => boolean, options?: { namespace?: string }): Promise<ImageRecord[]>;
+  /** Deletes a namespace and everything in it (the bot was removed from a guild). */
+  dropNamespace(namespace: string): Promise<void>;
   retrain(options?: { namespace?: string; onProgress?: (p: RetrainProgress) => void; signal?: AbortSignal }): Promise<RetrainSummary>;
   /** Resolves when any retrain started automatically for this namespace has finished (or at once). */
   settled(namespace?: string): Promise<void>;
@@ -126,14 +143,35 @@ export function createEngine(options: EngineOptions): Engine {
     return ns;
   }
 
-  async function features(bytes: Uint8Array): Promise<{ features: Float32Array; width: number; height: number }> {
+  async function features(bytes: Uint8Array, withThumbnail = false) {
     const image = await preprocessImage(bytes, {
       maxBytes: options.maxInputBytes ?? MAX_INPUT_BYTES,
       maxPixels: options.maxInputPixels ?? MAX_INPUT_PIXELS,
     });
     extractor ??= createFeatureExtractor({ threads: options.threads });
     const model = await extractor;
-    return { features: await model.extract(image.input), width: image.width, height: image.height };
+    const [vector, thumbnail] = await Promise.all([
+      model.extract(image.input),
+      withThumbnail && options.thumbnails !== false ? thumbnailFromInput(image.input) : undefined,
+    ]);
+    return { features: vector, width: image.width, height: image.height, thumbnail };
+  }
+
+  async function removeIds(ns: Namespace, ids: number[]): Promise<ImageRecord[]> {
+    return ns.store.exclusive(async () => {
+      const removed: ImageRecord[] = [];
+      for (const id of ids) {
+        const record = await ns.store.delete(id);
+        ns.removeFromIndex(id);
+        if (record) removed.push(record);
+      }
+      return removed;
+    });
+  }
+
+  async function autoRetrainAllowed(name: string): Promise<boolean> {
+    const setting = options.autoRetrain;
+    return typeof setting === 'function' ? setting(name) : setting === true;
   }
 
   async function retrainDue(ns: Namespace): Promise<boolean> {
@@ -221,21 +259,29 @@ export function createEngine(options: EngineOptions): Engine {
         const record = await ns.store.get(known);
         if (record) return { status: 'duplicate', record };
       }
-      const image = await features(bytes);
+      const image = await features(bytes, true);
       const result = await ns.store.exclusive(async (): Promise<IndexResult> => {
         const again = await ns.store.findBySha(hash);
         const existing = again === undefined ? undefined : await ns.store.get(again);
         if (existing) return { status: 'duplicate', record: existing };
         const record = await ns.store.insert(
-          { sha256: hash, source: meta.source, width: image.width, height: image.height, addedAt: new Date().toISOString(), extra: meta.extra },
+          { sha256: hash, source: meta.source, width: image.width, height: image.height, addedAt: new Date().toISOString(), extra: meta.extra, ref: meta.ref },
           image.features,
+          image.thumbnail,
         );
         ns.addToIndex(record.id, image.features);
         return { status: 'indexed', record };
       });
-      if (result.status === 'indexed' && options.autoRetrain && !training.has(name) && (await retrainDue(ns))) {
+      if (result.status === 'indexed' && !training.has(name) && (await retrainDue(ns)) && (await autoRetrainAllowed(name))) {
         log.info(`namespace ${name}: ${await ns.store.count()} images, starting an automatic retrain`);
-        startRetrain(name).catch((error: unknown) => log.warn(`namespace ${name}: automatic retrain failed: ${(error as Error).message}`));
+        options.onAutoRetrain?.({ namespace: name, phase: 'started' });
+        startRetrain(name).then(
+          (summary) => options.onAutoRetrain?.({ namespace: name, phase: 'finished', summary }),
+          (error: Error) => {
+            log.warn(`namespace ${name}: automatic retrain failed: ${error.message}`);
+            options.onAutoRetrain?.({ namespace: name, phase: 'failed', error });
+          },
+        );
       }
       return result;
     },
@@ -278,11 +324,36 @@ export function createEngine(options: EngineOptions): Engine {
 
     async remove(id, removeOptions = {}) {
       const ns = await namespace(removeOptions.namespace);
-      return ns.store.exclusive(async () => {
-        const record = await ns.store.delete(id);
-        ns.removeFromIndex(id);
-        return record;
-      });
+      return (await removeIds(ns, [id]))[0];
+    },
+
+    async removeByRef(ref, refOptions = {}) {
+      const ns = await namespace(refOptions.namespace);
+      return removeIds(ns, await ns.store.idsByRef(ref));
+    },
+
+    async removeWhere(predicate, whereOptions = {}) {
+      const ns = await namespace(whereOptions.namespace);
+      const ids: number[] = [];
+      for await (const image of ns.store.scan()) if (predicate(stripFeatures(image))) ids.push(image.id);
+      return removeIds(ns, ids);
+    },
+
+    async dropNamespace(name) {
+      validateNamespaceName(name);
+      const running = training.get(name);
+      running?.controller.abort();
+      await running?.promise.catch(() => undefined);
+      const ns = open.get(name);
+      open.delete(name);
+      await (await ns?.catch(() => undefined))?.close();
+      await rm(namespaceDir(options.dataDir, name), { recursive: true, force: true });
+      log.info(`namespace ${name}: dropped`);
+    },
+
+    async thumbnail(id, thumbnailOptions = {}) {
+      const ns = await namespace(thumbnailOptions.namespace);
+      return ns.store.getThumbnail(id);
     },
 
     async get(id, getOptions = {}) {

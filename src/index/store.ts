@@ -16,6 +16,8 @@ export interface ImageRecord {
   addedAt: string;
   /** Caller-defined fields (for the bot: channel, author, message ids); strings only so they stay portable. */
   extra?: Record<string, string>;
+  /** A caller key several images can share (the bot: the message id), to find and remove them together. */
+  ref?: string;
 }
 
 export interface StoredImage extends ImageRecord {
@@ -32,8 +34,9 @@ const SCAN_PAGE = 500;
 
 /**
  * The feature store of one namespace: a SQLite file reached through keyv. Keys: `img:<id>` → record with
- * features, `sha:<sha256>` → id (duplicate detection), `meta:<name>` → small values. An image counts as stored
- * once the transaction that writes both of its keys has committed.
+ * features, `sha:<sha256>` → id (duplicate detection), `ref:<ref>|<id>` (lookup by caller key), `thumb:<id>` → a
+ * small WebP, `meta:<name>` → small values. An image counts as stored once the transaction that writes its keys
+ * has committed.
  */
 export class FeatureStore {
   private queue: Promise<unknown> = Promise.resolve();
@@ -75,13 +78,15 @@ export class FeatureStore {
   }
 
   /** Allocates the next id and stores the image in one transaction. Call inside `exclusive`. */
-  async insert(record: Omit<ImageRecord, 'id'>, features: Float32Array): Promise<ImageRecord> {
+  async insert(record: Omit<ImageRecord, 'id'>, features: Float32Array, thumbnail?: Uint8Array): Promise<ImageRecord> {
     return this.transaction(async () => {
       const id = ((await this.keyv.get<number>('meta:nextId')) ?? 1) as number;
       const full: ImageRecord = { id, ...record };
       const value: RecordValue = { ...full, f16: encodeFloat16(features).toString('base64') };
       await this.keyv.set(`img:${id}`, value);
       await this.keyv.set(`sha:${record.sha256}`, id);
+      if (record.ref !== undefined) await this.keyv.set(refKey(record.ref, id), 1);
+      if (thumbnail) await this.keyv.set(`thumb:${id}`, Buffer.from(thumbnail).toString('base64'));
       await this.keyv.set('meta:nextId', id + 1);
       return full;
     });
@@ -105,6 +110,8 @@ export class FeatureStore {
       const value = await this.keyv.get<RecordValue>(`img:${id}`);
       if (!value) return undefined;
       await this.keyv.delete(`img:${id}`);
+      await this.keyv.delete(`thumb:${id}`);
+      if (value.ref !== undefined) await this.keyv.delete(refKey(value.ref, id));
       if ((await this.findBySha(value.sha256)) === id) await this.keyv.delete(`sha:${value.sha256}`);
       return withoutFeatures(value);
     });
@@ -128,6 +135,22 @@ export class FeatureStore {
       }
       after = rows[rows.length - 1].key;
     }
+  }
+
+  async getThumbnail(id: number): Promise<Buffer | undefined> {
+    const value = await this.keyv.get<string>(`thumb:${id}`);
+    return value === undefined ? undefined : Buffer.from(value, 'base64');
+  }
+
+  /** The ids stored under a caller key (e.g. every image of one message). */
+  async idsByRef(ref: string): Promise<number[]> {
+    const prefix = `${KEYV_NAMESPACE}:${refKey(ref, '')}`;
+    const rows = (await this.adapter.query(
+      `SELECT key FROM ${this.table} WHERE key > ? AND key < ?`,
+      prefix,
+      `${prefix}\uffff`,
+    )) as Array<{ key: string }>;
+    return rows.map((row) => Number(row.key.slice(prefix.length)));
   }
 
   /** Every stored id, reading keys only (no record is decoded), for reconciling an index at start-up. */
@@ -175,6 +198,11 @@ export class FeatureStore {
       throw new AppError('STORE_FAILED', 'Writing to the image store failed.', { cause: error });
     }
   }
+}
+
+function refKey(ref: string, id: number | ''): string {
+  // `|` cannot occur in the id part, so one ref's range never runs into a longer ref that shares its prefix.
+  return `ref:${ref}|${id}`;
 }
 
 function withoutFeatures(value: RecordValue): ImageRecord {

@@ -1,0 +1,16 @@
+import sharp from 'sharp';
+
+const THUMBNAIL_SIZE = 128;
+
+/**
+ * A small WebP made from the model's own 224×224 input, so it costs an encode but no second decode. It is what
+ * overviews show, because Discord's attachment URLs expire and the original bytes are not kept.
+ */
+export async function thumbnailFromInput(input: Float32Array, size = 224): Promise<Buffer> {
+  const pixels = Buffer.alloc(input.length);
+  for (let i = 0; i < input.length; i++) pixels[i] = Math.round((input[i] + 1) * 127.5);
+  return sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+    .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { kernel: 'lanczos3' })
+    .webp({ quality: 75 })
+    .toBuffer();
+}
