@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { bool, cleanEnv, num, str } from 'envalid';
+import { bool, cleanEnv, num, str, url } from 'envalid';
 import { AppError } from './errors.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
@@ -37,4 +37,57 @@ function reportInvalid({ errors }: { errors: Partial<Record<string, Error>> }): 
   if (names.length === 0) return;
   const detail = names.map((name) => `${name}: ${errors[name]?.message ?? 'invalid'}`).join('; ');
   throw new AppError('CONFIG_INVALID', `Invalid environment: ${detail}`);
+}
+
+/** The bot's settings on top of the engine's. `DISCORD_TOKEN` is required; the rest has working defaults. */
+export interface BotConfig extends EngineConfig {
+  token: string;
+  /** Base URL of Discord's REST API (tests point it at the local fake Discord). */
+  apiUrl?: string;
+  /** Hosts images may be downloaded from (Discord's CDN). */
+  cdnHosts: string[];
+  /** Test mode only: allow plain http and loopback hosts for the CDN. */
+  allowInsecureCdn: boolean;
+  /** Where slash commands are registered at start-up: 'global', a guild id, or 'none' (use `npm run register`). */
+  registerCommands: string;
+  maxDownloadBytes: number;
+  /** How long a result message can still be browsed with reactions. */
+  browseTtlMinutes: number;
+  /** Most /relevant queries one user may run per minute. */
+  queriesPerMinute: number;
+}
+
+export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
+  const engine = loadEngineConfig(env);
+  const parsed = cleanEnv(
+    env,
+    {
+      DISCORD_TOKEN: str({ default: '', desc: 'the bot token from the Discord developer portal' }),
+      DISCORD_API_URL: url({ default: undefined }),
+      CDN_HOSTS: str({ default: 'cdn.discordapp.com,media.discordapp.net' }),
+      ALLOW_INSECURE_CDN: bool({ default: false }),
+      REGISTER_COMMANDS: str({ default: 'global' }),
+      MAX_DOWNLOAD_MB: num({ default: 25 }),
+      BROWSE_TTL_MINUTES: num({ default: 60 * 24 }),
+      QUERIES_PER_MINUTE: num({ default: 6 }),
+    },
+    { reporter: reportInvalid },
+  );
+  if (!parsed.DISCORD_TOKEN) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      'DISCORD_TOKEN is not set: put the bot token in the environment or in .env (see README). To use the engine without Discord, run `npx relevant --help`.',
+    );
+  }
+  return {
+    ...engine,
+    token: parsed.DISCORD_TOKEN,
+    apiUrl: parsed.DISCORD_API_URL,
+    cdnHosts: parsed.CDN_HOSTS.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+    allowInsecureCdn: parsed.ALLOW_INSECURE_CDN,
+    registerCommands: parsed.REGISTER_COMMANDS,
+    maxDownloadBytes: Math.round(parsed.MAX_DOWNLOAD_MB * 1024 * 1024),
+    browseTtlMinutes: parsed.BROWSE_TTL_MINUTES,
+    queriesPerMinute: parsed.QUERIES_PER_MINUTE,
+  };
 }

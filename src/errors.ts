@@ -18,7 +18,11 @@ export type ErrorCode =
   | 'INDEX_CORRUPT'
   | 'STORE_FAILED'
   | 'BUSY'
-  | 'CONFIG_INVALID';
+  | 'CONFIG_INVALID'
+  | 'DOWNLOAD_REFUSED'
+  | 'DOWNLOAD_FAILED'
+  | 'NOT_PERMITTED'
+  | 'RATE_LIMITED';
 
 export class AppError extends Error {
   override readonly name = 'AppError';

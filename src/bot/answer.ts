@@ -1,0 +1,127 @@
+import {
+  MessageFlags,
+  type ChatInputCommandInteraction,
+  type GuildBasedChannel,
+  type GuildMember,
+  type Message,
+  type MessageContextMenuCommandInteraction,
+} from 'discord.js';
+import { AppError } from '../errors.js';
+import { exposesToOthers, resultFilter } from './access.js';
+import type { BotContext } from './context.js';
+import { CONTROLS, queryThumbnail, renderResults } from './results.js';
+import type { BrowseState } from './settings.js';
+
+export type QueryInput = { bytes: Buffer } | { id: number; thumbnail?: Buffer };
+
+export interface AnswerOptions {
+  k: number;
+  sameChannelOnly: boolean;
+  ephemeral: boolean;
+}
+
+type QueryInteraction = ChatInputCommandInteraction | MessageContextMenuCommandInteraction;
+
+/** Refuses with a clear answer when the user has asked too often; must run before deferring. */
+export function checkQueryRate(ctx: BotContext, userId: string): void {
+  const waitMs = ctx.queryLimiter.take(userId);
+  if (waitMs > 0) {
+    throw new AppError('RATE_LIMITED', `You are searching very often; try again in ${Math.ceil(waitMs / 1000)} s.`);
+  }
+}
+
+/**
+ * The shared answer of /relevant and the context menu: query the guild's namespace with the member's view of
+ * the guild, then show results publicly with reaction controls, or privately when they would expose channels
+ * not everyone here can read (or when asked).
+ */
+export async function answerRelevant(ctx: BotContext, interaction: QueryInteraction, input: QueryInput, options: AnswerOptions): Promise<void> {
+  const guild = interaction.guild;
+  const channel = interaction.channel as GuildBasedChannel | null;
+  const member = interaction.member as GuildMember | null;
+  if (!guild || !channel || !member || !('permissionsFor' in channel)) {
+    throw new AppError('NOT_PERMITTED', 'Relevant images can only be searched in a server channel.');
+  }
+  const result = await ctx.engine.query('bytes' in input ? input.bytes : { id: input.id }, {
+    namespace: guild.id,
+    k: options.k,
+    filter: resultFilter(guild, { member, channel, sameChannelOnly: options.sameChannelOnly }),
+  });
+  if (result.hits.length === 0) {
+    await interaction.editReply({ content: 'I found no relevant images that you can see here yet.' });
+    return;
+  }
+  const exposes =
+    !options.ephemeral &&
+    result.hits.some((hit) => {
+      const source = guild.channels.cache.get(hit.record.extra?.channelId ?? '');
+      return source !== undefined && exposesToOthers(guild, channel, source);
+    });
+  const state: BrowseState = {
+    guildId: guild.id,
+    channelId: channel.id,
+    invokerId: interaction.user.id,
+    hits: result.hits.map((h) => ({ id: h.record.id, score: h.score })),
+    position: 0,
+    ephemeral: options.ephemeral || exposes,
+    queryThumbnail:
+      'bytes' in input ? await queryThumbnail(input.bytes) : (input.thumbnail ?? (await ctx.engine.thumbnail(input.id, { namespace: guild.id })))?.toString('base64'),
+  };
+  const payload = await renderResults(ctx, guild, state);
+  const ttl = ctx.config.browseTtlMinutes * 60_000;
+  if (exposes) {
+    await interaction.editReply({ content: 'Some results come from channels not everyone here can read, so I sent them only to you.' });
+    const followUp = await interaction.followUp({ ...payload, flags: MessageFlags.Ephemeral });
+    await ctx.settings.saveBrowse(followUp.id, state, ttl);
+    return;
+  }
+  const reply = await interaction.editReply(payload);
+  await ctx.settings.saveBrowse(reply.id, state, ttl);
+  if (!options.ephemeral) await addControls(reply);
+}
+
+export async function addControls(message: Message): Promise<void> {
+  for (const emoji of Object.values(CONTROLS)) await message.react(emoji);
+}
+
+/**
+ * A reply to "@bot" on a reply to an image: the same query, answered in the channel. Results that would expose
+ * channels not everyone here can read are left out of this public answer (with a note pointing at /relevant).
+ */
+export async function answerMention(ctx: BotContext, message: Message, bytes: Buffer): Promise<void> {
+  const guild = message.guild;
+  const member = message.member;
+  const channel = message.channel as GuildBasedChannel;
+  if (!guild || !member) return;
+  const permitted = resultFilter(guild, { member, channel });
+  let withheld = false;
+  const result = await ctx.engine.query(bytes, {
+    namespace: guild.id,
+    k: 20,
+    filter: (record) => {
+      if (!permitted(record)) return false;
+      const source = guild.channels.cache.get(record.extra?.channelId ?? '');
+      const exposes = source !== undefined && exposesToOthers(guild, channel, source);
+      withheld ||= exposes;
+      return !exposes;
+    },
+  });
+  if (result.hits.length === 0) {
+    await message.reply({ content: 'I found no relevant images I can show here.' });
+    return;
+  }
+  const state: BrowseState = {
+    guildId: guild.id,
+    channelId: channel.id,
+    invokerId: message.author.id,
+    hits: result.hits.map((h) => ({ id: h.record.id, score: h.score })),
+    position: 0,
+    ephemeral: false,
+    queryThumbnail: await queryThumbnail(bytes),
+  };
+  const payload = await renderResults(ctx, guild, state);
+  if (withheld) payload.content += '\n(Some results from channels not everyone here can read were left out: use `/relevant private:true` to see them.)';
+  const reply = await message.reply(payload);
+  await ctx.settings.saveBrowse(reply.id, state, ctx.config.browseTtlMinutes * 60_000);
+  await addControls(reply);
+}

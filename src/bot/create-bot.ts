@@ -1,0 +1,97 @@
+import { Client, Events, GatewayIntentBits, Partials, type ClientOptions } from 'discord.js';
+import type { BotConfig } from '../config.js';
+import type { Engine } from '../index/engine.js';
+import type { Logger } from '../log.js';
+import { onInteractionCreate } from '../events/interaction-create.js';
+import { onMessageCreate } from '../events/message-create.js';
+import { onMessageReactionAdd } from '../events/message-reaction-add.js';
+import { onChannelDelete, onGuildDelete, onMessageDelete, onMessageDeleteBulk } from '../events/removals.js';
+import { createBackfiller } from './backfill.js';
+import type { BotContext } from './context.js';
+import { downloadPolicy } from './download-policy.js';
+import { IngestQueue } from './ingest.js';
+import { RateLimiter } from './rate-limit.js';
+import { registerCommands } from './register-commands.js';
+import type { BotSettings } from './settings.js';
+
+const INGEST_CONCURRENCY = 2;
+const INGEST_BACKLOG = 10_000;
+
+export interface Bot {
+  client: Client;
+  context: BotContext;
+  /** Logs in and resolves once the gateway session is ready (not merely when login() resolves). */
+  start(): Promise<void>;
+  /** Lets queued work finish, then disconnects. */
+  stop(): Promise<void>;
+  /** Resolves when queued ingestion and running backfills are done (tests wait on it). */
+  idle(): Promise<void>;
+}
+
+export function createBot(deps: { config: BotConfig; engine: Engine; settings: BotSettings; log: Logger; clientOptions?: Partial<ClientOptions> }): Bot {
+  const { config, engine, settings, log } = deps;
+  const client = new Client({
+    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.GuildMessageReactions],
+    // Reactions and deletions on messages sent before this process started arrive uncached.
+    partials: [Partials.Message, Partials.Channel, Partials.Reaction, Partials.User],
+    ...(config.apiUrl ? { rest: { api: config.apiUrl } } : {}),
+    ...deps.clientOptions,
+  });
+  const ingest = new IngestQueue(INGEST_CONCURRENCY, INGEST_BACKLOG, log);
+  const backfiller = createBackfiller({ client, engine, settings, policy: downloadPolicy(config), log });
+  const context: BotContext = {
+    client,
+    engine,
+    settings,
+    config,
+    log,
+    ingest,
+    queryLimiter: new RateLimiter(config.queriesPerMinute, 60_000),
+    startBackfill: (guildId, channelId, status) => backfiller.start(guildId, channelId, status),
+  };
+
+  // Every handler's failure is logged here so that one bad event never takes the process down.
+  const guard =
+    <A extends unknown[]>(name: string, handler: (ctx: BotContext, ...args: A) => Promise<void>) =>
+    (...args: A) => {
+      handler(context, ...args).catch((error: Error) => log.error(`${name} handler failed: ${error.stack ?? error.message}`));
+    };
+  client.on(Events.InteractionCreate, guard('interactionCreate', onInteractionCreate));
+  client.on(Events.MessageCreate, guard('messageCreate', onMessageCreate));
+  client.on(Events.MessageDelete, guard('messageDelete', onMessageDelete));
+  client.on(Events.MessageBulkDelete, guard('messageDeleteBulk', onMessageDeleteBulk));
+  client.on(Events.ChannelDelete, guard('channelDelete', (ctx, channel) => onChannelDelete(ctx, channel as { id: string; guildId?: string | null })));
+  client.on(Events.ThreadDelete, guard('threadDelete', onChannelDelete));
+  client.on(Events.GuildDelete, guard('guildDelete', onGuildDelete));
+  client.on(Events.MessageReactionAdd, guard('messageReactionAdd', onMessageReactionAdd));
+  client.on(Events.ShardDisconnect, (event, shard) => log.warn(`gateway shard ${shard} disconnected (code ${event.code})`));
+  client.on(Events.ShardResume, (shard, replayed) => log.info(`gateway shard ${shard} resumed (${replayed} events replayed)`));
+  client.on(Events.Error, (error) => log.error(`discord client error: ${error.message}`));
+
+  return {
+    client,
+    context,
+    async start() {
+      const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
+      await client.login(config.token);
+      await ready;
+      log.info(`logged in as ${client.user?.tag} in ${client.guilds.cache.size} guild(s)`);
+      if (config.registerCommands !== 'none' && client.application) {
+        const count = await registerCommands(client.rest, client.application.id, config.registerCommands);
+        log.info(`registered ${count} commands (${config.registerCommands})`);
+      }
+      await backfiller.resumeAll([...client.guilds.cache.keys()]);
+    },
+    async stop() {
+      await ingest.idle();
+      await client.destroy();
+    },
+    async idle() {
+      for (;;) {
+        await ingest.idle();
+        await backfiller.idle();
+        if (ingest.length === 0) return;
+      }
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import KeyvSqlite from '@keyv/sqlite';
+import Keyv from 'keyv';
+
+/** Where a channel's history backfill stands; `before` is the oldest message already processed. */
+export interface BackfillState {
+  guildId: string;
+  channelId: string;
+  before?: string;
+  done: boolean;
+  messages: number;
+  images: number;
+  statusChannelId?: string;
+  statusMessageId?: string;
+}
+
+/** A result message that can still be browsed. */
+export interface BrowseState {
+  guildId: string;
+  channelId: string;
+  invokerId: string;
+  hits: Array<{ id: number; score: number }>;
+  position: number;
+  ephemeral: boolean;
+  /** A small WebP of the image the results are relevant to, for re-drawing the overview (base64). */
+  queryThumbnail?: string;
+}
+
+/**
+ * The bot's own small state (not images: those live in the engine's namespaces), in one SQLite file through
+ * keyv: watched channels, backfill cursors, per-guild switches and browsing state with an expiry.
+ */
+export class BotSettings {
+  private constructor(private readonly keyv: Keyv) {}
+
+  static async open(dataDir: string): Promise<BotSettings> {
+    await mkdir(dataDir, { recursive: true });
+    const adapter = new KeyvSqlite({ uri: `sqlite://${join(dataDir, 'bot.sqlite')}`, busyTimeout: 10_000 });
+    await adapter.query('PRAGMA journal_mode=WAL');
+    return new BotSettings(new Keyv({ store: adapter, namespace: 'bot' }));
+  }
+
+  async watched(guildId: string): Promise<string[]> {
+    return (await this.keyv.get<string[]>(`watch:${guildId}`)) ?? [];
+  }
+
+  async isWatched(guildId: string, channelId: string): Promise<boolean> {
+    return (await this.watched(guildId)).includes(channelId);
+  }
+
+  /** Returns false when the channel was already watched. */
+  async watch(guildId: string, channelId: string): Promise<boolean> {
+    const current = await this.watched(guildId);
+    if (current.includes(channelId)) return false;
+    await this.keyv.set(`watch:${guildId}`, [...current, channelId]);
+    return true;
+  }
+
+  async unwatch(guildId: string, channelId: string): Promise<boolean> {
+    const current = await this.watched(guildId);
+    if (!current.includes(channelId)) return false;
+    await this.keyv.set(`watch:${guildId}`, current.filter((id) => id !== channelId));
+    await this.keyv.delete(`backfill:${channelId}`);
+    return true;
+  }
+
+  async backfill(channelId: string): Promise<BackfillState | undefined> {
+    return this.keyv.get<BackfillState>(`backfill:${channelId}`);
+  }
+
+  async saveBackfill(state: BackfillState): Promise<void> {
+    await this.keyv.set(`backfill:${state.channelId}`, state);
+  }
+
+  async backfills(guildId: string): Promise<BackfillState[]> {
+    const states = await Promise.all((await this.watched(guildId)).map((id) => this.backfill(id)));
+    return states.filter((s): s is BackfillState => s !== undefined);
+  }
+
+  async autoRetrain(guildId: string): Promise<boolean> {
+    return (await this.keyv.get<boolean>(`autoRetrain:${guildId}`)) ?? true;
+  }
+
+  async setAutoRetrain(guildId: string, on: boolean): Promise<void> {
+    await this.keyv.set(`autoRetrain:${guildId}`, on);
+  }
+
+  async browse(messageId: string): Promise<BrowseState | undefined> {
+    return this.keyv.get<BrowseState>(`browse:${messageId}`);
+  }
+
+  async saveBrowse(messageId: string, state: BrowseState, ttlMs: number): Promise<void> {
+    await this.keyv.set(`browse:${messageId}`, state, ttlMs);
+  }
+
+  async endBrowse(messageId: string): Promise<void> {
+    await this.keyv.delete(`browse:${messageId}`);
+  }
+
+  /** Forgets a channel entirely (it was deleted). */
+  async forgetChannel(guildId: string, channelId: string): Promise<void> {
+    await this.unwatch(guildId, channelId);
+  }
+
+  /** Forgets a guild entirely (the bot was removed from it). */
+  async forgetGuild(guildId: string): Promise<void> {
+    for (const channelId of await this.watched(guildId)) await this.keyv.delete(`backfill:${channelId}`);
+    await this.keyv.delete(`watch:${guildId}`);
+    await this.keyv.delete(`autoRetrain:${guildId}`);
+  }
+
+  async close(): Promise<void> {
+    await this.keyv.disconnect();
+  }
+}

@@ -1,0 +1,20 @@
+import { ApplicationCommandType, MessageFlags } from 'discord.js';
+import type { SlashCommand } from './command.js';
+
+export const relevanceStatus: SlashCommand = {
+  data: { name: 'relevance-status', description: 'Images indexed, queue, backfill progress and model version', type: ApplicationCommandType.ChatInput, dm_permission: false },
+  async execute(ctx, interaction) {
+    const guildId = interaction.guildId!;
+    const stats = await ctx.engine.stats(guildId);
+    const backfills = await ctx.settings.backfills(guildId);
+    const lines = [
+      `Images indexed: ${stats.images}`,
+      `Ingest queue: ${ctx.ingest.length}`,
+      `Model: ${stats.vae ? `${stats.key}, trained on ${stats.vae.trainingSize} images (${stats.vae.created.slice(0, 10)})` : 'raw image features (no server model trained yet)'}`,
+      `Feature extractor: ${stats.featureModel}`,
+      `Automatic retraining: ${(await ctx.settings.autoRetrain(guildId)) ? 'on' : 'off'}${stats.retrainDue ? ' (due)' : ''}`,
+      ...backfills.map((b) => `History of <#${b.channelId}>: ${b.done ? 'done' : 'in progress'}, ${b.messages} messages read, ${b.images} images indexed`),
+    ];
+    await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral });
+  },
+};

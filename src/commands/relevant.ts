@@ -1,0 +1,46 @@
+import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags } from 'discord.js';
+import { answerRelevant, checkQueryRate } from '../bot/answer.js';
+import { downloadPolicy } from '../bot/download-policy.js';
+import { downloadImage } from '../bot/download.js';
+import { AppError } from '../errors.js';
+import type { SlashCommand } from './command.js';
+
+export const MAX_RESULTS = 20;
+
+export const relevant: SlashCommand = {
+  data: {
+    name: 'relevant',
+    description: 'Find the earlier images in this server most relevant to an image',
+    type: ApplicationCommandType.ChatInput,
+    dm_permission: false,
+    options: [
+      { name: 'image', description: 'The image to search with', type: ApplicationCommandOptionType.Attachment, required: true },
+      { name: 'k', description: `How many results (1–${MAX_RESULTS})`, type: ApplicationCommandOptionType.Integer, min_value: 1, max_value: MAX_RESULTS },
+      {
+        name: 'scope',
+        description: 'Search the whole server (default) or only this channel',
+        type: ApplicationCommandOptionType.String,
+        choices: [
+          { name: 'server', value: 'server' },
+          { name: 'channel', value: 'channel' },
+        ],
+      },
+      { name: 'private', description: 'Show the results only to you', type: ApplicationCommandOptionType.Boolean },
+    ],
+  },
+  async execute(ctx, interaction) {
+    checkQueryRate(ctx, interaction.user.id);
+    const ephemeral = interaction.options.getBoolean('private') ?? false;
+    await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
+    const attachment = interaction.options.getAttachment('image', true);
+    if (attachment.contentType && !attachment.contentType.startsWith('image/')) {
+      throw new AppError('IMAGE_UNSUPPORTED', 'That attachment is not an image.');
+    }
+    const bytes = await downloadImage(attachment.url, downloadPolicy(ctx.config));
+    await answerRelevant(ctx, interaction, { bytes }, {
+      k: interaction.options.getInteger('k') ?? MAX_RESULTS,
+      sameChannelOnly: interaction.options.getString('scope') === 'channel',
+      ephemeral,
+    });
+  },
+};

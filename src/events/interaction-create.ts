@@ -1,0 +1,41 @@
+import { MessageFlags, type Interaction, type RepliableInteraction } from 'discord.js';
+import { applyBrowse } from '../bot/browse.js';
+import type { BotContext } from '../bot/context.js';
+import type { BrowseAction } from '../bot/results.js';
+import { messageMenuCommands, slashCommands } from '../commands/index.js';
+import { isAppError } from '../errors.js';
+
+/**
+ * The one place interaction errors are caught: expected faults (AppError) are told to the user as they are;
+ * anything else is logged and answered with a generic message. A failing reply can never crash the bot.
+ */
+export async function onInteractionCreate(ctx: BotContext, interaction: Interaction): Promise<void> {
+  try {
+    if (interaction.isChatInputCommand()) {
+      const command = slashCommands.find((c) => c.data.name === interaction.commandName);
+      if (command) await command.execute(ctx, interaction);
+    } else if (interaction.isMessageContextMenuCommand()) {
+      const command = messageMenuCommands.find((c) => c.data.name === interaction.commandName);
+      if (command) await command.execute(ctx, interaction);
+    } else if (interaction.isButton() && interaction.customId.startsWith('browse:') && interaction.guild) {
+      const action = interaction.customId.slice('browse:'.length) as BrowseAction;
+      const outcome = await applyBrowse(ctx, interaction.guild, interaction.message.id, interaction.user.id, action);
+      if (outcome.kind === 'updated') await interaction.update({ ...outcome.payload, attachments: [] });
+      else if (outcome.kind === 'closed') await interaction.update({ content: 'Closed.', embeds: [], files: [], components: [], attachments: [] });
+      else await interaction.reply({ content: 'These results belong to someone else, or have expired.', flags: MessageFlags.Ephemeral });
+    }
+  } catch (error) {
+    if (!isAppError(error)) ctx.log.error(`interaction ${interaction.id} failed: ${(error as Error).stack ?? error}`);
+    else ctx.log.info(`interaction ${interaction.id}: ${error.code}: ${error.message}`);
+    if (interaction.isRepliable()) await tellUser(interaction, isAppError(error) ? error.message : 'Something went wrong on my side; it has been logged.');
+  }
+}
+
+async function tellUser(interaction: RepliableInteraction, content: string): Promise<void> {
+  try {
+    if (interaction.deferred || interaction.replied) await interaction.editReply({ content, embeds: [], files: [], components: [] });
+    else await interaction.reply({ content, flags: MessageFlags.Ephemeral });
+  } catch {
+    // The interaction may have expired; there is no one left to tell.
+  }
+}

@@ -1,0 +1,37 @@
+import type { Message } from 'discord.js';
+import { answerMention, checkQueryRate } from '../bot/answer.js';
+import type { BotContext } from '../bot/context.js';
+import { downloadPolicy } from '../bot/download-policy.js';
+import { downloadImage } from '../bot/download.js';
+import { indexMessage } from '../bot/ingest.js';
+import { imagesOf } from '../bot/message-images.js';
+import { isAppError } from '../errors.js';
+
+export async function onMessageCreate(ctx: BotContext, message: Message): Promise<void> {
+  if (!message.guildId || message.author.bot) return;
+  if (ctx.client.user && message.mentions.users.has(ctx.client.user.id) && message.reference?.messageId) {
+    await answerMentionSafely(ctx, message);
+    return;
+  }
+  if (imagesOf(message, ctx.config.cdnHosts).length === 0) return;
+  if (!(await ctx.settings.isWatched(message.guildId, message.channelId))) return;
+  ctx.ingest.push(`message ${message.id}`, async () => {
+    await indexMessage(ctx.engine, message, downloadPolicy(ctx.config), ctx.log);
+  });
+}
+
+async function answerMentionSafely(ctx: BotContext, message: Message): Promise<void> {
+  try {
+    checkQueryRate(ctx, message.author.id);
+    const target = await message.fetchReference();
+    const [image] = imagesOf(target, ctx.config.cdnHosts);
+    if (!image) {
+      await message.reply({ content: 'Reply to a message with an image and mention me to find relevant images.' });
+      return;
+    }
+    await answerMention(ctx, message, await downloadImage(image.url, downloadPolicy(ctx.config)));
+  } catch (error) {
+    if (!isAppError(error)) ctx.log.error(`mention ${message.id} failed: ${(error as Error).stack ?? error}`);
+    await message.reply({ content: isAppError(error) ? error.message : 'Something went wrong on my side; it has been logged.' }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,21 @@
+import type { MessageReaction, PartialMessageReaction, PartialUser, User } from 'discord.js';
+import { applyBrowse } from '../bot/browse.js';
+import type { BotContext } from '../bot/context.js';
+import { actionOfEmoji } from '../bot/results.js';
+
+/** ⬅️ ➡️ 🔎 ❌ on a result message; the invoker's reaction is removed afterwards so the control works again. */
+export async function onMessageReactionAdd(ctx: BotContext, reaction: MessageReaction | PartialMessageReaction, user: User | PartialUser): Promise<void> {
+  if (user.id === ctx.client.user?.id) return;
+  const action = actionOfEmoji(reaction.emoji.name);
+  const guild = reaction.message.guild ?? (reaction.message.guildId ? ctx.client.guilds.cache.get(reaction.message.guildId) : undefined);
+  if (!action || !guild) return;
+  const outcome = await applyBrowse(ctx, guild, reaction.message.id, user.id, action);
+  if (outcome.kind === 'ignored') return;
+  const message = reaction.message.partial ? await reaction.message.fetch() : reaction.message;
+  if (outcome.kind === 'closed') {
+    await message.delete();
+    return;
+  }
+  await message.edit({ ...outcome.payload, attachments: [] });
+  await reaction.users.remove(user.id).catch((error: Error) => ctx.log.warn(`could not remove a browsing reaction: ${error.message}`));
+}
