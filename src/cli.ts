@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import cliProgress from 'cli-progress';
@@ -108,6 +109,7 @@ program
   });
 
 async function withEngine(command: Command, run: (engine: Engine, global: GlobalOptions, config: EngineConfig) => Promise<number>): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
   const global = command.optsWithGlobals<GlobalOptions>();
   const config = loadEngineConfig(global.dataDir ? { ...process.env, DATA_DIR: global.dataDir } : process.env);
   const engine = createEngine({
