@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { MODEL_INPUT, defaultModelDir, ortSessionOptions } from '../src/ml/onnx-model.js';
+import { msPerImage as timeBatch } from './bench/model.js';
 
 interface Variant {
   path: string;
@@ -27,20 +28,11 @@ interface Result {
 
 const list = (text: string) => text.split(',').map(Number);
 
-async function timeBatch(session: ort.InferenceSession, batch: number, minMs: number): Promise<number> {
-  const size = MODEL_INPUT.size;
-  const data = new Float32Array(batch * size * size * 3);
-  // A fixed pseudo-random image: constant input could take faster paths (e.g. denormal-free zeros).
+/** A fixed pseudo-random batch: constant input could take faster paths (e.g. denormal-free zeros). */
+function pseudoRandomInput(batch: number): Float32Array {
+  const data = new Float32Array(batch * MODEL_INPUT.size * MODEL_INPUT.size * 3);
   for (let i = 0; i < data.length; i++) data[i] = ((i * 2654435761) % 1000) / 500 - 1;
-  const feeds = { [MODEL_INPUT.name]: new ort.Tensor('float32', data, [batch, size, size, 3]) };
-  await session.run(feeds);
-  let runs = 0;
-  const start = performance.now();
-  while (performance.now() - start < minMs || runs < 3) {
-    await session.run(feeds);
-    runs++;
-  }
-  return (performance.now() - start) / (runs * batch);
+  return data;
 }
 
 async function main(): Promise<void> {
@@ -65,7 +57,7 @@ async function main(): Promise<void> {
         const options = { ...ortSessionOptions(threads), ...(variant.foldDq ? {} : { extra: {} }) };
         const session = await ort.InferenceSession.create(variant.path, options);
         for (const batch of list(values.batches)) {
-          const msPerImage = await timeBatch(session, batch, Number(values['min-ms']));
+          const msPerImage = await timeBatch(session, pseudoRandomInput(batch), batch, Number(values['min-ms']));
           const key = `${variant.path} ${variant.foldDq} ${threads} ${batch}`;
           if (msPerImage < (best.get(key)?.msPerImage ?? Infinity)) best.set(key, { variant, threads, batch, msPerImage });
         }

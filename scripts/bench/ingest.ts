@@ -1,0 +1,123 @@
+// End-to-end ingest through the engine (bytes → sha256 → decode → MobileNetV2 → VAE → store → index) on generated
+// uploads in a temporary data dir, and each stage timed alone on the same images to show where the time goes.
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEngine, type Engine } from '../../src/index/engine.js';
+import { Namespace } from '../../src/index/namespace.js';
+import { silentLogger } from '../../src/log.js';
+import { createFeatureExtractor } from '../../src/ml/features.js';
+import { preprocessImage } from '../../src/ml/image.js';
+import { bytesToMiB, median, round, runChild, type BenchContext, type Row, type SuiteResult } from './common.js';
+import { IN_FLIGHT, inFlight } from './decode.js';
+import { uploads, type Upload } from './uploads.js';
+import { FEATURE_DIM, baseFeatures, syntheticFeatures } from './vectors.js';
+
+/** Enough stored images for the engine to accept a retrain, so that ingest runs keyed on a VAE. */
+const VAE_SEED_IMAGES = 64;
+
+interface IngestResult {
+  images: number;
+  vaeImagesPerSecond: number[];
+  rawImagesPerSecond: number[];
+  stageMsPerImage: Record<string, number>;
+}
+
+async function timeIngest(engine: Engine, namespace: string, set: Upload[]): Promise<number> {
+  const start = performance.now();
+  await inFlight(set, IN_FLIGHT, (u) => engine.index(u.bytes, { namespace, source: u.name }));
+  return (set.length * 1000) / (performance.now() - start);
+}
+
+/** A namespace keyed on a (one-epoch) VAE, trained on synthetic features written through the store. */
+async function vaeNamespace(engine: Engine, dataDir: string, name: string, base: Float32Array[]): Promise<void> {
+  const ns = await Namespace.open(dataDir, name, FEATURE_DIM, silentLogger);
+  const features = syntheticFeatures(base, VAE_SEED_IMAGES, 3);
+  await ns.store.exclusive(async () => {
+    for (let i = 0; i < VAE_SEED_IMAGES; i++) {
+      const sha256 = createHash('sha256').update(`${name}/${i}`).digest('hex');
+      const record = { sha256, source: `seed/${i}`, width: 1, height: 1, addedAt: new Date().toISOString() };
+      await ns.store.insert(record, features.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM));
+    }
+  });
+  await ns.close();
+  await engine.retrain({ namespace: name });
+}
+
+async function stageTimes(set: Upload[], dataDir: string): Promise<Record<string, number>> {
+  const perImage = (start: number) => round((performance.now() - start) / set.length, 2);
+  let start = performance.now();
+  for (const u of set) createHash('sha256').update(u.bytes).digest('hex');
+  const sha256 = perImage(start);
+
+  const inputs: Float32Array[] = [];
+  start = performance.now();
+  await inFlight(set, IN_FLIGHT, async (u) => inputs.push((await preprocessImage(u.bytes)).input));
+  const decode = perImage(start);
+
+  const extractor = await createFeatureExtractor();
+  let features: Float32Array[];
+  try {
+    await extractor.extract(inputs[0]);
+    start = performance.now();
+    features = await Promise.all(inputs.map((x) => extractor.extract(x)));
+  } finally {
+    await extractor.close();
+  }
+  const model = perImage(start);
+
+  const ns = await Namespace.open(dataDir, 'stages', FEATURE_DIM, silentLogger);
+  start = performance.now();
+  await inFlight(features.map((f, i) => ({ f, i })), IN_FLIGHT, ({ f, i }) =>
+    ns.store.exclusive(async () => {
+      const record = await ns.store.insert({ sha256: `stage${i}`, source: `${i}`, width: 1, height: 1, addedAt: new Date().toISOString() }, f);
+      ns.addToIndex(record.id, f);
+    }),
+  );
+  const storeAndIndex = perImage(start);
+  await ns.close();
+  return { sha256, decode, model, storeAndIndex };
+}
+
+/** Runs in a child process (see child.ts), so its peak RSS is the ingest's own. */
+export async function runIngest(ctx: BenchContext): Promise<IngestResult> {
+  const set = await uploads(ctx, ctx.quick ? 4 : 96);
+  const reps = ctx.quick ? 1 : 3;
+  const dataDir = await mkdtemp(join(tmpdir(), 'bench-ingest-'));
+  const engine = createEngine({ dataDir, retrainPolicy: false, vaeHyper: { epochs: 1 } });
+  try {
+    await timeIngest(engine, 'warmup', set.slice(0, 2));
+    const result: IngestResult = { images: set.length, vaeImagesPerSecond: [], rawImagesPerSecond: [], stageMsPerImage: {} };
+    const base = ctx.quick ? [] : await baseFeatures(ctx);
+    for (let rep = 0; rep < reps; rep++) {
+      result.rawImagesPerSecond.push(await timeIngest(engine, `raw${rep}`, set));
+      if (ctx.quick) continue;
+      await vaeNamespace(engine, dataDir, `vae${rep}`, base);
+      result.vaeImagesPerSecond.push(await timeIngest(engine, `vae${rep}`, set));
+    }
+    result.stageMsPerImage = await stageTimes(set, dataDir);
+    return result;
+  } finally {
+    await engine.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function benchIngest(ctx: BenchContext): Promise<SuiteResult> {
+  const count = ctx.quick ? 4 : 96;
+  await uploads(ctx, count);
+  if (!ctx.quick) await baseFeatures(ctx);
+  const { result, maxRssBytes } = await runChild<IngestResult>('ingest', { quick: ctx.quick, cacheDir: ctx.cacheDir });
+  const rows: Row[] = [];
+  if (result.vaeImagesPerSecond.length > 0) {
+    const value = round(median(result.vaeImagesPerSecond), 1);
+    rows.push({ suite: 'ingest', metric: `end to end, VAE-keyed namespace, ${IN_FLIGHT} in flight`, value, unit: 'img/s', target: { op: '>=', value: 40 } });
+  }
+  rows.push({ suite: 'ingest', metric: `end to end, raw-keyed namespace, ${IN_FLIGHT} in flight`, value: round(median(result.rawImagesPerSecond), 1), unit: 'img/s' });
+  for (const [stage, ms] of Object.entries(result.stageMsPerImage)) {
+    rows.push({ suite: 'ingest', metric: `stage alone: ${stage}`, value: ms, unit: 'ms/img' });
+  }
+  rows.push({ suite: 'ingest', metric: 'peak RSS during ingest', value: bytesToMiB(maxRssBytes), unit: 'MiB' });
+  return { rows, detail: { ...result, maxRssBytes } };
+}
