@@ -1,0 +1,84 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StoredAttachment } from './state.js';
+
+/**
+ * Attachment bytes behind signed, expiring URLs shaped like Discord's
+ * (`/attachments/<channel>/<attachment>/<name>?ex=<hex>&is=<hex>&hm=<mac>`). Every serialisation of a message signs
+ * fresh URLs, as Discord does, so a bot that keeps old URLs instead of ids fails here the way it would in production.
+ * Times are hex milliseconds (Discord uses seconds) so tests can expire URLs without waiting.
+ */
+export class FakeCdn {
+  readonly #secret = randomBytes(16);
+  readonly #files = new Map<string, { attachment: StoredAttachment; data: Buffer }>();
+  readonly #missing = new Set<string>();
+  #revokedBefore = 0;
+  #failures: { status: number; remaining: number } | null = null;
+  /** Every CDN request, in order, with the status served. */
+  readonly requests: { url: string; status: number }[] = [];
+
+  constructor(
+    readonly baseUrl: string,
+    public urlLifetimeMs: number,
+  ) {}
+
+  store(attachment: StoredAttachment, data: Buffer): void {
+    this.#files.set(attachment.id, { attachment, data });
+  }
+
+  url(attachment: StoredAttachment): string {
+    const issued = Date.now();
+    const expires = issued + this.urlLifetimeMs;
+    const path = `/attachments/${attachment.channelId}/${attachment.id}/${encodeURIComponent(attachment.filename)}`;
+    const query = `ex=${expires.toString(16)}&is=${issued.toString(16)}`;
+    return `${this.baseUrl}${path}?${query}&hm=${this.#sign(path, query)}`;
+  }
+
+  /** Makes every URL handed out so far expired; URLs signed afterwards work. */
+  expireIssuedUrls(): void {
+    this.#revokedBefore = Date.now() + 1;
+  }
+
+  /** The attachment answers 404 from now on, as when its message was deleted. */
+  remove(attachmentId: string): void {
+    this.#missing.add(attachmentId);
+  }
+
+  /** The next `times` CDN requests answer `status`. */
+  failNext(times: number, status = 503): void {
+    this.#failures = { status, remaining: times };
+  }
+
+  handle(request: IncomingMessage, response: ServerResponse, path: string): void {
+    const status = this.#serve(path, response);
+    this.requests.push({ url: `${this.baseUrl}${path}`, status });
+    if (status !== 200) {
+      response.writeHead(status, { 'content-type': 'text/plain' });
+      response.end(status === 404 ? 'This content is no longer available.' : 'CDN failure');
+    }
+    request.resume();
+  }
+
+  #serve(fullPath: string, response: ServerResponse): number {
+    if (this.#failures && this.#failures.remaining > 0) {
+      this.#failures.remaining -= 1;
+      return this.#failures.status;
+    }
+    const url = new URL(fullPath, 'http://cdn');
+    const match = /^\/attachments\/\d+\/(\d+)\/[^/]+$/.exec(url.pathname);
+    const file = match ? this.#files.get(match[1]) : undefined;
+    if (!match || !file || this.#missing.has(match[1])) return 404;
+    const expires = Number.parseInt(url.searchParams.get('ex') ?? '', 16);
+    const issued = Number.parseInt(url.searchParams.get('is') ?? '', 16);
+    const query = `ex=${url.searchParams.get('ex')}&is=${url.searchParams.get('is')}`;
+    const signed = url.searchParams.get('hm') === this.#sign(url.pathname, query);
+    if (!signed || !(expires > Date.now()) || !(issued >= this.#revokedBefore)) return 404;
+    response.writeHead(200, { 'content-type': file.attachment.contentType, 'content-length': file.data.length });
+    response.end(file.data);
+    return 200;
+  }
+
+  #sign(path: string, query: string): string {
+    return createHmac('sha256', this.#secret).update(`${path}?${query}`).digest('hex').slice(0, 32);
+  }
+}
