@@ -1,0 +1,60 @@
+/**
+ * npm run eval -- <dataset> [--out dir] [--seed n] [--quick] [--fit crop|pad] [--cache dir]
+ * Writes report.md, report.json and chart.png to --out (default eval-out/) and prints the Markdown.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadDataset } from '../src/eval/dataset.js';
+import { evaluateRelevance } from '../src/eval/evaluate.js';
+import { chartSpec, markdownReport, renderChartPng } from '../src/eval/report.js';
+import { createFeatureExtractor } from '../src/ml/features.js';
+
+const USAGE = 'usage: npm run eval -- <dataset folder or manifest.tsv> [--out dir] [--seed n] [--quick] [--fit crop|pad] [--cache dir]';
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      out: { type: 'string', default: 'eval-out' },
+      seed: { type: 'string', default: '1' },
+      quick: { type: 'boolean', default: false },
+      fit: { type: 'string', default: 'crop' },
+      cache: { type: 'string' },
+    },
+  });
+  const seed = Number(values.seed);
+  if (positionals.length !== 1 || !Number.isInteger(seed) || seed < 0 || (values.fit !== 'crop' && values.fit !== 'pad')) {
+    console.error(USAGE);
+    process.exitCode = 2;
+    return;
+  }
+  const dataset = await loadDataset(positionals[0]);
+  // Beside the dataset by default: features depend on the images, not on where a report goes.
+  const cacheDir = values.cache ?? path.join(dataset.root, '.feature-cache');
+  const extractor = await createFeatureExtractor();
+  let report;
+  try {
+    report = await evaluateRelevance(dataset, {
+      extractor,
+      cacheDir,
+      seed,
+      quick: values.quick,
+      fit: values.fit,
+      log: (line) => console.error(line),
+    });
+  } finally {
+    await extractor.close();
+  }
+  const markdown = markdownReport(report);
+  await mkdir(values.out, { recursive: true });
+  await writeFile(path.join(values.out, 'report.md'), markdown);
+  await writeFile(path.join(values.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(path.join(values.out, 'chart.png'), await renderChartPng(chartSpec(report)));
+  process.stdout.write(markdown);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,248 @@
+/**
+ * The check a retrained VAE must pass before it replaces the namespace's current index key. Features only:
+ * a namespace has no labels, so the measures are how well each key keeps the raw-feature neighbourhoods of
+ * held-out images (overlap@k) and, for VAE keys, the held-out ELBO. Pure: no files, no workers, no engine.
+ */
+import { VaeModel, transformRow } from '../ml/vae-model.js';
+
+/** The key a namespace answers with: the raw features, or a VAE's μ. */
+export type KeyEncoder = { kind: 'raw' } | { kind: 'vae'; model: VaeModel };
+
+export type GateMeasures = {
+  /** Mean share of each held-out image's k nearest raw-feature neighbours that the key also ranks in its k nearest. */
+  overlap: number;
+  /** Held-out negative ELBO per image in nats (recon + KL, decoding μ); VAE keys only. */
+  heldOutLoss?: number;
+  recon?: number;
+  kl?: number;
+  activeUnits?: number;
+};
+
+export type GateDecision = {
+  accept: boolean;
+  /** One sentence for the admin, with both numbers. */
+  reason: string;
+  current: GateMeasures;
+  candidate: GateMeasures;
+};
+
+export type GateOptions = {
+  k?: number;
+  /** How much lower than the current key's overlap the candidate's may be and still be accepted. */
+  overlapMargin?: number;
+  /** How much higher (relative) the candidate's held-out loss may be than the current VAE's. */
+  lossMargin?: number;
+  /**
+   * With raw features as the current key the current overlap is 1 by definition, so the candidate is held to
+   * this floor instead: on openclipart a VAE that kept less than this share of the raw neighbours retrieved
+   * worse than the raw features (docs/relevance.md, learning curve).
+   */
+  minOverlapVsRaw?: number;
+};
+
+export const GATE_DEFAULTS: Readonly<Required<GateOptions>> = Object.freeze({
+  k: 20,
+  overlapMargin: 0.02,
+  lossMargin: 0.05,
+  minOverlapVsRaw: 0.3,
+});
+
+/** Held-out slices smaller than this make overlap@20 too noisy to decide on. */
+export const MIN_GATE_SAMPLE = 50;
+
+/** Each row scaled to unit length (zero rows stay zero), so a dot product is the cosine. */
+export function unitRows(vectors: Float32Array, n: number, d: number): Float32Array {
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) transformRow('l2', vectors, i * d, d, out, i * d);
+  return out;
+}
+
+function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, d: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const d4 = d - (d % 4);
+  for (let k = 0; k < d4; k += 4) {
+    s0 += a[ao + k] * b[bo + k];
+    s1 += a[ao + k + 1] * b[bo + k + 1];
+    s2 += a[ao + k + 2] * b[bo + k + 2];
+    s3 += a[ao + k + 3] * b[bo + k + 3];
+  }
+  for (let k = d4; k < d; k++) s0 += a[ao + k] * b[bo + k];
+  return s0 + s1 + s2 + s3;
+}
+
+/**
+ * Cosine similarity of every query row to every database row: queries × n values. `unitQueries` and
+ * `unitDatabase` must come from unitRows.
+ */
+export function cosineSimilarities(unitQueries: Float32Array, queries: number, unitDatabase: Float32Array, n: number, d: number): Float32Array {
+  const sims = new Float32Array(queries * n);
+  for (let q = 0; q < queries; q++) for (let j = 0; j < n; j++) sims[q * n + j] = dot(unitQueries, q * d, unitDatabase, j * d, d);
+  return sims;
+}
+
+/**
+ * For every row, the indices of its k most cosine-similar other rows, best first (n × k). Ties go to the
+ * lower index, so results do not depend on floating-point accident in equal vectors.
+ */
+export function cosineNeighbours(vectors: Float32Array, n: number, d: number, k: number): Int32Array {
+  const unit = unitRows(vectors, n, d);
+  const kk = Math.min(k, n - 1);
+  const out = new Int32Array(n * kk);
+  const topSim = new Float64Array(kk);
+  const topIdx = new Int32Array(kk);
+  for (let i = 0; i < n; i++) {
+    let filled = 0;
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      const s = dot(unit, i * d, unit, j * d, d);
+      if (filled === kk && s <= topSim[kk - 1]) continue;
+      let p = filled < kk ? filled++ : kk - 1;
+      while (p > 0 && topSim[p - 1] < s) {
+        topSim[p] = topSim[p - 1];
+        topIdx[p] = topIdx[p - 1];
+        p--;
+      }
+      topSim[p] = s;
+      topIdx[p] = j;
+    }
+    out.set(topIdx.subarray(0, kk), i * kk);
+  }
+  return out;
+}
+
+/** Mean |A_i ∩ B_i| / k over rows of two n × k neighbour lists. */
+export function neighbourOverlap(a: Int32Array, b: Int32Array, n: number, k: number): number {
+  let shared = 0;
+  for (let i = 0; i < n; i++) {
+    const mine = new Set(a.subarray(i * k, (i + 1) * k));
+    for (let j = i * k; j < (i + 1) * k; j++) if (mine.has(b[j])) shared++;
+  }
+  return shared / (n * k);
+}
+
+export type VaeScore = {
+  mu: Float32Array;
+  /** Per image, averaged over the rows: ½‖x − decode(μ)‖² on the model's standardized inputs. */
+  recon: number;
+  /** KL(q(z|x) ‖ N(0, I)) per latent dimension, averaged over the rows. */
+  klPerDim: Float64Array;
+  /** Latent dimensions whose μ varies across the rows (variance > 0.01, Burda et al.). */
+  activeUnits: number;
+};
+
+/** y = x·W + b for one row, W row-major [n][m]. */
+function affine(x: Float64Array, w: Float32Array, b: Float32Array, n: number, m: number, y: Float64Array, relu: boolean): void {
+  for (let j = 0; j < m; j++) y[j] = b[j];
+  for (let k = 0; k < n; k++) {
+    const v = x[k];
+    if (v === 0) continue;
+    const o = k * m;
+    for (let j = 0; j < m; j++) y[j] += v * w[o + j];
+  }
+  if (relu) for (let j = 0; j < m; j++) if (y[j] < 0) y[j] = 0;
+}
+
+/**
+ * The whole VAE (encoder, log-variance and decoder, which VaeModel.encode does not run) on `n` feature rows:
+ * what training reports as the held-out loss, computed without tfjs.
+ */
+export function scoreVae(model: VaeModel, features: Float32Array, n: number): VaeScore {
+  const { inputDim: d, hiddenDim: h, latentDim: l } = model.meta;
+  const w = model.weights;
+  const x = new Float64Array(d);
+  const hidden = new Float64Array(h);
+  const mu = new Float64Array(l);
+  const logVar = new Float64Array(l);
+  const xHat = new Float64Array(d);
+  const mus = new Float32Array(n * l);
+  const klPerDim = new Float64Array(l);
+  let recon = 0;
+  for (let i = 0; i < n; i++) {
+    transformRow(model.meta.hyper.inputTransform, features, i * d, d, x, 0);
+    for (let k = 0; k < d; k++) x[k] = (x[k] - w.inputMean[k]) / w.inputStd[k];
+    affine(x, w.encoderW, w.encoderB, d, h, hidden, true);
+    affine(hidden, w.muW, w.muB, h, l, mu, false);
+    affine(hidden, w.logVarW, w.logVarB, h, l, logVar, false);
+    affine(mu, w.decoderW, w.decoderB, l, h, hidden, true);
+    affine(hidden, w.outputW, w.outputB, h, d, xHat, false);
+    for (let k = 0; k < d; k++) recon += 0.5 * (x[k] - xHat[k]) ** 2;
+    for (let j = 0; j < l; j++) {
+      klPerDim[j] += 0.5 * (mu[j] * mu[j] + Math.exp(logVar[j]) - 1 - logVar[j]);
+      mus[i * l + j] = mu[j];
+    }
+  }
+  for (let j = 0; j < l; j++) klPerDim[j] /= n;
+  return { mu: mus, recon: recon / n, klPerDim, activeUnits: countActiveUnits(mus, n, l) };
+}
+
+export function countActiveUnits(mu: Float32Array, n: number, l: number): number {
+  let active = 0;
+  for (let j = 0; j < l; j++) {
+    let sum = 0;
+    let sumSq = 0;
+    for (let i = 0; i < n; i++) {
+      sum += mu[i * l + j];
+      sumSq += mu[i * l + j] ** 2;
+    }
+    if (sumSq / n - (sum / n) ** 2 > 0.01) active++;
+  }
+  return active;
+}
+
+function measure(key: KeyEncoder, heldOut: Float32Array, n: number, rawNeighbours: Int32Array, k: number): GateMeasures {
+  if (key.kind === 'raw') return { overlap: 1 };
+  const score = scoreVae(key.model, heldOut, n);
+  const kl = score.klPerDim.reduce((a, b) => a + b, 0);
+  const latent = cosineNeighbours(score.mu, n, key.model.meta.latentDim, k);
+  return {
+    overlap: neighbourOverlap(rawNeighbours, latent, n, k),
+    heldOutLoss: score.recon + kl,
+    recon: score.recon,
+    kl,
+    activeUnits: score.activeUnits,
+  };
+}
+
+const fmt = (v: number): string => v.toFixed(3);
+
+/**
+ * Compares the candidate VAE with the namespace's current key on `n` held-out raw feature rows (n × 1280,
+ * row-major; none of them may have been used to train the candidate). Rejects a candidate whose overlap@k
+ * falls more than `overlapMargin` below the current key's (or below `minOverlapVsRaw` when the current key
+ * is raw), or whose held-out loss exceeds the current VAE's by more than `lossMargin`.
+ */
+export function evaluateRetrainCandidate(
+  heldOut: Float32Array,
+  n: number,
+  current: KeyEncoder,
+  candidate: VaeModel,
+  options: GateOptions = {},
+): GateDecision {
+  const { k, overlapMargin, lossMargin, minOverlapVsRaw } = { ...GATE_DEFAULTS, ...options };
+  const d = candidate.meta.inputDim;
+  if (n < MIN_GATE_SAMPLE || heldOut.length < n * d) {
+    throw new RangeError(`the quality gate needs at least ${MIN_GATE_SAMPLE} held-out rows of ${d} features (got ${n})`);
+  }
+  const kk = Math.min(k, n - 1);
+  const rawNeighbours = cosineNeighbours(heldOut, n, d, kk);
+  const now = measure(current, heldOut, n, rawNeighbours, kk);
+  const next = measure({ kind: 'vae', model: candidate }, heldOut, n, rawNeighbours, kk);
+  const decide = (accept: boolean, reason: string): GateDecision => ({ accept, reason, current: now, candidate: next });
+
+  if (!Number.isFinite(next.heldOutLoss)) return decide(false, 'The new model produces invalid values on held-out images.');
+  if (current.kind === 'raw') {
+    return next.overlap >= minOverlapVsRaw
+      ? decide(true, `The new model keeps ${fmt(next.overlap)} of the raw-feature neighbours (at least ${fmt(minOverlapVsRaw)} needed).`)
+      : decide(false, `The new model keeps only ${fmt(next.overlap)} of the raw-feature neighbours (at least ${fmt(minOverlapVsRaw)} needed); raw features stay active.`);
+  }
+  if (next.overlap < now.overlap - overlapMargin) {
+    return decide(false, `Neighbour overlap would drop from ${fmt(now.overlap)} to ${fmt(next.overlap)} (more than ${fmt(overlapMargin)}); the current model stays active.`);
+  }
+  if (next.heldOutLoss! > now.heldOutLoss! * (1 + lossMargin)) {
+    return decide(false, `Held-out loss would rise from ${now.heldOutLoss!.toFixed(1)} to ${next.heldOutLoss!.toFixed(1)} nats (more than ${lossMargin * 100}%); the current model stays active.`);
+  }
+  return decide(true, `Neighbour overlap ${fmt(now.overlap)} → ${fmt(next.overlap)}, held-out loss ${now.heldOutLoss!.toFixed(1)} → ${next.heldOutLoss!.toFixed(1)} nats.`);
+}
