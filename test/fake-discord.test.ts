@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import {
   ApplicationCommandOptionType,
@@ -43,9 +44,12 @@ describe('fake Discord driven by a real discord.js client', () => {
   let channelId: string;
   let privateChannelId: string;
   let memberId: string;
+  /** The client's handlers report here what discord.js made of the fake's responses. */
+  const handled = new EventEmitter();
 
   before(async () => {
-    fake = await startFakeDiscord();
+    // A short heartbeat so the suite exercises heartbeats and their ACKs.
+    fake = await startFakeDiscord({ heartbeatIntervalMs: 300 });
     const { guild } = fake.addGuild({ name: 'Art club' });
     guildId = guild.id;
     memberId = fake.addUser({ username: 'painter' }).id;
@@ -79,7 +83,8 @@ describe('fake Discord driven by a real discord.js client', () => {
       } else if (interaction.isButton()) {
         await interaction.update({ content: `pressed ${interaction.customId}` });
       } else if (interaction.isMessageContextMenuCommand()) {
-        await interaction.reply({ content: `target ${interaction.targetMessage.id}`, flags: MessageFlags.Ephemeral });
+        const response = await interaction.reply({ content: `target ${interaction.targetMessage.id}`, flags: MessageFlags.Ephemeral, withResponse: true });
+        handled.emit('context-menu', response.resource?.message?.id);
       }
     });
     await loginToFake(client, fake);
@@ -185,10 +190,12 @@ describe('fake Discord driven by a real discord.js client', () => {
 
   test('a message context-menu command gets the target message', async () => {
     const target = fake.postMessage({ channelId, authorId: memberId, files: [{ filename: 'a.png', data: PNG }], dispatch: false });
+    const responseMessageId = once(handled, 'context-menu');
     const id = fake.messageCommand({ guildId, channelId, userId: memberId, name: 'Find relevant images', targetMessageId: target.id });
     const reply = await fake.waitForReply(id);
     assert.equal(reply.original?.content, `target ${target.id}`);
     assert.equal(reply.original?.flags, MessageFlags.Ephemeral);
+    assert.deepEqual(await responseMessageId, [reply.original?.id], 'withResponse returns the created message');
   });
 
   test('a button press answered with an update edits the message it is on', async () => {
@@ -233,6 +240,58 @@ describe('fake Discord driven by a real discord.js client', () => {
     assert.ok(channel?.isSendable());
     const sent = await channel.send('after a 500');
     assert.equal(sent.content, 'after a 500');
+  });
+
+  test('a global 429 is waited out too', async () => {
+    fake.faults.rest.rateLimit({ method: 'GET', route: '/channels/:channelId' }, { retryAfter: 0.2, global: true });
+    const started = Date.now();
+    await client.channels.fetch(channelId, { force: true });
+    assert.ok(Date.now() - started >= 200);
+    const statuses = fake.requests.filter((logged) => logged.route === '/channels/:channelId').map((logged) => logged.status);
+    assert.deepEqual(statuses.slice(-2), [429, 200]);
+  });
+
+  test('CDN failures, and attachments of deleted messages answer 404', async () => {
+    const posted = fake.postMessage({ channelId, authorId: memberId, files: [{ filename: 'gone.png', data: PNG }], dispatch: false });
+    const url = posted.attachments[0].url;
+    fake.cdn.failNext(1, 503);
+    const failed = await request(url);
+    await failed.body.dump();
+    assert.equal(failed.statusCode, 503);
+    const deleted = nextEvent<[Message | PartialMessage]>(client, Events.MessageDelete, (message) => message.id === posted.id);
+    fake.deleteMessage(posted.id);
+    await deleted;
+    const gone = await request(url);
+    await gone.body.dump();
+    assert.equal(gone.statusCode, 404);
+  });
+
+  test('bulk deletion, channel deletion and the bot leaving a guild reach the client', async () => {
+    const doomed = fake.addChannel(guildId, { name: 'doomed' });
+    const ids = [1, 2].map((index) => fake.postMessage({ channelId: doomed.id, authorId: memberId, content: `m${index}`, dispatch: false }).id);
+    const bulk = nextEvent<[Map<string, unknown>]>(client, Events.MessageBulkDelete);
+    fake.bulkDeleteMessages(doomed.id, ids);
+    assert.deepEqual([...(await bulk)[0].keys()].sort(), [...ids].sort());
+
+    const channelGone = nextEvent(client, Events.ChannelDelete);
+    fake.deleteChannel(doomed.id);
+    await channelGone;
+    assert.equal(client.channels.cache.has(doomed.id), false);
+
+    const created = nextEvent(client, Events.GuildCreate);
+    const other = fake.addGuild({ name: 'Other club' }).guild;
+    await created;
+    const left = nextEvent(client, Events.GuildDelete);
+    fake.removeBotFromGuild(other.id);
+    await left;
+    assert.equal(client.guilds.cache.has(other.id), false);
+    await assert.rejects(client.rest.get(`/guilds/${other.id}`), /Unknown Guild/);
+  });
+
+  test('heartbeats are acknowledged', () => {
+    assert.ok(fake.gateway.log.some((entry) => entry.direction === 'in' && entry.op === 1));
+    assert.ok(fake.gateway.log.some((entry) => entry.direction === 'out' && entry.op === 11));
+    assert.ok(client.ws.ping >= 0);
   });
 
   test('a gateway drop is resumed and the event sent during the drop is replayed', async () => {

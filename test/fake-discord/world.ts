@@ -1,0 +1,389 @@
+import type { Server } from 'node:http';
+import {
+  ChannelType,
+  GatewayDispatchEvents,
+  GatewayIntentBits,
+  MessageFlags,
+  MessageType,
+  PermissionFlagsBits,
+  type APIAttachment,
+  type APIEmbed,
+  type APIMessage,
+  type APIOverwrite,
+  type APIUser,
+  type ApplicationFlags,
+  type GatewayReadyDispatchData,
+  type GuildChannelType,
+} from 'discord-api-types/v10';
+import { FakeCdn } from './cdn.js';
+import { FakeGateway } from './gateway.js';
+import { emojiFromKey, storedAttachment, type FileInput } from './messages.js';
+import { attachmentPayload, channelPayload, guildCreatePayload, memberPayload, messagePayload, rolePayload, userPayload } from './payloads.js';
+import { computeChannelPermissions } from './permissions.js';
+import { FakeState, type FakeChannel, type FakeGuild, type FakeMember, type FakeMessage, type FakeRole, type FakeUser, type StoredAttachment } from './state.js';
+
+export interface FakeDiscordOptions {
+  token?: string;
+  botName?: string;
+  /** How long signed CDN URLs stay valid (Discord: about a day). */
+  attachmentUrlLifetimeMs?: number;
+  /** Discord's 3 s limit for the first interaction response; 0 turns it off. */
+  interactionAckDeadlineMs?: number;
+  heartbeatIntervalMs?: number;
+}
+
+/** Members of the default @everyone role: what a fresh server grants. */
+export const DEFAULT_EVERYONE_PERMISSIONS =
+  PermissionFlagsBits.ViewChannel |
+  PermissionFlagsBits.SendMessages |
+  PermissionFlagsBits.ReadMessageHistory |
+  PermissionFlagsBits.AddReactions |
+  PermissionFlagsBits.AttachFiles |
+  PermissionFlagsBits.EmbedLinks |
+  PermissionFlagsBits.UseApplicationCommands;
+
+/** The bot's own role: what the invite link in the README asks for. */
+export const DEFAULT_BOT_PERMISSIONS = DEFAULT_EVERYONE_PERMISSIONS | PermissionFlagsBits.ManageMessages;
+
+export interface PostMessageInput {
+  channelId: string;
+  authorId: string;
+  content?: string;
+  files?: FileInput[];
+  embeds?: APIEmbed[];
+  mentionIds?: string[];
+  /** Makes the message a reply to this one. */
+  replyTo?: string;
+  /** Backdates the message (and its snowflake), for history. */
+  timestamp?: Date;
+  /** false: history that exists before the test starts listening; no MESSAGE_CREATE is sent. */
+  dispatch?: boolean;
+}
+
+/**
+ * The simulated server side: state, the CDN and the gateway, with the methods that change the world and tell the
+ * connected client about it. FakeDiscord adds REST, interactions and waiting on top.
+ */
+export class FakeWorld {
+  readonly state = new FakeState();
+  readonly token: string;
+  readonly apiUrl: string;
+  readonly cdnUrl: string;
+  readonly gatewayUrl: string;
+  readonly cdn: FakeCdn;
+  readonly gateway: FakeGateway;
+  readonly #optionAttachments = new Map<string, StoredAttachment>();
+
+  constructor(server: Server, port: number, options: FakeDiscordOptions) {
+    this.token = options.token ?? 'fake-bot-token';
+    this.apiUrl = `http://127.0.0.1:${port}/api`;
+    this.cdnUrl = `http://127.0.0.1:${port}/cdn`;
+    this.gatewayUrl = `ws://127.0.0.1:${port}/gateway`;
+    this.cdn = new FakeCdn(this.cdnUrl, options.attachmentUrlLifetimeMs ?? 24 * 3600_000);
+    this.gateway = new FakeGateway(server, this.gatewayUrl, {
+      token: this.token,
+      ready: () => this.#ready(),
+      guildCreates: () =>
+        [...this.state.guilds.keys()].map((id) => ({ t: GatewayDispatchEvents.GuildCreate, d: guildCreatePayload(this.state, id) })),
+    });
+    this.gateway.heartbeatIntervalMs = options.heartbeatIntervalMs ?? this.gateway.heartbeatIntervalMs;
+    this.state.users.set(this.botUserId, { id: this.botUserId, username: options.botName ?? 'Relevance', bot: true, globalName: null });
+  }
+
+  get applicationId(): string {
+    return this.state.applicationId;
+  }
+
+  get botUserId(): string {
+    return this.state.applicationId;
+  }
+
+  // ---- building the world ------------------------------------------------------------------------------------------
+
+  addUser(input: { username: string; bot?: boolean; id?: string }): FakeUser {
+    const user: FakeUser = { id: input.id ?? this.state.snowflake(), username: input.username, bot: input.bot ?? false, globalName: null };
+    this.state.users.set(user.id, user);
+    return user;
+  }
+
+  /**
+   * A guild the bot is in: an owner, the @everyone role (id = guild id), a "Bot" role for the bot's member.
+   * Added after login, it reaches the client as GUILD_CREATE (the bot was invited).
+   */
+  addGuild(input: { name?: string; ownerId?: string; everyonePermissions?: bigint; botPermissions?: bigint; locale?: string } = {}): {
+    guild: FakeGuild;
+    everyone: FakeRole;
+    botRole: FakeRole;
+  } {
+    const id = this.state.snowflake();
+    const ownerId = input.ownerId ?? this.addUser({ username: `owner-${id.slice(-4)}` }).id;
+    const guild: FakeGuild = { id, name: input.name ?? `guild-${id.slice(-4)}`, ownerId, locale: input.locale ?? 'en-US', joinedAt: new Date().toISOString() };
+    this.state.guilds.set(id, guild);
+    const everyone: FakeRole = { id, guildId: id, name: '@everyone', permissions: input.everyonePermissions ?? DEFAULT_EVERYONE_PERMISSIONS, position: 0 };
+    this.state.roles.set(id, everyone);
+    this.addMember(id, ownerId);
+    const botRole = this.#createRole(id, 'Bot', input.botPermissions ?? DEFAULT_BOT_PERMISSIONS);
+    this.addMember(id, this.botUserId, [botRole.id]);
+    this.gateway.dispatch({ t: GatewayDispatchEvents.GuildCreate, d: guildCreatePayload(this.state, id) });
+    return { guild, everyone, botRole };
+  }
+
+  addRole(guildId: string, name: string, permissions: bigint): FakeRole {
+    const role = this.#createRole(guildId, name, permissions);
+    this.gateway.dispatch({ t: GatewayDispatchEvents.GuildRoleCreate, d: { guild_id: guildId, role: rolePayload(role) } });
+    return role;
+  }
+
+  setRolePermissions(roleId: string, permissions: bigint): void {
+    const role = this.require(this.state.roles.get(roleId), `role ${roleId}`);
+    role.permissions = permissions;
+    this.gateway.dispatch({ t: GatewayDispatchEvents.GuildRoleUpdate, d: { guild_id: role.guildId, role: rolePayload(role) } });
+  }
+
+  /** Adds a member (creating the user if `userId` is unknown is the caller's job: use addUser first). */
+  addMember(guildId: string, userId: string, roleIds: string[] = []): FakeMember {
+    this.require(this.state.users.get(userId), `user ${userId}`);
+    const member: FakeMember = { guildId, userId, roleIds, nick: null, joinedAt: new Date().toISOString() };
+    this.state.members.set(`${guildId}:${userId}`, member);
+    return member;
+  }
+
+  /** Changes a member's roles; the client hears nothing without the privileged GuildMembers intent, as on Discord. */
+  setMemberRoles(guildId: string, userId: string, roleIds: string[]): void {
+    this.require(this.state.member(guildId, userId), `member ${userId} of ${guildId}`).roleIds = roleIds;
+    this.gateway.dispatch({
+      t: GatewayDispatchEvents.GuildMemberUpdate,
+      d: { guild_id: guildId, ...memberPayload(this.state, this.state.member(guildId, userId) as FakeMember) },
+    });
+  }
+
+  addChannel(
+    guildId: string,
+    input: { name: string; type?: GuildChannelType; nsfw?: boolean; overwrites?: APIOverwrite[]; parentId?: string },
+  ): FakeChannel {
+    const channel: FakeChannel = {
+      id: this.state.snowflake(),
+      guildId,
+      type: input.type ?? ChannelType.GuildText,
+      name: input.name,
+      nsfw: input.nsfw ?? false,
+      parentId: input.parentId ?? null,
+      position: this.state.guildChannels(guildId).length,
+      overwrites: input.overwrites ?? [],
+    };
+    this.state.channels.set(channel.id, channel);
+    this.gateway.dispatch({ t: GatewayDispatchEvents.ChannelCreate, d: channelPayload(channel) });
+    return channel;
+  }
+
+  updateChannel(channelId: string, changes: Partial<Pick<FakeChannel, 'name' | 'nsfw' | 'overwrites'>>): void {
+    const channel = this.require(this.state.channels.get(channelId), `channel ${channelId}`);
+    Object.assign(channel, changes);
+    this.gateway.dispatch({ t: GatewayDispatchEvents.ChannelUpdate, d: channelPayload(channel) });
+  }
+
+  /** The member's effective permissions in the channel (roles, overwrites, owner, Administrator). */
+  permissionsIn(channelId: string, userId: string): bigint {
+    return computeChannelPermissions(this.state, channelId, userId);
+  }
+
+  // ---- driving events ----------------------------------------------------------------------------------------------
+
+  /** A user posts a message; attachment URLs point at the fake CDN. */
+  postMessage(input: PostMessageInput): APIMessage {
+    const channel = this.require(this.state.channels.get(input.channelId), `channel ${input.channelId}`);
+    const uploads = (input.files ?? []).map((file) => storedAttachment(this.state, channel.id, file));
+    for (const { attachment, data } of uploads) this.cdn.store(attachment, data);
+    const message = this.createMessage({
+      channelId: channel.id,
+      authorId: input.authorId,
+      content: input.content ?? '',
+      attachments: uploads.map((upload) => upload.attachment),
+      embeds: input.embeds ?? [],
+      mentionIds: input.mentionIds ?? [],
+      referencedMessageId: input.replyTo ?? null,
+      type: input.replyTo ? MessageType.Reply : MessageType.Default,
+      ...(input.timestamp ? { at: input.timestamp.getTime() } : {}),
+    });
+    if (input.dispatch !== false) this.dispatchMessage(GatewayDispatchEvents.MessageCreate, message);
+    return this.serialize(message);
+  }
+
+  /** Uploads a file the way a slash command's attachment option does; pass the result's id as the option value. */
+  uploadAttachment(channelId: string, file: FileInput): APIAttachment {
+    const { attachment, data } = storedAttachment(this.state, channelId, file);
+    this.cdn.store(attachment, data);
+    this.#optionAttachments.set(attachment.id, attachment);
+    return attachmentPayload(this.cdn, attachment);
+  }
+
+  deleteMessage(messageId: string): void {
+    const message = this.require(this.state.messages.get(messageId), `message ${messageId}`);
+    this.removeMessages([message]);
+    this.gateway.dispatch({
+      t: GatewayDispatchEvents.MessageDelete,
+      d: { id: message.id, channel_id: message.channelId, ...(message.guildId ? { guild_id: message.guildId } : {}) },
+    });
+  }
+
+  bulkDeleteMessages(channelId: string, messageIds: string[]): void {
+    const channel = this.require(this.state.channels.get(channelId), `channel ${channelId}`);
+    this.removeMessages(messageIds.flatMap((id) => this.state.messages.get(id) ?? []));
+    this.gateway.dispatch({ t: GatewayDispatchEvents.MessageDeleteBulk, d: { ids: messageIds, channel_id: channelId, guild_id: channel.guildId } });
+  }
+
+  deleteChannel(channelId: string): void {
+    const channel = this.require(this.state.channels.get(channelId), `channel ${channelId}`);
+    this.removeMessages(this.state.channelMessages(channelId));
+    this.state.deleteChannel(channelId);
+    this.gateway.dispatch({ t: GatewayDispatchEvents.ChannelDelete, d: channelPayload(channel) });
+  }
+
+  /** The bot is kicked or the guild deleted: GUILD_DELETE without `unavailable`, and the guild is gone from REST. */
+  removeBotFromGuild(guildId: string): void {
+    for (const channel of this.state.guildChannels(guildId)) this.removeMessages(this.state.channelMessages(channel.id));
+    this.state.deleteGuild(guildId);
+    this.gateway.dispatch({ t: GatewayDispatchEvents.GuildDelete, d: { id: guildId } });
+  }
+
+  /** A user reacts; returns once MESSAGE_REACTION_ADD has been sent. */
+  addReaction(channelId: string, messageId: string, userId: string, emoji: string): void {
+    const message = this.require(this.state.messages.get(messageId), `message ${messageId}`);
+    const users = message.reactions.get(emoji) ?? new Set<string>();
+    message.reactions.set(emoji, users);
+    if (users.has(userId)) return;
+    users.add(userId);
+    const member = message.guildId ? this.state.member(message.guildId, userId) : undefined;
+    this.gateway.dispatch({
+      t: GatewayDispatchEvents.MessageReactionAdd,
+      d: {
+        user_id: userId,
+        channel_id: channelId,
+        message_id: messageId,
+        ...(message.guildId ? { guild_id: message.guildId } : {}),
+        ...(member ? { member: memberPayload(this.state, member) } : {}),
+        emoji: emojiFromKey(emoji),
+        message_author_id: message.authorId,
+        burst: false,
+        burst_colors: [],
+        type: 0,
+      },
+    });
+  }
+
+  removeReaction(channelId: string, messageId: string, userId: string, emoji: string): void {
+    const message = this.require(this.state.messages.get(messageId), `message ${messageId}`);
+    const users = message.reactions.get(emoji);
+    if (!users?.delete(userId)) return;
+    if (users.size === 0) message.reactions.delete(emoji);
+    this.gateway.dispatch({
+      t: GatewayDispatchEvents.MessageReactionRemove,
+      d: {
+        user_id: userId,
+        channel_id: channelId,
+        message_id: messageId,
+        ...(message.guildId ? { guild_id: message.guildId } : {}),
+        emoji: emojiFromKey(emoji),
+        burst: false,
+        type: 0,
+      },
+    });
+  }
+
+  // ---- used by the REST routes -------------------------------------------------------------------------------------
+
+  createMessage(input: {
+    channelId: string;
+    authorId: string;
+    content: string;
+    attachments: StoredAttachment[];
+    embeds: APIEmbed[];
+    mentionIds?: string[];
+    referencedMessageId?: string | null;
+    type?: MessageType;
+    flags?: number;
+    components?: unknown[];
+    interactionId?: string | null;
+    at?: number;
+  }): FakeMessage {
+    const at = input.at ?? Date.now();
+    const channel = this.state.channels.get(input.channelId);
+    const message: FakeMessage = {
+      id: this.state.snowflake(at),
+      channelId: input.channelId,
+      guildId: channel?.guildId ?? null,
+      authorId: input.authorId,
+      type: input.type ?? MessageType.Default,
+      content: input.content,
+      timestamp: new Date(at).toISOString(),
+      editedTimestamp: null,
+      flags: input.flags ?? 0,
+      attachments: input.attachments,
+      embeds: input.embeds,
+      mentionIds: input.mentionIds ?? [],
+      referencedMessageId: input.referencedMessageId ?? null,
+      components: input.components ?? [],
+      reactions: new Map(),
+      interactionId: input.interactionId ?? null,
+    };
+    this.state.messages.set(message.id, message);
+    return message;
+  }
+
+  serialize(message: FakeMessage): APIMessage {
+    return messagePayload(this.state, this.cdn, message, this.botUserId);
+  }
+
+  /**
+   * MESSAGE_CREATE / MESSAGE_UPDATE with `guild_id` and `member`. Without the privileged MessageContent intent,
+   * content, embeds, attachments and components are emptied unless the bot wrote the message or is mentioned.
+   */
+  dispatchMessage(event: GatewayDispatchEvents.MessageCreate | GatewayDispatchEvents.MessageUpdate, message: FakeMessage): void {
+    if ((message.flags & MessageFlags.Ephemeral) !== 0) return;
+    const member = message.guildId ? this.state.member(message.guildId, message.authorId) : undefined;
+    const full = {
+      ...this.serialize(message),
+      ...(message.guildId ? { guild_id: message.guildId } : {}),
+      ...(member ? { member: (({ user: _user, ...rest }) => rest)(memberPayload(this.state, member)) } : {}),
+    };
+    const visibleWithoutIntent = message.authorId === this.botUserId || message.mentionIds.includes(this.botUserId);
+    this.gateway.dispatch({ t: event, d: full }, (intents) =>
+      (intents & GatewayIntentBits.MessageContent) !== 0 || visibleWithoutIntent
+        ? full
+        : { ...full, content: '', embeds: [], attachments: [], components: [] },
+    );
+  }
+
+  removeMessages(messages: FakeMessage[]): void {
+    for (const message of messages) {
+      for (const attachment of message.attachments) this.cdn.remove(attachment.id);
+      this.state.messages.delete(message.id);
+    }
+  }
+
+  #ready(): Omit<GatewayReadyDispatchData, 'session_id' | 'resume_gateway_url'> {
+    return {
+      v: 10,
+      user: userPayload(this.state, this.botUserId) as APIUser,
+      guilds: [...this.state.guilds.keys()].map((id) => ({ id, unavailable: true })),
+      shard: [0, 1],
+      application: { id: this.applicationId, flags: 0 as ApplicationFlags, flags_new: '0' },
+    };
+  }
+
+  #createRole(guildId: string, name: string, permissions: bigint): FakeRole {
+    const role: FakeRole = { id: this.state.snowflake(), guildId, name, permissions, position: this.state.guildRoles(guildId).length };
+    this.state.roles.set(role.id, role);
+    return role;
+  }
+
+  protected require<T>(value: T | undefined, what: string): T {
+    if (value === undefined) throw new Error(`fake Discord: unknown ${what}`);
+    return value;
+  }
+
+  /** An attachment uploaded with `uploadAttachment`, for resolving attachment options. */
+  protected optionAttachment(id: string): StoredAttachment | undefined {
+    return this.#optionAttachments.get(id);
+  }
+}
