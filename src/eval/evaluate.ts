@@ -211,7 +211,7 @@ export async function evaluateRelevance(dataset: Dataset, options: EvalOptions):
   const { n } = all;
   log(`${n} images, ${new Set(labelNames).size} labels, ${coarseNames.length} coarse labels, ${failures.length} failed`);
 
-  const sampleSize = Math.min(n, options.quick ? 20 : 200);
+  const sampleSize = Math.min(n, options.quick ? 8 : 200);
   const sample = seededShuffle(Array.from({ length: n }, (_, i) => i), seed).slice(0, sampleSize);
   const querySources = sample.flatMap((row) => ROBUSTNESS_TRANSFORMS.map((transform) => ({ path: dataset.images[kept[row]].path, transform })));
   const edited = await extractWithCache(querySources, { extractor, fit, cacheDir, onProgress: progress('edited copies') });

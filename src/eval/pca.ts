@@ -37,7 +37,7 @@ function orthonormalize(q: Float64Array, p: number, d: number): void {
 }
 
 /** out (p × d) = rows of q (p × d) times the symmetric d × d matrix c. */
-function multiply(c: Float64Array, q: Float64Array, p: number, d: number, out: Float64Array): void {
+function multiplyByMatrix(c: Float64Array, q: Float64Array, p: number, d: number, out: Float64Array): void {
   out.fill(0);
   for (let a = 0; a < p; a++) {
     for (let k = 0; k < d; k++) {
@@ -46,6 +46,42 @@ function multiply(c: Float64Array, q: Float64Array, p: number, d: number, out: F
       for (let j = 0; j < d; j++) out[a * d + j] += v * c[o + j];
     }
   }
+}
+
+/** out = rows of q times (XᵀX)/n for n centred rows X (n × d), without forming the d × d product. */
+function multiplyByRows(x: Float64Array, n: number, q: Float64Array, p: number, d: number, out: Float64Array): void {
+  out.fill(0);
+  for (let a = 0; a < p; a++) {
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += x[i * d + k] * q[a * d + k];
+      s /= n;
+      for (let k = 0; k < d; k++) out[a * d + k] += s * x[i * d + k];
+    }
+  }
+}
+
+type CovarianceProduct = (q: Float64Array, p: number, out: Float64Array) => void;
+
+/**
+ * Multiplication by the covariance of the centred rows. Forming the d × d matrix costs n·d²/2 once and d²
+ * per axis per round; going through the rows costs 2·n·d per axis per round, which is cheaper for small sets.
+ */
+function covarianceProduct(centred: Float64Array, n: number, d: number, axes: number): CovarianceProduct {
+  if (2 * n * (ITERATIONS + 1) * axes < n * d / 2 + d * (ITERATIONS + 1) * axes) {
+    return (q, p, out) => multiplyByRows(centred, n, q, p, d, out);
+  }
+  const cov = new Float64Array(d * d);
+  for (let i = 0; i < n; i++) {
+    for (let a = 0; a < d; a++) {
+      const v = centred[i * d + a] / n;
+      if (v === 0) continue;
+      const o = a * d;
+      for (let b = a; b < d; b++) cov[o + b] += v * centred[i * d + b];
+    }
+  }
+  for (let a = 0; a < d; a++) for (let b = 0; b < a; b++) cov[a * d + b] = cov[b * d + a];
+  return (q, p, out) => multiplyByMatrix(cov, q, p, d, out);
 }
 
 /** Eigenvalues and eigenvectors (columns of the returned p × p matrix) of a small symmetric matrix, by cyclic Jacobi. */
@@ -93,31 +129,21 @@ export function fitPca(features: Float32Array, n: number, dim: number, component
   const x = unitRows(features, n, dim);
   const mean = new Float64Array(dim);
   for (let i = 0; i < n; i++) for (let k = 0; k < dim; k++) mean[k] += x[i * dim + k] / n;
-  const cov = new Float64Array(dim * dim);
-  const row = new Float64Array(dim);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < dim; k++) row[k] = x[i * dim + k] - mean[k];
-    for (let a = 0; a < dim; a++) {
-      const v = row[a] / n;
-      if (v === 0) continue;
-      const o = a * dim;
-      for (let b = a; b < dim; b++) cov[o + b] += v * row[b];
-    }
-  }
-  for (let a = 0; a < dim; a++) for (let b = 0; b < a; b++) cov[a * dim + b] = cov[b * dim + a];
-
+  const centred = new Float64Array(n * dim);
+  for (let i = 0; i < n; i++) for (let k = 0; k < dim; k++) centred[i * dim + k] = x[i * dim + k] - mean[k];
   const p = Math.min(dim, components + OVERSAMPLE);
+  const multiply = covarianceProduct(centred, n, dim, p);
   const random = mulberry32(seed);
   let q = Float64Array.from({ length: p * dim }, () => random() - 0.5);
   let next = new Float64Array(p * dim);
   orthonormalize(q, p, dim);
   for (let t = 0; t < ITERATIONS; t++) {
-    multiply(cov, q, p, dim, next);
+    multiply(q, p, next);
     [q, next] = [next, q];
     orthonormalize(q, p, dim);
   }
   // Rayleigh–Ritz: the best axes within the converged subspace, and their variances.
-  multiply(cov, q, p, dim, next);
+  multiply(q, p, next);
   const small = new Float64Array(p * p);
   for (let a = 0; a < p; a++) {
     for (let b = 0; b < p; b++) {
