@@ -322,3 +322,37 @@ describe('fake Discord driven by a real discord.js client', () => {
     );
   });
 });
+
+describe('fake Discord REST rules, without a client', () => {
+  test('a bot token is required, a late first callback is an unknown interaction, a second one is refused', async () => {
+    const fake = await startFakeDiscord({ interactionAckDeadlineMs: 50 });
+    try {
+      const { guild } = fake.addGuild();
+      const channel = fake.addChannel(guild.id, { name: 'art' });
+      const call = async (method: string, path: string, body?: unknown, token?: string) => {
+        const response = await request(`${fake.apiUrl}/v10${path}`, {
+          method: method as 'GET',
+          headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bot ${token}` } : {}) },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await response.body.text();
+        return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
+      };
+      assert.equal((await call('GET', `/channels/${channel.id}`)).status, 401);
+      assert.equal((await call('GET', `/channels/${channel.id}`, undefined, fake.token)).status, 200);
+
+      const owner = guild.ownerId;
+      const early = fake.reply(fake.slashCommand({ guildId: guild.id, channelId: channel.id, userId: owner, name: 'ping' })).record;
+      assert.equal((await call('POST', `/interactions/${early.id}/${early.token}/callback`, { type: 5 })).status, 204);
+      const twice = await call('POST', `/interactions/${early.id}/${early.token}/callback`, { type: 5 });
+      assert.deepEqual([twice.status, twice.body.code], [400, 40060]);
+
+      const late = fake.reply(fake.slashCommand({ guildId: guild.id, channelId: channel.id, userId: owner, name: 'ping' })).record;
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      const tooLate = await call('POST', `/interactions/${late.id}/${late.token}/callback`, { type: 5 });
+      assert.deepEqual([tooLate.status, tooLate.body.code], [404, 10062]);
+    } finally {
+      await fake.close();
+    }
+  });
+});

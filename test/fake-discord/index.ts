@@ -46,6 +46,7 @@ import { RestFaults, sendJson, type LoggedRequest } from './http.js';
 import {
   commandInteraction,
   resolveOptions,
+  type CommandOptionInput,
   type FakeInteraction,
   type InteractionBase,
   type InteractionRecord,
@@ -55,7 +56,7 @@ import { buildRouter, handleRest } from './routes.js';
 import { FakeWorld, type FakeDiscordOptions } from './world.js';
 
 export type { LoggedFile, LoggedRequest } from './http.js';
-export type { InteractionRecord } from './interactions.js';
+export type { CommandOptionInput, InteractionRecord } from './interactions.js';
 export type { FileInput } from './messages.js';
 export { DEFAULT_BOT_PERMISSIONS, DEFAULT_EVERYONE_PERMISSIONS, type FakeDiscordOptions, type PostMessageInput } from './world.js';
 export { computeBasePermissions, computeChannelPermissions, hasPermissions } from './permissions.js';
@@ -118,7 +119,7 @@ export class FakeDiscord extends FakeWorld {
    * A member runs a chat-input command. Option values are what Discord sends (attachment options: the id from
    * `uploadAttachment`); `data.resolved` is filled from them. Returns the interaction's id; see `waitForReply`.
    */
-  slashCommand(target: InteractionTarget & { name: string; options?: APIApplicationCommandInteractionDataOption[] }): string {
+  slashCommand(target: InteractionTarget & { name: string; options?: CommandOptionInput[] }): string {
     const options = target.options ?? [];
     const resolved = resolveOptions(options, {
       attachment: (id) => {
@@ -147,7 +148,7 @@ export class FakeDiscord extends FakeWorld {
         name: target.name,
         type: ApplicationCommandType.ChatInput,
         guild_id: target.guildId,
-        options,
+        options: options as APIApplicationCommandInteractionDataOption[],
         resolved,
       }),
     );

@@ -3,7 +3,6 @@ import {
   ApplicationIntegrationType,
   InteractionContextType,
   InteractionType,
-  type APIApplicationCommandInteractionDataOption,
   type APIAttachment,
   type APIChatInputApplicationCommandInteraction,
   type APIInteractionDataResolved,
@@ -49,9 +48,21 @@ export interface ResolvedSources {
   channel(id: string): APIInteractionDataResolvedChannel | undefined;
 }
 
+/**
+ * A command option as a test writes it. discord-api-types' option union ties each `type` to its value type, so a
+ * helper building options generically could not produce one without a cast; this shape is checked at run time instead.
+ */
+export interface CommandOptionInput {
+  name: string;
+  type: ApplicationCommandOptionType;
+  value?: string | number | boolean;
+  /** For subcommands and subcommand groups. */
+  options?: CommandOptionInput[];
+}
+
 /** Fills `resolved` from the option values, walking into subcommands. */
 export function resolveOptions(
-  options: APIApplicationCommandInteractionDataOption[],
+  options: CommandOptionInput[],
   sources: ResolvedSources,
 ): APIInteractionDataResolved {
   const resolved: Required<Omit<APIInteractionDataResolved, 'messages'>> = {
@@ -67,12 +78,12 @@ export function resolveOptions(
     if (user) resolved.users[id] = user;
     if (member) resolved.members[id] = member;
   };
-  const visit = (option: APIApplicationCommandInteractionDataOption): void => {
-    if ('options' in option && option.options) {
+  const visit = (option: CommandOptionInput): void => {
+    if (option.options) {
       for (const child of option.options) visit(child);
       return;
     }
-    if (!('value' in option)) return;
+    if (option.value === undefined) return;
     const id = String(option.value);
     switch (option.type) {
       case ApplicationCommandOptionType.Attachment: {
