@@ -17,6 +17,7 @@ import {
   type PartialMessageReaction,
 } from 'discord.js';
 import { request } from 'undici';
+import { WebSocket } from 'ws';
 import { loginToFake } from './fake-discord/client.js';
 import { DEFAULT_EVERYONE_PERMISSIONS, startFakeDiscord, type FakeDiscord } from './fake-discord/index.js';
 
@@ -352,6 +353,32 @@ describe('fake Discord REST rules, without a client', () => {
       const tooLate = await call('POST', `/interactions/${late.id}/${late.token}/callback`, { type: 5 });
       assert.deepEqual([tooLate.status, tooLate.body.code], [404, 10062]);
     } finally {
+      await fake.close();
+    }
+  });
+
+  test("without the MessageContent intent, the content of other users' messages arrives empty", async () => {
+    const fake = await startFakeDiscord();
+    const socket = new WebSocket(fake.gatewayUrl);
+    try {
+      const { guild } = fake.addGuild();
+      const channel = fake.addChannel(guild.id, { name: 'art' });
+      const dispatches = new EventEmitter();
+      socket.on('message', (raw) => {
+        const payload = JSON.parse(raw.toString());
+        if (payload.op === 10) {
+          const intents = GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages;
+          socket.send(JSON.stringify({ op: 2, d: { token: fake.token, intents, properties: {} } }));
+        }
+        if (payload.op === 0) dispatches.emit(payload.t, payload.d);
+      });
+      await once(dispatches, 'GUILD_CREATE');
+      const created = once(dispatches, 'MESSAGE_CREATE');
+      fake.postMessage({ channelId: channel.id, authorId: guild.ownerId, content: 'secret', files: [{ filename: 'a.png', data: PNG }] });
+      const [message] = (await created) as [{ content: string; attachments: unknown[] }];
+      assert.deepEqual([message.content, message.attachments], ['', []]);
+    } finally {
+      socket.close();
       await fake.close();
     }
   });
