@@ -74,7 +74,13 @@ export async function renderResults(ctx: BotContext, guild: Guild, state: Browse
       card.setImage('attachment://result.webp');
     }
   }
-  const overview = new EmbedBuilder().setImage('attachment://relevant.png');
+  const records = await Promise.all(state.hits.map((h) => ctx.engine.get(h.id, { namespace })));
+  // Numbered like the collage's tiles, so "the 7th one" is one click away.
+  const index = state.hits.map((h, i) => {
+    const link = records[i] && jumpLink(records[i]!);
+    return link ? `[${i + 1}](${link}) ${h.score.toFixed(2)}` : `${i + 1} ${h.score.toFixed(2)}`;
+  });
+  const overview = new EmbedBuilder().setDescription(index.join(' · ')).setImage('attachment://relevant.png');
   return {
     content: `The ${state.hits.length} most relevant images I can show you here:`,
     embeds: [card, overview],

@@ -1,0 +1,95 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApplicationCommandOptionType } from 'discord.js';
+import { createBot, type Bot } from '../../src/bot/create-bot.js';
+import { BotSettings } from '../../src/bot/settings.js';
+import { loadBotConfig } from '../../src/config.js';
+import { createEngine, type Engine, type EngineOptions } from '../../src/index/engine.js';
+import type { Logger } from '../../src/log.js';
+import { startFakeDiscord, type FakeDiscord } from '../fake-discord/index.js';
+
+export interface BotWorld {
+  fake: FakeDiscord;
+  bot: Bot;
+  engine: Engine;
+  settings: BotSettings;
+  dataDir: string;
+  logs: string[];
+  /** Runs /relevant with an uploaded image as `userId` in `channelId`; returns the interaction id. */
+  relevant(guildId: string, channelId: string, userId: string, image: Buffer, extra?: Array<{ name: string; type: ApplicationCommandOptionType; value: string | number | boolean }>): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Call `stop()` in the suite's own `after` hook (an `after` registered from inside a `before` hook runs as soon as
+ * that hook ends).
+ *
+ * The real bot (real engine, real model, real SQLite) logged in to the local fake Discord. Only the fake's CDN
+ * host is allowed for downloads, as Discord's CDN is in production.
+ */
+export async function startBotWorld(options: { engine?: Partial<EngineOptions>; env?: Record<string, string>; dataDir?: string } = {}): Promise<BotWorld> {
+  const fake = await startFakeDiscord();
+  const ownDir = options.dataDir === undefined ? await mkdtemp(join(tmpdir(), 'relevant-bot-')) : undefined;
+  const dataDir = options.dataDir ?? ownDir!;
+  const logs: string[] = [];
+  const log: Logger = {
+    debug: () => undefined,
+    info: (m) => logs.push(`info ${m}`),
+    warn: (m) => logs.push(`warn ${m}`),
+    error: (m) => logs.push(`error ${m}`),
+  };
+  const config = loadBotConfig({
+    DISCORD_TOKEN: fake.token,
+    DISCORD_API_URL: fake.apiUrl,
+    CDN_HOSTS: new URL(fake.cdnUrl).host,
+    ALLOW_INSECURE_CDN: 'true',
+    DATA_DIR: dataDir,
+    QUERIES_PER_MINUTE: '1000',
+    AUTO_RETRAIN: 'false',
+    ...options.env,
+  });
+  const settings = await BotSettings.open(config.dataDir);
+  const engine = createEngine({ dataDir: config.dataDir, logger: log, retrainPolicy: config.retrainPolicy, ...options.engine });
+  const bot = createBot({ config, engine, settings, log, clientOptions: fake.clientOptions() });
+  await bot.start();
+  let stopped = false;
+  const world: BotWorld = {
+    fake,
+    bot,
+    engine,
+    settings,
+    dataDir,
+    logs,
+    relevant(guildId, channelId, userId, image, extra = []) {
+      const upload = fake.uploadAttachment(channelId, { filename: 'query.png', data: image, contentType: 'image/png' });
+      return fake.slashCommand({
+        guildId,
+        channelId,
+        userId,
+        name: 'relevant',
+        options: [{ name: 'image', type: ApplicationCommandOptionType.Attachment, value: upload.id }, ...extra] as never,
+      });
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await bot.stop();
+      await engine.close();
+      await settings.close();
+      await fake.close();
+      if (ownDir) await rm(ownDir, { recursive: true, force: true });
+    },
+  };
+  return world;
+}
+
+/** The jump links of every result in a result payload (the overview lists them in rank order). */
+export function resultLinks(embeds: Array<{ description?: string }> | undefined): string[] {
+  const text = (embeds ?? []).map((e) => e.description ?? '').join(' ');
+  return [...text.matchAll(/\((https:\/\/discord\.com\/channels\/[0-9/]+)\)/g)].map((m) => m[1]);
+}
+
+export function messageLink(guildId: string, channelId: string, messageId: string): string {
+  return `https://discord.com/channels/${guildId}/${channelId}/${messageId}`;
+}
