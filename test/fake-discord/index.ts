@@ -22,6 +22,7 @@
  *   the shard reconnects and resumes anyway, then retries forever once the fake is closed and the test process
  *   never exits. Wait for `fake.waitForResume()` before `client.destroy()`.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -45,6 +46,7 @@ import { FakeGateway } from './gateway.js';
 import { RestFaults, sendJson, type LoggedRequest } from './http.js';
 import {
   commandInteraction,
+  interactionFields,
   resolveOptions,
   type CommandOptionInput,
   type FakeInteraction,
@@ -114,7 +116,6 @@ export class FakeDiscord extends FakeWorld {
     return this.requests.filter((request) => request.route === null);
   }
 
-
   /**
    * A member runs a chat-input command. Option values are what Discord sends (attachment options: the id from
    * `uploadAttachment`); `data.resolved` is filled from them. Returns the interaction's id; see `waitForReply`.
@@ -172,9 +173,8 @@ export class FakeDiscord extends FakeWorld {
   /** A member clicks a button on one of the bot's messages (callback types 6 and 7 answer these). */
   clickButton(target: InteractionTarget & { messageId: string; customId: string }): string {
     const message = this.require(this.state.messages.get(target.messageId), `message ${target.messageId}`);
-    const { data: _data, ...common } = commandInteraction(this.#interactionBase(target), {} as FakeInteraction['data']);
     return this.#dispatchInteraction({
-      ...common,
+      ...interactionFields(this.#interactionBase(target)),
       type: InteractionType.MessageComponent,
       data: { custom_id: target.customId, component_type: ComponentType.Button },
       message: this.serialize(message),
@@ -238,7 +238,6 @@ export class FakeDiscord extends FakeWorld {
     await new Promise<void>((resolve, reject) => this.#server.close((error) => (error ? reject(error) : resolve())));
   }
 
-
   /** Called by the routes after every change to an interaction's messages; waiters hear of it via 'request'. */
   noteReplyProgress(record: InteractionRecord): void {
     const original = record.originalMessageId ? this.state.messages.get(record.originalMessageId) : undefined;
@@ -246,7 +245,6 @@ export class FakeDiscord extends FakeWorld {
       record.replyLatencyMs = Date.now() - record.createdAt;
     }
   }
-
 
   #commandId(guildId: string, name: string, type: ApplicationCommandType): string {
     const registered = [...this.commands.global, ...(this.commands.guild.get(guildId) ?? [])];
@@ -260,7 +258,7 @@ export class FakeDiscord extends FakeWorld {
     return {
       id: this.state.snowflake(),
       applicationId: this.applicationId,
-      token: `${Buffer.from(this.state.snowflake()).toString('base64url')}.${Math.random().toString(36).slice(2)}`,
+      token: randomBytes(48).toString('base64url'),
       guildId: guild.id,
       guildLocale: guild.locale,
       channel: channelPayload(channel) as InteractionBase['channel'],
@@ -303,7 +301,6 @@ export class FakeDiscord extends FakeWorld {
       listener();
     });
   }
-
 }
 
 /** Starts the fake on 127.0.0.1 and an ephemeral port. */

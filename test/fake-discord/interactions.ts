@@ -133,10 +133,11 @@ export interface InteractionBase {
 
 /** An application-command interaction (chat input or context menu) around its `data`. */
 export function commandInteraction<T extends FakeInteraction>(base: InteractionBase, data: T['data']): T {
-  return { ...commonFields(base), type: InteractionType.ApplicationCommand, data } as unknown as T;
+  return { ...interactionFields(base), type: InteractionType.ApplicationCommand, data } as unknown as T;
 }
 
-function commonFields(base: InteractionBase) {
+/** The fields of a guild interaction other than `type` and `data`. */
+export function interactionFields(base: InteractionBase) {
   return {
     id: base.id,
     application_id: base.applicationId,

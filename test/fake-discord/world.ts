@@ -10,7 +10,6 @@ import {
   type APIEmbed,
   type APIMessage,
   type APIOverwrite,
-  type APIUser,
   type ApplicationFlags,
   type GatewayReadyDispatchData,
   type GuildChannelType,
@@ -364,7 +363,7 @@ export class FakeWorld {
   #ready(): Omit<GatewayReadyDispatchData, 'session_id' | 'resume_gateway_url'> {
     return {
       v: 10,
-      user: userPayload(this.state, this.botUserId) as APIUser,
+      user: userPayload(this.state, this.botUserId),
       guilds: [...this.state.guilds.keys()].map((id) => ({ id, unavailable: true })),
       shard: [0, 1],
       application: { id: this.applicationId, flags: 0 as ApplicationFlags, flags_new: '0' },
