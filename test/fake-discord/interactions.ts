@@ -3,11 +3,13 @@ import {
   ApplicationIntegrationType,
   InteractionContextType,
   InteractionType,
+  type InteractionResponseType,
   type APIAttachment,
   type APIChatInputApplicationCommandInteraction,
   type APIInteractionDataResolved,
   type APIInteractionDataResolvedChannel,
   type APIInteractionDataResolvedGuildMember,
+  type APIInteractionResponseCallbackData,
   type APIMessageApplicationCommandInteraction,
   type APIRole,
   type APIUser,
@@ -17,8 +19,9 @@ import type { LoggedFile } from './http.js';
 export type FakeInteraction = APIChatInputApplicationCommandInteraction | APIMessageApplicationCommandInteraction;
 
 export interface InteractionCallback {
-  type: number;
-  body: unknown;
+  type: InteractionResponseType;
+  /** The request body (or decoded `payload_json`): `data` is the message for types 4 and 7, `{ flags }` for 5. */
+  body: { type: InteractionResponseType; data?: APIInteractionResponseCallbackData };
   files: LoggedFile[];
   at: number;
 }
