@@ -28,8 +28,11 @@ export interface BotWorld {
  * The real bot (real engine, real model, real SQLite) logged in to the local fake Discord. Only the fake's CDN
  * host is allowed for downloads, as Discord's CDN is in production.
  */
-export async function startBotWorld(options: { engine?: Partial<EngineOptions>; env?: Record<string, string>; dataDir?: string } = {}): Promise<BotWorld> {
-  const fake = await startFakeDiscord();
+export async function startBotWorld(
+  options: { engine?: Partial<EngineOptions>; env?: Record<string, string>; dataDir?: string; fake?: FakeDiscord } = {},
+): Promise<BotWorld> {
+  // A restarted bot logs in to the same fake Discord, which keeps the guilds and history.
+  const fake = options.fake ?? (await startFakeDiscord());
   const ownDir = options.dataDir === undefined ? await mkdtemp(join(tmpdir(), 'relevant-bot-')) : undefined;
   const dataDir = options.dataDir ?? ownDir!;
   const logs: string[] = [];
@@ -77,7 +80,7 @@ export async function startBotWorld(options: { engine?: Partial<EngineOptions>; 
       await bot.stop();
       await engine.close();
       await settings.close();
-      await fake.close();
+      if (!options.fake) await fake.close();
       if (ownDir) await rm(ownDir, { recursive: true, force: true });
     },
   };
