@@ -97,7 +97,7 @@ export function chartSpec(report: EvalReport): vegaLite.TopLevelSpec {
         width: 300,
         height: 240,
         encoding: {
-          x: { field: 'images', type: 'quantitative', scale: { type: 'log' }, title: 'images in the collection' },
+          x: { field: 'images', type: 'quantitative', scale: { type: 'log', nice: false }, title: 'images in the collection' },
           y: { field: 'value', type: 'quantitative', title: `P@${K}`, scale: { zero: false } },
           color: { field: 'key', type: 'nominal', title: null },
         },
