@@ -325,7 +325,7 @@ describe('fake Discord driven by a real discord.js client', () => {
 });
 
 describe('fake Discord REST rules, without a client', () => {
-  test('a bot token is required, a late first callback is an unknown interaction, a second one is refused', async () => {
+  test('a bot token is required, a late first callback is an unknown interaction, a second one is refused; close() twice is fine', async () => {
     const fake = await startFakeDiscord({ interactionAckDeadlineMs: 50 });
     try {
       const { guild } = fake.addGuild();
@@ -353,7 +353,7 @@ describe('fake Discord REST rules, without a client', () => {
       const tooLate = await call('POST', `/interactions/${late.id}/${late.token}/callback`, { type: 5 });
       assert.deepEqual([tooLate.status, tooLate.body.code], [404, 10062]);
     } finally {
-      await fake.close();
+      await Promise.all([fake.close(), fake.close()]);
     }
   });
 

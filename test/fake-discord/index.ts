@@ -88,6 +88,7 @@ export class FakeDiscord extends FakeWorld {
   /** 'request' (a LoggedRequest), emitted once the request is answered and logged. */
   readonly events = new EventEmitter();
   readonly #server: Server;
+  #closing: Promise<void> | null = null;
 
   constructor(server: Server, port: number, options: FakeDiscordOptions) {
     super(server, port, options);
@@ -232,10 +233,14 @@ export class FakeDiscord extends FakeWorld {
     });
   }
 
-  async close(): Promise<void> {
-    await this.gateway.close();
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve, reject) => this.#server.close((error) => (error ? reject(error) : resolve())));
+  /** Stops everything; safe to call again (a test's own clean-up and a shared `after` may both call it). */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.gateway.close();
+      this.#server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => this.#server.close((error) => (error ? reject(error) : resolve())));
+    })();
+    return this.#closing;
   }
 
   /** Called by the routes after every change to an interaction's messages; waiters hear of it via 'request'. */
