@@ -78,11 +78,13 @@ program
 
 program
   .command('retrain')
-  .description('train the collection’s own VAE on all stored features, rebuild the index and switch to it')
-  .action(async (_options: unknown, command: Command) => {
+  .description('train the collection’s own VAE on all stored features; switch to it if it passes the quality check')
+  .option('--force', 'switch to the new model even if the quality check prefers the current one')
+  .action(async (options: { force?: boolean }, command: Command) => {
     await withEngine(command, async (engine, global) => {
-      printRetrain(await runRetrain(engine, global.namespace));
-      return 0;
+      const summary = await runRetrain(engine, global.namespace, options.force ?? false);
+      printRetrain(summary);
+      return summary.swapped ? 0 : 3;
     });
   });
 
@@ -165,7 +167,7 @@ async function indexFiles(engine: Engine, namespace: string, paths: string[]): P
   return failures.length > 0 ? 1 : 0;
 }
 
-async function runRetrain(engine: Engine, namespace: string): Promise<RetrainSummary> {
+async function runRetrain(engine: Engine, namespace: string, force = false): Promise<RetrainSummary> {
   const controller = new AbortController();
   const cancel = () => {
     console.error('\nCancelling the retrain; the current model stays active.');
@@ -175,9 +177,12 @@ async function runRetrain(engine: Engine, namespace: string): Promise<RetrainSum
   try {
     return await engine.retrain({
       namespace,
+      force,
       signal: controller.signal,
       onProgress: (p) => {
-        if (p.phase === 'training' && p.epoch !== undefined) {
+        if (p.phase === 'checking') {
+          console.log('comparing with the current model…');
+        } else if (p.phase === 'training' && p.epoch !== undefined) {
           const eta = p.secondsPerEpoch && p.epochs ? ` ETA ${Math.round((p.epochs - p.epoch) * p.secondsPerEpoch)} s` : '';
           console.log(`epoch ${p.epoch}/${p.epochs}  loss ${p.loss?.toFixed(4)}${eta}`);
         } else if (p.phase !== 'training' && p.phase !== 'encoding') {
@@ -191,9 +196,15 @@ async function runRetrain(engine: Engine, namespace: string): Promise<RetrainSum
 }
 
 function printRetrain(summary: RetrainSummary): void {
+  if (!summary.swapped) {
+    console.log(`Trained ${summary.candidateKey} on ${summary.trainedOn} images in ${summary.seconds.toFixed(1)} s but kept ${summary.previousKey}: ${summary.gate.reason}`);
+    console.log('Run `relevant retrain --force` to switch anyway.');
+    return;
+  }
   console.log(
     `Retrained on ${summary.trainedOn} images in ${summary.seconds.toFixed(1)} s: index key ${summary.previousKey} → ${summary.key}, loss ${summary.loss.toFixed(4)}, ${summary.activeUnits}/${summary.latentDim} active latent units.`,
   );
+  console.log(`Quality check: ${summary.gate.reason}${summary.forced ? ' (switched anyway: --force)' : ''}`);
 }
 
 function parseCount(value: string): number {

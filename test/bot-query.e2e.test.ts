@@ -62,7 +62,7 @@ describe('the bot answers /relevant through a real discord.js client and a local
       [ids.guild, ids.nsfw, ids.owner],
       [ids.other, ids.otherArt, b.guild.ownerId],
     ]) {
-      const id = fake.slashCommand({ guildId, channelId, userId: owner, name: 'watch', options: [{ name: 'channel', type: ApplicationCommandOptionType.Channel, value: channelId }] as never });
+      const id = fake.slashCommand({ guildId, channelId, userId: owner, name: 'watch', options: [{ name: 'channel', type: ApplicationCommandOptionType.Channel, value: channelId }] });
       const reply = await fake.waitForReply(id);
       assert.match(reply.original?.content ?? '', /Now indexing/);
     }

@@ -126,36 +126,54 @@ test('bad input gets a typed error naming the reason and loses nothing', async (
   }
 });
 
-test('retrain switches the index to the VAE atomically, refuses a second run, and persists', async () => {
+test('retrain: the quality gate accepts a good candidate, rejects a worse one, and force overrides it', async () => {
   const dataDir = await tempDir();
   const photos = await referencePhotoPaths();
-  let engine = createEngine({ dataDir, vaeHyper: { epochs: 15, hidden: 128, latent: 16, seed: 7 } });
+  const good = { epochs: 15, hidden: 128, latent: 16, seed: 7 };
+  let engine = createEngine({ dataDir, vaeHyper: good });
   try {
     await assert.rejects(engine.retrain(), (error) => isAppError(error, 'NOT_ENOUGH_DATA'));
     for (const path of photos) {
-      for (const [i, bytes] of (await variants(path, 6)).entries()) await engine.index(bytes, { source: `${path}#${i}` });
+      for (const [i, bytes] of (await variants(path, 9)).entries()) await engine.index(bytes, { source: `${path}#${i}` });
     }
     const phases = new Set<string>();
     const running = engine.retrain({ onProgress: (p) => phases.add(p.phase) });
     await assert.rejects(engine.retrain(), (error) => isAppError(error, 'BUSY'));
-    const summary = await running;
-    assert.equal(summary.previousKey, 'raw');
-    assert.match(summary.key, /^vae-/);
-    assert.equal(summary.trainedOn, photos.length * 6);
-    assert.ok(summary.activeUnits > 0);
-    assert.ok(phases.has('training') && phases.has('swapping'));
+    const accepted = await running;
+    assert.equal(accepted.swapped, true, accepted.gate.reason);
+    assert.equal(accepted.forced, false);
+    assert.equal(accepted.previousKey, 'raw');
+    assert.match(accepted.key, /^vae-/);
+    assert.ok(accepted.trainedOn < photos.length * 9, 'the gate’s held-out images are not trained on');
+    assert.ok(accepted.gate.candidate.overlap >= 0.3, `overlap ${accepted.gate.candidate.overlap}`);
+    assert.ok(accepted.activeUnits > 0);
+    assert.ok(['training', 'checking', 'swapping'].every((p) => phases.has(p)));
 
     const chelsea = photos.find((p) => basename(p) === 'chelsea.png')!;
     const result = await engine.query(await nearDuplicate(chelsea), { k: 5 });
-    assert.equal(result.key, summary.key);
+    assert.equal(result.key, accepted.key);
     const family = result.hits.filter((h) => h.record.source.startsWith(`${chelsea}#`)).length;
     assert.ok(family >= 3, `only ${family} of the top 5 are chelsea variants`);
 
     await engine.close();
+    engine = createEngine({ dataDir, vaeHyper: { epochs: 1, hidden: 8, latent: 2, seed: 1 } });
+    const rejected = await engine.retrain();
+    assert.equal(rejected.swapped, false);
+    assert.equal(rejected.key, accepted.key, 'the current model stays active');
+    assert.ok(rejected.gate.candidate.overlap < rejected.gate.current.overlap, rejected.gate.reason);
+    assert.match(rejected.gate.reason, /stays active/);
+    assert.equal((await engine.stats()).key, accepted.key);
+
+    const forced = await engine.retrain({ force: true });
+    assert.equal(forced.swapped, true);
+    assert.equal(forced.forced, true);
+    assert.equal(forced.key, forced.candidateKey);
+
+    await engine.close();
     engine = createEngine({ dataDir });
     const stats = await engine.stats();
-    assert.equal(stats.key, summary.key);
-    assert.equal(stats.vae?.trainingSize, photos.length * 6);
+    assert.equal(stats.key, forced.key, 'the switch survives a restart');
+    assert.equal(stats.vae?.latentDim, 2);
   } finally {
     await engine.close();
   }

@@ -14,7 +14,10 @@ export const retrain: SlashCommand = {
     type: ApplicationCommandType.ChatInput,
     dm_permission: false,
     default_member_permissions: MANAGE_GUILD,
-    options: [{ name: 'auto', description: 'Switch automatic retraining on or off instead of retraining now', type: ApplicationCommandOptionType.Boolean }],
+    options: [
+      { name: 'force', description: 'Use the new model even if the quality check prefers the current one', type: ApplicationCommandOptionType.Boolean },
+      { name: 'auto', description: 'Switch automatic retraining on or off instead of retraining now', type: ApplicationCommandOptionType.Boolean },
+    ],
   },
   async execute(ctx, interaction) {
     requireManageGuild(interaction);
@@ -29,11 +32,11 @@ export const retrain: SlashCommand = {
     // The interaction token expires after 15 minutes; a long retrain reports in a channel message instead.
     await interaction.reply({ content: `Retraining on ${before.images} images. Searches keep working with the current model meanwhile.` });
     const progress = await interaction.fetchReply();
-    await runRetrain(ctx, guildId, progress, before.key);
+    await runRetrain(ctx, guildId, progress, interaction.options.getBoolean('force') ?? false);
   },
 };
 
-async function runRetrain(ctx: BotContext, guildId: string, progress: Message, previousKey: string): Promise<void> {
+async function runRetrain(ctx: BotContext, guildId: string, progress: Message, force: boolean): Promise<void> {
   let lastEdit = 0;
   const report = (p: RetrainProgress) => {
     const now = Date.now();
@@ -42,8 +45,8 @@ async function runRetrain(ctx: BotContext, guildId: string, progress: Message, p
     progress.edit({ content: describeProgress(p) }).catch((error: Error) => ctx.log.warn(`retrain progress edit failed: ${error.message}`));
   };
   try {
-    const summary = await ctx.engine.retrain({ namespace: guildId, onProgress: report });
-    await progress.edit({ content: describeSummary(summary, previousKey) });
+    const summary = await ctx.engine.retrain({ namespace: guildId, onProgress: report, force });
+    await progress.edit({ content: describeSummary(summary) });
   } catch (error) {
     const reason = isAppError(error) ? error.message : 'an internal error (see the log)';
     if (!isAppError(error)) ctx.log.error(`retrain of ${guildId} failed: ${(error as Error).stack ?? error}`);
@@ -58,13 +61,29 @@ function describeProgress(p: RetrainProgress): string {
     const eta = p.secondsPerEpoch ? `, about ${Math.ceil(((p.epochs - p.epoch) * p.secondsPerEpoch) / 60)} min left` : '';
     return `Retraining: epoch ${p.epoch}/${p.epochs}, loss ${p.loss?.toFixed(3)}${eta}.`;
   }
-  return { loading: 'Retraining: reading stored features…', training: 'Retraining…', encoding: 'Retraining: building the new index…', swapping: 'Retraining: switching to the new model…' }[p.phase];
+  const phases: Record<RetrainProgress['phase'], string> = {
+    loading: 'Retraining: reading stored features…',
+    training: 'Retraining…',
+    checking: 'Retraining: comparing the new model with the current one…',
+    encoding: 'Retraining: building the new index…',
+    swapping: 'Retraining: switching to the new model…',
+  };
+  return phases[p.phase];
 }
 
-export function describeSummary(summary: RetrainSummary, previousKey: string): string {
-  const before = previousKey === 'raw' ? 'raw image features' : `model ${previousKey}`;
+export function describeSummary(summary: RetrainSummary): string {
+  const before = summary.previousKey === 'raw' ? 'raw image features' : `model ${summary.previousKey}`;
+  const check = `Quality check: ${summary.gate.reason}`;
+  if (!summary.swapped) {
+    return [
+      `Trained a new model on ${summary.trainedOn} images in ${Math.round(summary.seconds)} s, but kept ${before}.`,
+      check,
+      'Use `/retrain force:true` to switch anyway.',
+    ].join('\n');
+  }
   return [
     `Retrained on ${summary.trainedOn} images in ${Math.round(summary.seconds)} s.`,
     `Before: ${before}. After: model ${summary.key} (${summary.activeUnits}/${summary.latentDim} active dimensions, loss ${summary.loss.toFixed(3)}).`,
+    summary.forced ? `${check} (switched anyway, as asked)` : check,
   ].join('\n');
 }

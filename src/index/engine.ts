@@ -10,6 +10,7 @@ import { saveVae } from '../ml/vae-model.js';
 import type { VaeHyperParams } from '../ml/vae-train.js';
 import { trainVaeInWorker } from '../ml/vae-worker-client.js';
 import { sha256 } from '../util/atomic-file.js';
+import { evaluateRetrainCandidate, MIN_GATE_SAMPLE, type GateDecision } from './quality-gate.js';
 import { Namespace, fillIndex, keyIdOf, namespaceDir, validateNamespaceName, vaeDir, type ActiveKey } from './namespace.js';
 import type { ImageRecord } from './store.js';
 import { VectorIndex, indexFileBytes } from './vector-index.js';
@@ -18,8 +19,10 @@ export const DEFAULT_NAMESPACE = 'local';
 export const DEFAULT_K = 20;
 /** MobileNetV2's pooled feature size; the extractor checks its model agrees. */
 const FEATURE_DIM = 1280;
-/** Below this a VAE cannot learn a useful latent space (the quality evaluation sets the automatic threshold). */
-export const MIN_RETRAIN_IMAGES = 64;
+/** The quality gate's held-out slice plus the fewest images a VAE can train on at all. */
+export const MIN_RETRAIN_IMAGES = MIN_GATE_SAMPLE + 64;
+/** Bounds the gate's exact neighbour search, which is quadratic in the slice. */
+const MAX_GATE_SAMPLE = 1000;
 
 export interface EngineOptions {
   dataDir: string;
@@ -74,7 +77,7 @@ export interface QueryResult {
 }
 
 export interface RetrainProgress {
-  phase: 'loading' | 'training' | 'encoding' | 'swapping';
+  phase: 'loading' | 'training' | 'checking' | 'encoding' | 'swapping';
   epoch?: number;
   epochs?: number;
   loss?: number;
@@ -86,7 +89,13 @@ export interface RetrainProgress {
 export interface RetrainSummary {
   namespace: string;
   previousKey: string;
+  /** The key now active: the candidate's when it was swapped in, else still the previous one. */
   key: string;
+  candidateKey: string;
+  swapped: boolean;
+  /** Swapped in although the quality gate rejected it. */
+  forced: boolean;
+  gate: GateDecision;
   trainedOn: number;
   epochs: number;
   loss: number;
@@ -119,7 +128,8 @@ export interface Engine {
   removeWhere(predicate: (record: ImageRecord) => boolean, options?: { namespace?: string }): Promise<ImageRecord[]>;
   /** Deletes a namespace and everything in it (the bot was removed from a guild). */
   dropNamespace(namespace: string): Promise<void>;
-  retrain(options?: { namespace?: string; onProgress?: (p: RetrainProgress) => void; signal?: AbortSignal }): Promise<RetrainSummary>;
+  /** Trains a candidate VAE; it replaces the current key only if the quality gate accepts it, or with `force`. */
+  retrain(options?: { namespace?: string; onProgress?: (p: RetrainProgress) => void; signal?: AbortSignal; force?: boolean }): Promise<RetrainSummary>;
   /** Resolves when any retrain started automatically for this namespace has finished (or at once). */
   settled(namespace?: string): Promise<void>;
   stats(namespace?: string): Promise<NamespaceStats>;
@@ -178,22 +188,24 @@ export function createEngine(options: EngineOptions): Engine {
     const policy = options.retrainPolicy;
     if (!policy) return false;
     const count = await ns.store.count();
-    const trainedOn = ns.model?.meta.trainingSize;
-    return trainedOn === undefined ? count >= policy.minImages : count >= trainedOn * policy.growth;
+    // A rejected candidate also counts as an attempt, so a namespace is not retrained after every new image.
+    const lastAttempt = await ns.store.getMeta<number>('lastRetrainCount');
+    if (lastAttempt === undefined) return count >= policy.minImages;
+    return count >= Math.max(policy.minImages, lastAttempt * policy.growth);
   }
 
-  function startRetrain(name: string, onProgress?: (p: RetrainProgress) => void, signal?: AbortSignal): Promise<RetrainSummary> {
+  function startRetrain(name: string, onProgress?: (p: RetrainProgress) => void, signal?: AbortSignal, force = false): Promise<RetrainSummary> {
     if (training.has(name)) {
       throw new AppError('BUSY', `A retrain of "${name}" is already running; wait for it to finish.`);
     }
     const controller = new AbortController();
     signal?.addEventListener('abort', () => controller.abort(), { once: true });
-    const promise = retrainNamespace(name, controller.signal, onProgress ?? (() => undefined)).finally(() => training.delete(name));
+    const promise = retrainNamespace(name, controller.signal, onProgress ?? (() => undefined), force).finally(() => training.delete(name));
     training.set(name, { promise, controller });
     return promise;
   }
 
-  async function retrainNamespace(name: string, signal: AbortSignal, onProgress: (p: RetrainProgress) => void): Promise<RetrainSummary> {
+  async function retrainNamespace(name: string, signal: AbortSignal, onProgress: (p: RetrainProgress) => void, force: boolean): Promise<RetrainSummary> {
     const started = Date.now();
     const ns = await namespace(name);
     const previousKey = keyIdOf(ns.key);
@@ -210,14 +222,46 @@ export function createEngine(options: EngineOptions): Engine {
     const matrix = new Float32Array(ids.length * FEATURE_DIM);
     chunks.forEach((chunk, i) => matrix.set(chunk, i * FEATURE_DIM));
     chunks.length = 0;
+    await ns.store.exclusive(() => ns.store.setMeta('lastRetrainCount', ids.length));
 
-    const model = await trainVaeInWorker(matrix.slice(), ids.length, options.vaeHyper ?? {}, {
+    // The gate judges the candidate on images it never trained on: every `stride`-th image, spread over time.
+    const heldCount = Math.min(MAX_GATE_SAMPLE, Math.max(MIN_GATE_SAMPLE, Math.round(ids.length * 0.1)));
+    const stride = Math.floor(ids.length / heldCount);
+    const heldOut = new Float32Array(heldCount * FEATURE_DIM);
+    const training = new Float32Array((ids.length - heldCount) * FEATURE_DIM);
+    for (let i = 0, h = 0, t = 0; i < ids.length; i++) {
+      const row = matrix.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM);
+      if (h < heldCount && i % stride === 0) heldOut.set(row, FEATURE_DIM * h++);
+      else training.set(row, FEATURE_DIM * t++);
+    }
+    const model = await trainVaeInWorker(training, ids.length - heldCount, options.vaeHyper ?? {}, {
       signal,
       onProgress: (p) => onProgress({ phase: 'training', epoch: p.epoch, epochs: p.epochs, loss: p.loss, secondsPerEpoch: p.secondsPerEpoch }),
     });
+    onProgress({ phase: 'checking' });
+    const gate = evaluateRetrainCandidate(heldOut, heldCount, ns.model ? { kind: 'vae', model: ns.model } : { kind: 'raw' }, model);
+    const dim = model.meta.latentDim;
+    const summary = (swapped: boolean): RetrainSummary => ({
+      namespace: name,
+      previousKey,
+      key: keyIdOf(ns.key),
+      candidateKey: `vae-${model.meta.id}`,
+      swapped,
+      forced: swapped && !gate.accept,
+      gate,
+      trainedOn: model.meta.trainingSize,
+      epochs: model.meta.epochsTrained,
+      loss: model.meta.loss.final,
+      activeUnits: model.meta.activeUnits,
+      latentDim: dim,
+      seconds: (Date.now() - started) / 1000,
+    });
+    if (!gate.accept && !force) {
+      log.warn(`namespace ${name}: retrained model not used: ${gate.reason}`);
+      return summary(false);
+    }
 
     const latent = model.encode(matrix, ids.length);
-    const dim = model.meta.latentDim;
     const index = VectorIndex.create(`vae-${model.meta.id}`, dim, ids.length + 1024);
     ids.forEach((id, i) => {
       index.add(id, latent.subarray(i * dim, (i + 1) * dim));
@@ -234,19 +278,9 @@ export function createEngine(options: EngineOptions): Engine {
       for (const id of index.ids()) if (!stored.has(id)) index.remove(id);
       await ns.activate(model, index);
     });
-    const summary: RetrainSummary = {
-      namespace: name,
-      previousKey,
-      key: keyIdOf(ns.key),
-      trainedOn: ids.length,
-      epochs: model.meta.hyper.epochs,
-      loss: model.meta.loss.final,
-      activeUnits: model.meta.activeUnits,
-      latentDim: dim,
-      seconds: (Date.now() - started) / 1000,
-    };
-    log.info(`namespace ${name}: retrained on ${ids.length} images in ${summary.seconds.toFixed(1)} s, now keyed on ${summary.key} (${summary.activeUnits}/${dim} active units)`);
-    return summary;
+    const done = summary(true);
+    log.info(`namespace ${name}: retrained on ${done.trainedOn} images in ${done.seconds.toFixed(1)} s, now keyed on ${done.key}${done.forced ? ' (forced past the quality gate)' : ''}: ${gate.reason}`);
+    return done;
   }
 
   return {
@@ -366,7 +400,7 @@ export function createEngine(options: EngineOptions): Engine {
       const name = retrainOptions.namespace ?? DEFAULT_NAMESPACE;
       try {
         validateNamespaceName(name);
-        return startRetrain(name, retrainOptions.onProgress, retrainOptions.signal);
+        return startRetrain(name, retrainOptions.onProgress, retrainOptions.signal, retrainOptions.force);
       } catch (error) {
         return Promise.reject(error);
       }

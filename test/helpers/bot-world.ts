@@ -71,7 +71,7 @@ export async function startBotWorld(
         channelId,
         userId,
         name: 'relevant',
-        options: [{ name: 'image', type: ApplicationCommandOptionType.Attachment, value: upload.id }, ...extra] as never,
+        options: [{ name: 'image', type: ApplicationCommandOptionType.Attachment, value: upload.id }, ...extra],
       });
     },
     async stop() {
