@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     threads: config.threads,
     retrainPolicy: config.retrainPolicy,
     autoRetrain: (guildId) => settings.autoRetrain(guildId),
-    onAutoRetrain: (event) => log.info(`automatic retrain of guild ${event.namespace}: ${event.phase}`),
+    onAutoRetrain: (event) => bot.announceAutoRetrain(event),
   });
   const bot = createBot({ config, engine, settings, log });
   const shutdown = async (signal: string) => {

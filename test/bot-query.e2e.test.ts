@@ -136,6 +136,16 @@ describe('the bot answers /relevant through a real discord.js client and a local
     assert.ok(!links.includes(messageLink(ids.guild, ids.art, posted['rocket.jpg'].id)));
   });
 
+  test('replying to an image with a mention of the bot answers in the channel', async () => {
+    const mention = world.fake.postMessage({ channelId: ids.art, authorId: ids.painter, content: `<@${world.fake.botUserId}> more like this?`, mentionIds: [world.fake.botUserId], replyTo: posted['owl.jpg'].id });
+    await waitFor('the bot’s reply', () => [...world.fake.state.messages.values()].some((m) => m.authorId === world.fake.botUserId && m.referencedMessageId === mention.id));
+    const answer = [...world.fake.state.messages.values()].find((m) => m.authorId === world.fake.botUserId && m.referencedMessageId === mention.id)!;
+    const links = resultLinks(world.fake.serialize(answer).embeds as APIEmbed[]);
+    assert.ok(links.length > 0);
+    assert.ok(!links.includes(messageLink(ids.guild, ids.art, posted['owl.jpg'].id)), 'the image replied to is the query');
+    assert.ok(links.every((l) => !l.includes(`/${ids.staff}/`) && !l.includes(`/${ids.nsfw}/`)));
+  });
+
   test('reactions page through results and 🔎 searches again; only the asker’s reactions act', async () => {
     const { message } = await ask(ids.art, ids.painter, await nearDuplicate(photos['chelsea.png']));
     assert.ok(message);

@@ -1,6 +1,7 @@
 import { Client, Events, GatewayIntentBits, Partials, type ClientOptions } from 'discord.js';
 import type { BotConfig } from '../config.js';
-import type { Engine } from '../index/engine.js';
+import type { AutoRetrainEvent, Engine } from '../index/engine.js';
+import { describeSummary } from '../commands/retrain.js';
 import type { Logger } from '../log.js';
 import { onInteractionCreate } from '../events/interaction-create.js';
 import { onMessageCreate } from '../events/message-create.js';
@@ -26,6 +27,8 @@ export interface Bot {
   stop(): Promise<void>;
   /** Resolves when queued ingestion and running backfills are done (tests wait on it). */
   idle(): Promise<void>;
+  /** Posts a short notice about an automatic retrain in the guild's first watched channel. */
+  announceAutoRetrain(event: AutoRetrainEvent): void;
 }
 
 export function createBot(deps: { config: BotConfig; engine: Engine; settings: BotSettings; log: Logger; clientOptions?: Partial<ClientOptions> }): Bot {
@@ -85,6 +88,19 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
     async stop() {
       await ingest.idle();
       await client.destroy();
+    },
+    announceAutoRetrain(event) {
+      const text =
+        event.phase === 'started'
+          ? 'This server now has enough images: I am training its own relevance model in the background. Searches keep working meanwhile.'
+          : event.phase === 'finished'
+            ? describeSummary(event.summary)
+            : `The automatic retrain stopped: ${event.error.message} The current model stays active.`;
+      void (async () => {
+        const [channelId] = await settings.watched(event.namespace);
+        const channel = channelId ? await client.channels.fetch(channelId).catch(() => null) : null;
+        if (channel?.isSendable()) await channel.send({ content: text });
+      })().catch((error: Error) => log.warn(`auto-retrain notice for ${event.namespace} failed: ${error.message}`));
     },
     async idle() {
       for (;;) {

@@ -39,11 +39,16 @@ export interface EngineOptions {
    */
   autoRetrain?: boolean | ((namespace: string) => boolean | Promise<boolean>);
   /** Told when an automatic retrain starts and ends, so the bot can post a short notice. */
-  onAutoRetrain?: (event: { namespace: string; phase: 'started' } | { namespace: string; phase: 'finished'; summary: RetrainSummary } | { namespace: string; phase: 'failed'; error: Error }) => void;
+  onAutoRetrain?: (event: AutoRetrainEvent) => void;
   /** Keep a small WebP per image for overviews (default true). */
   thumbnails?: boolean;
   vaeHyper?: Partial<VaeHyperParams>;
 }
+
+export type AutoRetrainEvent =
+  | { namespace: string; phase: 'started' }
+  | { namespace: string; phase: 'finished'; summary: RetrainSummary }
+  | { namespace: string; phase: 'failed'; error: Error };
 
 export interface IndexMeta {
   namespace?: string;

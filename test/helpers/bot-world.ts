@@ -53,7 +53,15 @@ export async function startBotWorld(
     ...options.env,
   });
   const settings = await BotSettings.open(config.dataDir);
-  const engine = createEngine({ dataDir: config.dataDir, logger: log, retrainPolicy: config.retrainPolicy, ...options.engine });
+  // Wired as in src/main.ts: automatic retrains follow the per-guild switch and are announced by the bot.
+  const engine = createEngine({
+    dataDir: config.dataDir,
+    logger: log,
+    retrainPolicy: config.retrainPolicy,
+    autoRetrain: (guildId) => settings.autoRetrain(guildId),
+    onAutoRetrain: (event) => bot.announceAutoRetrain(event),
+    ...options.engine,
+  });
   const bot = createBot({ config, engine, settings, log, clientOptions: fake.clientOptions() });
   await bot.start();
   let stopped = false;
