@@ -94,7 +94,9 @@ export async function extractWithCache(sources: FeatureSource[], options: Extrac
     try {
       const original = new Uint8Array(await readFile(source.path));
       const bytes = source.transform ? new Uint8Array(await applyTransform(original, source.transform)) : original;
-      const [{ input }, hash] = await Promise.all([preprocessImage(bytes, { fit }), dHash(bytes)]);
+      // The engine's own checks first, so a refused image is reported with the engine's message.
+      const { input } = await preprocessImage(bytes, { fit });
+      const hash = await dHash(bytes);
       rows.push(await options.extractor.extract(input));
       return { ...base, hash, row: rows.length - 1 };
     } catch (error) {
