@@ -19,7 +19,7 @@ export function loadEngineConfig(env: NodeJS.ProcessEnv = process.env): EngineCo
       LOG_LEVEL: str({ choices: [...LOG_LEVELS], default: 'info' }),
       INFERENCE_THREADS: num({ default: 1, desc: 'onnxruntime threads for MobileNetV2' }),
       AUTO_RETRAIN: bool({ default: true, desc: 'train a namespace VAE by itself once it has enough images' }),
-      AUTO_RETRAIN_MIN_IMAGES: num({ default: 1000 }),
+      AUTO_RETRAIN_MIN_IMAGES: num({ default: 500, desc: 'from the learning curve in docs/relevance.md' }),
       AUTO_RETRAIN_GROWTH: num({ default: 2, desc: 'retrain again when the collection has grown by this factor' }),
     },
     { reporter: reportInvalid },

@@ -129,7 +129,7 @@ test('bad input gets a typed error naming the reason and loses nothing', async (
 test('retrain: the quality gate accepts a good candidate, rejects a worse one, and force overrides it', async () => {
   const dataDir = await tempDir();
   const photos = await referencePhotoPaths();
-  const good = { epochs: 15, hidden: 128, latent: 16, seed: 7 };
+  const good = { epochs: 40, hidden: 256, latent: 32, seed: 7 };
   let engine = createEngine({ dataDir, vaeHyper: good });
   try {
     await assert.rejects(engine.retrain(), (error) => isAppError(error, 'NOT_ENOUGH_DATA'));
