@@ -40,11 +40,6 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const outDir = resolve(values.out ?? join('bench-results', mode));
-const ctx: BenchContext = {
-  quick: values.quick,
-  cacheDir: resolve(values.cache, mode),
-  log: (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`),
-};
 
 async function previousReport(): Promise<BenchReport | undefined> {
   if (!values.resume) return undefined;
@@ -54,6 +49,12 @@ async function previousReport(): Promise<BenchReport | undefined> {
 }
 
 const report: BenchReport = (await previousReport()) ?? { startedAt: new Date().toISOString(), mode, machine: machineInfo(), suites: {} };
+const ctx: BenchContext = {
+  quick: values.quick,
+  runId: report.startedAt,
+  cacheDir: resolve(values.cache, mode),
+  log: (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`),
+};
 await mkdir(outDir, { recursive: true });
 for (const suite of SUITES.filter((s) => only.includes(s))) {
   if (report.suites[suite]) {

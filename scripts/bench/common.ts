@@ -4,6 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mulberry32 } from '../../src/eval/random.js';
 
 export const SUITES = ['model', 'decode', 'ingest', 'query', 'retrain', 'memory'] as const;
 export type SuiteName = (typeof SUITES)[number];
@@ -28,6 +29,8 @@ export interface Row {
 
 export interface BenchContext {
   quick: boolean;
+  /** Identifies one benchmark run (its start time), so that work shared by suites is measured once per run. */
+  runId: string;
   /** Built indexes, generated uploads and stores survive here between runs, so an interrupted run resumes. */
   cacheDir: string;
   log(message: string): void;
@@ -90,15 +93,9 @@ function procCpuinfo(): { flags: Set<string>; mhz: number } {
   return { flags, mhz: Math.round(Number(text.match(/^cpu MHz\s*:\s*([\d.]+)/m)?.[1] ?? 0)) };
 }
 
-/** Deterministic uniform [0, 1) (mulberry32), so generated data and query samples are the same on every run. */
+/** Deterministic draws (mulberry32), so generated data and query samples are the same on every run. */
 export function createRandom(seed: number): { next(): number; gauss(): number; int(n: number): number } {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  const next = mulberry32(seed);
   return {
     next,
     gauss: () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next()),

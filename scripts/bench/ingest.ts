@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEngine, type Engine } from '../../src/index/engine.js';
+import { MIN_RETRAIN_IMAGES as VAE_SEED_IMAGES, createEngine, type Engine } from '../../src/index/engine.js';
 import { Namespace } from '../../src/index/namespace.js';
 import { silentLogger } from '../../src/log.js';
 import { createFeatureExtractor } from '../../src/ml/features.js';
@@ -14,8 +14,6 @@ import { IN_FLIGHT, inFlight } from './decode.js';
 import { uploads, type Upload } from './uploads.js';
 import { FEATURE_DIM, baseFeatures, syntheticFeatures } from './vectors.js';
 
-/** Enough stored images for the engine to accept a retrain, so that ingest runs keyed on a VAE. */
-const VAE_SEED_IMAGES = 64;
 
 interface IngestResult {
   images: number;
@@ -30,7 +28,7 @@ async function timeIngest(engine: Engine, namespace: string, set: Upload[]): Pro
   return (set.length * 1000) / (performance.now() - start);
 }
 
-/** A namespace keyed on a (one-epoch) VAE, trained on synthetic features written through the store. */
+/** A namespace keyed on a (one-epoch) VAE, trained on the fewest synthetic features the engine accepts. */
 async function vaeNamespace(engine: Engine, dataDir: string, name: string, base: Float32Array[]): Promise<void> {
   const ns = await Namespace.open(dataDir, name, FEATURE_DIM, silentLogger);
   const features = syntheticFeatures(base, VAE_SEED_IMAGES, 3);

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createEngine, type RetrainProgress, type RetrainSummary } from '../../src/index/engine.js';
+import { MIN_RETRAIN_IMAGES, createEngine, type RetrainProgress, type RetrainSummary } from '../../src/index/engine.js';
 import { Namespace, namespaceDir, vaeDir } from '../../src/index/namespace.js';
 import { FeatureStore } from '../../src/index/store.js';
 import { silentLogger } from '../../src/log.js';
@@ -26,7 +26,7 @@ export interface RetrainRun {
 }
 
 export function retrainSizes(ctx: BenchContext): number[] {
-  return ctx.quick ? [100] : [10_000, 100_000];
+  return ctx.quick ? [MIN_RETRAIN_IMAGES] : [10_000, 100_000];
 }
 
 function measuredEpochs(ctx: BenchContext, n: number): number {
@@ -82,7 +82,8 @@ export async function runRetrain(args: { source: string; workDir: string; epochs
     const openSeconds = (performance.now() - start) / 1000;
     const seen: Array<{ at: number; progress: RetrainProgress }> = [];
     start = performance.now();
-    const summary = await engine.retrain({ namespace: NAMESPACE, onProgress: (progress) => seen.push({ at: performance.now(), progress }) });
+    // Forced past the quality gate: the benchmark times the whole swap, whatever the gate thinks of synthetic data.
+    const summary = await engine.retrain({ namespace: NAMESPACE, force: true, onProgress: (progress) => seen.push({ at: performance.now(), progress }) });
     const end = performance.now();
     const first = (phase: RetrainProgress['phase']) => seen.find((s) => s.progress.phase === phase)!.at;
     const epochs = seen.filter((s) => s.progress.phase === 'training');
@@ -97,6 +98,7 @@ export async function runRetrain(args: { source: string; workDir: string; epochs
         // The worker reports each epoch's time; what precedes the first epoch is the scan and the worker's start.
         loading: (epochs[0].at - start) / 1000 - secondsPerEpoch[0],
         training: trainingSeconds,
+        // From the last epoch to the first index insert: the quality gate's check and encoding every vector.
         encoding: (first('encoding') - trained) / 1000,
         indexBuild: (first('swapping') - first('encoding')) / 1000,
         swap: (end - first('swapping')) / 1000,
@@ -112,16 +114,26 @@ function steadyEpoch(run: RetrainRun): number {
   return median(run.secondsPerEpoch.length > 1 ? run.secondsPerEpoch.slice(1) : run.secondsPerEpoch);
 }
 
+interface Measured {
+  /** The benchmark run that measured it: within one run the retrain is done once, whichever suite needs it first. */
+  runId: string;
+  run: RetrainRun;
+  maxRssBytes: number;
+}
+
 /** Retrains a copy of the cached store; the retrained copy stays as the fixture for `trainedNamespace`. */
-async function retrainOnce(ctx: BenchContext, n: number): Promise<{ run: RetrainRun; maxRssBytes: number }> {
-  const source = await ensureStore(ctx, n);
-  ctx.log(`retrain: ${n} vectors, ${measuredEpochs(ctx, n)} epochs`);
+async function retrainOnce(ctx: BenchContext, n: number): Promise<Measured> {
   const workDir = cachePath(ctx, `trained-${n}`);
   const ready = join(workDir, 'ready.json');
+  const previous = await readFile(ready, 'utf8').then((text) => JSON.parse(text) as Measured, () => undefined);
+  if (previous?.runId === ctx.runId) return previous;
+  const source = await ensureStore(ctx, n);
+  ctx.log(`retrain: ${n} vectors, ${measuredEpochs(ctx, n)} epochs`);
   await rm(ready, { force: true });
   const { result, maxRssBytes } = await runChild<RetrainRun>('retrain', { source, workDir, epochs: measuredEpochs(ctx, n) });
-  await writeFile(ready, JSON.stringify({ n }));
-  return { run: result, maxRssBytes };
+  const measured: Measured = { runId: ctx.runId, run: result, maxRssBytes };
+  await writeFile(ready, JSON.stringify(measured));
+  return measured;
 }
 
 /** The retrained namespace of the largest retrain size (cached): the fixture for `/relevant` and the cold start. */
