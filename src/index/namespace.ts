@@ -4,7 +4,8 @@ import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { loadVae, type VaeModel } from '../ml/vae-model.js';
 import { FeatureStore } from './store.js';
-import { VectorIndex, removeIndexFiles } from './vector-index.js';
+import { removeStaleTempFiles } from '../util/atomic-file.js';
+import { VectorIndex, removeIndexFiles, removeOtherIndexFiles } from './vector-index.js';
 
 /** Which vectors the index is keyed on: the raw MobileNetV2 features until the namespace has its own VAE. */
 export type ActiveKey = { kind: 'raw' } | { kind: 'vae'; vaeId: string };
@@ -52,6 +53,8 @@ export class Namespace {
   static async open(dataDir: string, name: string, featureDim: number, log: Logger): Promise<Namespace> {
     const dir = namespaceDir(dataDir, validateNamespaceName(name));
     await mkdir(dir, { recursive: true });
+    const stale = [...(await removeStaleTempFiles(dir)), ...(await removeStaleTempFiles(join(dir, 'vae')))];
+    if (stale.length > 0) log.info(`namespace ${name}: removed ${stale.length} temporary files an interrupted write left (${stale.join(', ')})`);
     const store = await FeatureStore.open(join(dir, 'store.sqlite'));
     let key = (await store.getMeta<ActiveKey>('activeKey')) ?? { kind: 'raw' };
     let vae: VaeModel | undefined;
@@ -101,7 +104,6 @@ export class Namespace {
 
   /** Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. */
   async activate(vae: VaeModel, index: VectorIndex): Promise<void> {
-    const previous = this.activeKey;
     const key: ActiveKey = { kind: 'vae', vaeId: vae.meta.id };
     await index.save(this.dir);
     await this.store.setMeta('activeKey', key);
@@ -110,7 +112,7 @@ export class Namespace {
     this.vae = vae;
     this.index = index;
     this.dirty = false;
-    await removeIndexFiles(this.dir, keyIdOf(previous));
+    await removeOtherIndexFiles(this.dir, keyIdOf(key));
     await this.removeUnusedVaes();
   }
 
@@ -134,7 +136,9 @@ export class Namespace {
   async save(): Promise<void> {
     this.clearSaveTimer();
     this.dirty = false;
-    await this.index.save(this.dir);
+    // hnswlib writes the file on another thread: an add or remove meanwhile yields a file that matches its
+    // checksum yet cannot be read. Every change to the index happens under the store's write lock, so does this.
+    await this.store.exclusive(() => this.index.save(this.dir));
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { AppError } from '../errors.js';
@@ -78,7 +78,12 @@ export class VectorIndex {
       throw new AppError('INDEX_CORRUPT', `The index file ${paths.data} does not match its checksum.`);
     }
     const hnsw = new HierarchicalNSW('cosine', manifest.dim);
-    await hnsw.readIndex(paths.data);
+    try {
+      await hnsw.readIndex(paths.data);
+    } catch (error) {
+      // A file written while the index changed matches its checksum and still fails here.
+      throw new AppError('INDEX_CORRUPT', `The index file ${paths.data} cannot be read.`, { cause: error });
+    }
     hnsw.setEf(MIN_EF);
     const index = new VectorIndex(keyId, manifest.dim, hnsw);
     for (const id of manifest.deleted) index.deleted.add(id);
@@ -163,6 +168,15 @@ export async function removeIndexFiles(dir: string, keyId: string): Promise<void
   const paths = indexPaths(dir, keyId);
   await rm(paths.data, { force: true });
   await rm(paths.manifest, { force: true });
+}
+
+/** Removes the index files of every key but `keyId`: the replaced key's, and those of retrains killed before their switch. */
+export async function removeOtherIndexFiles(dir: string, keyId: string): Promise<void> {
+  const keep = indexPaths(dir, keyId);
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name);
+    if (name.startsWith('index-') && path !== keep.data && path !== keep.manifest) await rm(path, { force: true });
+  }
 }
 
 export async function indexFileBytes(dir: string, keyId: string): Promise<number> {

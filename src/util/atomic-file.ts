@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
 /** fsync a directory so that a rename inside it survives a power cut, not only a process crash. */
 export async function syncDir(dir: string): Promise<void> {
@@ -37,6 +37,30 @@ export async function replaceFileAtomically(path: string, write: (tempPath: stri
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+}
+
+/**
+ * Removes the temporary files and folders (`<name>.tmp-<pid>-…`) in `dir` whose writer is no longer running: a
+ * process killed mid-write leaves them, and nothing else ever would. Returns their names.
+ */
+export async function removeStaleTempFiles(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const stale = names.filter((name) => {
+    const pid = Number(/\.tmp-(\d+)-/.exec(name)?.[1]);
+    return Number.isInteger(pid) && pid > 0 && !isRunning(pid);
+  });
+  for (const name of stale) await rm(join(dir, name), { recursive: true, force: true });
+  return stale;
+}
+
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
