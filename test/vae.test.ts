@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isAppError } from '../src/errors.js';
 import { loadVae, saveVae, type VaeHyperParams, type VaeModel } from '../src/ml/vae-model.js';
-import { trainVae, type VaeProgress } from '../src/ml/vae-train.js';
+import { initTrainingBackend, neighbourLoss, neighbourTarget, trainVae, type VaeProgress } from '../src/ml/vae-train.js';
 import { trainVaeInWorker } from '../src/ml/vae-worker-client.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -152,7 +152,41 @@ test('trainVae frees every tensor it creates', async () => {
   await trainVae(small, 64, { ...SMALL, epochs: 1 }); // loads the backend, whose own tensors are not ours
   const before = tf.memory().numTensors;
   await trainVae(small, 64, { ...SMALL, epochs: 3 });
+  await trainVae(small, 64, { ...SMALL, epochs: 2, neighbourWeight: 10 });
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('the neighbour term is 0 when μ keeps the input similarities, positive otherwise, and its gradient lowers it', async () => {
+  await initTrainingBackend();
+  const tf = await import('@tensorflow/tfjs');
+  const rand = prng(7);
+  const inputs = tf.tensor2d(Float32Array.from({ length: 12 * 40 }, () => rand() - 0.5), [12, 40]);
+  const temperature = 0.2;
+  const target = neighbourTarget(inputs, temperature);
+  // Scaling rows and rotating all of them alike leaves every cosine, hence the term, unchanged.
+  const rotation = tf.linalg.qr(tf.tensor2d(Float32Array.from({ length: 40 * 40 }, () => rand() - 0.5), [40, 40]))[0];
+  const sameCosines = tf.mul(tf.matMul(inputs, rotation), tf.tensor2d(Float32Array.from({ length: 12 }, () => 0.5 + rand()), [12, 1])) as typeof inputs;
+  const matched = neighbourLoss(target, sameCosines, temperature).dataSync()[0];
+  assert.ok(Math.abs(matched) < 1e-4, `matched similarities: ${matched}`);
+
+  const mu = tf.variable(tf.tensor2d(Float32Array.from({ length: 12 * 4 }, () => rand() - 0.5), [12, 4]));
+  const loss = (): number => neighbourLoss(target, mu, temperature).dataSync()[0];
+  const start = loss();
+  assert.ok(start > 0.1, `unrelated μ: ${start}`);
+  const optimizer = tf.train.sgd(0.05);
+  for (let i = 0; i < 50; i++) optimizer.minimize(() => neighbourLoss(target, mu, temperature));
+  assert.ok(loss() < 0.5 * start, `after 50 gradient steps: ${start} → ${loss()}`);
+  tf.dispose([inputs, target, rotation, sameCosines, mu]);
+  optimizer.dispose();
+});
+
+test('training with the neighbour term is deterministic given the seed, and changes the model', async () => {
+  const withTerm = { ...SMALL, epochs: 2, neighbourWeight: 10 };
+  const a = await trainVaeInWorker(data.features.slice(), N, withTerm);
+  const b = await trainVaeInWorker(data.features.slice(), N, withTerm);
+  assert.deepEqual(a.weights, b.weights);
+  const without = await trainVaeInWorker(data.features.slice(), N, { ...withTerm, neighbourWeight: 0 });
+  assert.notDeepEqual(without.encode(data.features, 8), a.encode(data.features, 8));
 });
 
 test('the time budget ends training after the epoch that exhausts it', async () => {

@@ -55,6 +55,13 @@ export type VaeHyperParams = {
   freeBitsPerDim: number;
   /** Share of the vectors kept out of training to measure a held-out loss. */
   heldOutFraction: number;
+  /**
+   * Weight of the neighbour term: per batch, KL from the softmax over input cosine similarities (of the
+   * centred, unscaled inputs) to the softmax over μ cosine similarities, in nats per vector. 0 turns it off.
+   */
+  neighbourWeight: number;
+  /** Temperature of both softmaxes of the neighbour term: lower weighs the nearest neighbours more. */
+  neighbourTemperature: number;
   /** Applied to each feature vector before per-dimension standardization; see transformRow. */
   inputTransform: InputTransform;
   /** Wall-clock budget for the whole run; the epoch count shrinks to fit it. */
@@ -80,6 +87,8 @@ export const DEFAULT_VAE_HYPER: Readonly<VaeHyperParams> = Object.freeze({
   klWarmupEpochs: 10,
   freeBitsPerDim: 0.25,
   heldOutFraction: 0.05,
+  neighbourWeight: 0,
+  neighbourTemperature: 0.1,
   inputTransform: 'l2',
   timeBudgetSeconds: 1800,
   seed: 1,

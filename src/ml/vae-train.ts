@@ -27,7 +27,7 @@ export type VaeProgress = {
   epoch: number;
   /** Planned epochs; drops below hyper.epochs once the time budget shows they will not all fit. */
   epochs: number;
-  /** The optimised objective: recon + β·KL, with β still warming up and free bits applied. */
+  /** The optimised objective: recon + β·KL (β still warming up, free bits applied) + the weighted neighbour term. */
   loss: number;
   recon: number;
   /** The true KL(q(z|x) ‖ N(0, I)), without free bits or β. */
@@ -104,6 +104,8 @@ export function resolveVaeHyper(partial: Partial<VaeHyperParams>): VaeHyperParam
   num('beta', 0, 1e3);
   num('freeBitsPerDim', 0, 1e3);
   num('heldOutFraction', 0, 0.5);
+  num('neighbourWeight', 0, 1e6);
+  num('neighbourTemperature', 1e-3, 10);
   num('timeBudgetSeconds', 1e-3, Number.MAX_SAFE_INTEGER);
   if (!INPUT_TRANSFORMS.includes(hyper.inputTransform)) problems.push(`inputTransform must be one of ${INPUT_TRANSFORMS.join(', ')}`);
   if (problems.length > 0) {
@@ -253,6 +255,35 @@ function klPerDim(mu: tf.Tensor2D, logVar: tf.Tensor2D): tf.Tensor1D {
   return tf.mul(0.5, tf.mean(tf.sub(tf.add(tf.square(mu), tf.exp(logVar)), tf.add(1, logVar)), 0));
 }
 
+/** Keeps each row's similarity to itself out of both softmaxes: it would dominate them and says nothing about neighbours. */
+function withoutSelf(logits: tf.Tensor2D): tf.Tensor2D {
+  return tf.sub(logits, tf.mul(tf.eye(logits.shape[0]), 1e9));
+}
+
+function rowsToUnitLength(a: tf.Tensor2D): tf.Tensor2D {
+  return tf.div(a, tf.sqrt(tf.add(tf.sum(tf.square(a), 1, true), 1e-12)));
+}
+
+/**
+ * Log-probabilities, row by row, of picking each other row of `inputs` as a neighbour: a softmax over cosine
+ * similarities at `temperature`. The target of neighbourLoss; computed without gradients.
+ */
+export function neighbourTarget(inputs: tf.Tensor2D, temperature: number): tf.Tensor2D {
+  const unit = rowsToUnitLength(inputs);
+  return tf.logSoftmax(withoutSelf(tf.div(tf.matMul(unit, tf.transpose(unit)), temperature)));
+}
+
+/**
+ * KL(target ‖ the same distribution over μ cosine similarities), averaged over rows, in nats: 0 exactly when
+ * μ ranks and spaces each row's neighbours as the inputs do. The ELBO alone rewards reconstructing every
+ * feature, while retrieval needs only the neighbourhoods; this term asks for them directly.
+ */
+export function neighbourLoss(targetLogP: tf.Tensor2D, mu: tf.Tensor2D, temperature: number): tf.Scalar {
+  const unit = rowsToUnitLength(mu);
+  const logQ = tf.logSoftmax(withoutSelf(tf.div(matMul(unit, tf.transpose(unit)), temperature)));
+  return tf.div(tf.sum(tf.mul(tf.exp(targetLogP), tf.sub(targetLogP, logQ))), mu.shape[0]);
+}
+
 type Data = { values: Float32Array; n: number; d: number };
 
 /** transformRow, then per-dimension standardization with statistics from the training rows only. */
@@ -377,6 +408,10 @@ export async function trainVae(
   const optimizer = tf.train.adam(hyper.learningRate);
   const steps = Math.max(1, Math.round(trainRows.length / hyper.batchSize));
   const freeBits = hyper.freeBitsPerDim;
+  const neighbourWeight = hyper.neighbourWeight;
+  // Undoing the standardization (but not the centring) for the neighbour target: cosine on the centred
+  // inputs retrieved better on openclipart (P@20 0.451) than on the standardized ones (0.446) or raw (0.431).
+  const inputScale = neighbourWeight > 0 ? tf.tensor1d(std) : undefined;
 
   let plannedEpochs = hyper.epochs;
   let step = 0;
@@ -403,6 +438,7 @@ export async function trainVae(
         tf.tidy(() => {
           const x = gatherRows(data, trainRows, from, to);
           const noise = tf.tensor2d(eps, [to - from, l]);
+          const targetLogP = inputScale ? neighbourTarget(tf.mul(x, inputScale) as tf.Tensor2D, hyper.neighbourTemperature) : undefined;
           const cost = optimizer.minimize(
             () => {
               const { mu, logVar } = encoder(params, x);
@@ -414,7 +450,8 @@ export async function trainVae(
               const charged = freeBits > 0 ? tf.sum(tf.maximum(perDim, freeBits)) : tf.sum(perDim);
               recon = reconT.dataSync()[0];
               kl = tf.sum(perDim).dataSync()[0];
-              return tf.add(reconT, tf.mul(beta, charged)) as tf.Scalar;
+              const elbo = tf.add(reconT, tf.mul(beta, charged)) as tf.Scalar;
+              return targetLogP ? (tf.add(elbo, tf.mul(neighbourWeight, neighbourLoss(targetLogP, mu, hyper.neighbourTemperature))) as tf.Scalar) : elbo;
             },
             true,
             varList,
@@ -471,6 +508,7 @@ export async function trainVae(
     return new VaeModel(meta, weights);
   } finally {
     optimizer.dispose();
+    inputScale?.dispose();
     for (const v of varList) v.dispose();
   }
 }
