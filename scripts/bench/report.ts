@@ -1,4 +1,4 @@
-import type { Row, SuiteName, machineInfo } from './common.js';
+import { SUITES, type Row, type SuiteName, type machineInfo } from './common.js';
 
 export interface SuiteRecord {
   seconds: number;
@@ -32,7 +32,10 @@ export function markdownTable(report: BenchReport): string {
     '| suite | metric | value | unit | target | met | notes |',
     '|---|---|---:|---|---|---|---|',
   ];
-  for (const [suite, record] of Object.entries(report.suites)) {
+  // In suite order, whatever order a resumed run finished them in.
+  for (const suite of SUITES) {
+    const record = report.suites[suite];
+    if (!record) continue;
     for (const row of record.rows) {
       const met = targetMet(row);
       const value = Number.isFinite(row.value) ? `${row.estimated ? '≈ ' : ''}${row.value}` : 'n/a';
