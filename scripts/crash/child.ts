@@ -14,8 +14,8 @@ function send(message: ChildMessage): Promise<void> {
   return new Promise((resolve, reject) => process.send!(message, (error: Error | null) => (error ? reject(error) : resolve())));
 }
 
-async function ingest(imagesDir: string, concurrency: number): Promise<void> {
-  const names = (await readdir(imagesDir)).sort();
+async function ingest(imagesDir: string, concurrency: number, from: number): Promise<void> {
+  const names = (await readdir(imagesDir)).sort().slice(from);
   let next = 0;
   // Several images in flight, as in the bot's ingest queue, so a kill can land between overlapping commits.
   const lane = async () => {
@@ -37,7 +37,7 @@ async function retrain(): Promise<void> {
 }
 
 await send({ type: 'started' });
-if (mode === 'ingest') await ingest(String(args.imagesDir), args.concurrency ?? 4);
+if (mode === 'ingest') await ingest(String(args.imagesDir), args.concurrency ?? 4, args.from ?? 0);
 else if (mode === 'retrain') await retrain();
 else throw new Error(`unknown crash-test mode "${mode}"`);
 await engine.close();

@@ -5,6 +5,8 @@ export interface ChildArgs {
   dataDir: string;
   imagesDir?: string;
   concurrency?: number;
+  /** Index of the first file (in name order) to ingest. */
+  from?: number;
   vaeHyper?: Partial<VaeHyperParams>;
 }
 

@@ -134,6 +134,11 @@ class WorkerFeatureExtractor implements FeatureExtractor {
       logitsName: this.config.outputs.logits.name,
       logitsDim: this.config.outputs.logits.dim,
     };
+    // onnxruntime ≥ 1.29 on Linux starts Microsoft's telemetry unless this is set before it initialises: it writes
+    // ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ and $TMPDIR/.ses and uploads events. A self-hosted engine must
+    // not write outside its data dir nor reach the network. Set here, not in the worker: a worker's process.env is a
+    // copy that native getenv never sees.
+    process.env.ORT_DISABLE_TELEMETRY ??= '1';
     const worker = new Worker(WORKER_URL, { workerData: init, transferList: [model.buffer as ArrayBuffer] });
     let started = false;
     await new Promise<void>((resolve, reject) => {
