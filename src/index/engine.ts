@@ -1,4 +1,5 @@
 import { readdir, rm, stat } from 'node:fs/promises';
+import { setImmediate } from 'node:timers/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -21,13 +22,16 @@ export const DEFAULT_K = 20;
  * The whole image letterboxed, not its centre square: on openclipart it raised P@20 for every key (raw 0.415 →
  * 0.431, VAE 0.426 → 0.444; docs/relevance.md), and art is often not square.
  */
-const PREPROCESS_FIT = 'pad';
+export const PREPROCESS_FIT = 'pad';
 /** MobileNetV2's pooled feature size; the extractor checks its model agrees. */
 const FEATURE_DIM = 1280;
 /** The quality gate's held-out slice plus the fewest images a VAE can train on at all. */
 export const MIN_RETRAIN_IMAGES = MIN_GATE_SAMPLE + 64;
 /** Bounds the gate's exact neighbour search, which is quadratic in the slice. */
 const MAX_GATE_SAMPLE = 1000;
+/** At most this many images train a VAE (3.8 s per epoch at 10k on this machine's class). */
+const MAX_TRAINING_ROWS = 10_000;
+const ENCODE_CHUNK = 1_000;
 
 export interface EngineOptions {
   dataDir: string;
@@ -239,13 +243,18 @@ export function createEngine(options: EngineOptions): Engine {
     const heldCount = Math.min(MAX_GATE_SAMPLE, Math.max(MIN_GATE_SAMPLE, Math.round(ids.length * 0.1)));
     const stride = Math.floor(ids.length / heldCount);
     const heldOut = new Float32Array(heldCount * FEATURE_DIM);
-    const training = new Float32Array((ids.length - heldCount) * FEATURE_DIM);
-    for (let i = 0, h = 0, t = 0; i < ids.length; i++) {
-      const row = matrix.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM);
-      if (h < heldCount && i % stride === 0) heldOut.set(row, FEATURE_DIM * h++);
-      else training.set(row, FEATURE_DIM * t++);
+    const trainingRows: number[] = [];
+    for (let i = 0, h = 0; i < ids.length; i++) {
+      if (h < heldCount && i % stride === 0) heldOut.set(matrix.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM), FEATURE_DIM * h++);
+      else trainingRows.push(i);
     }
-    const model = await trainVaeInWorker(training, ids.length - heldCount, options.vaeHyper ?? {}, {
+    // Epoch time grows with the collection while quality has levelled off long before (docs/relevance.md), so a
+    // large collection trains on an evenly spread sample; every image is still encoded into the new index.
+    const sampleStride = Math.max(1, trainingRows.length / MAX_TRAINING_ROWS);
+    const sampled = trainingRows.length <= MAX_TRAINING_ROWS ? trainingRows : Array.from({ length: MAX_TRAINING_ROWS }, (_, j) => trainingRows[Math.floor(j * sampleStride)]);
+    const training = new Float32Array(sampled.length * FEATURE_DIM);
+    sampled.forEach((row, t) => training.set(matrix.subarray(row * FEATURE_DIM, (row + 1) * FEATURE_DIM), t * FEATURE_DIM));
+    const model = await trainVaeInWorker(training, sampled.length, options.vaeHyper ?? {}, {
       signal,
       onProgress: (p) => onProgress({ phase: 'training', epoch: p.epoch, epochs: p.epochs, loss: p.loss, secondsPerEpoch: p.secondsPerEpoch }),
     });
@@ -272,12 +281,17 @@ export function createEngine(options: EngineOptions): Engine {
       return summary(false);
     }
 
-    const latent = model.encode(matrix, ids.length);
     const index = VectorIndex.create(`vae-${model.meta.id}`, dim, ids.length + 1024);
-    ids.forEach((id, i) => {
-      index.add(id, latent.subarray(i * dim, (i + 1) * dim));
-      if (i % 5000 === 0) onProgress({ phase: 'encoding', done: i, total: ids.length });
-    });
+    // In chunks with a turn of the event loop between them: queries keep being answered while a large
+    // collection is encoded (one synchronous pass over 100k images blocked them for minutes).
+    for (let start = 0; start < ids.length; start += ENCODE_CHUNK) {
+      const count = Math.min(ENCODE_CHUNK, ids.length - start);
+      const latent = model.encode(matrix.subarray(start * FEATURE_DIM, (start + count) * FEATURE_DIM), count);
+      for (let i = 0; i < count; i++) index.add(ids[start + i], latent.subarray(i * dim, (i + 1) * dim));
+      onProgress({ phase: 'encoding', done: start + count, total: ids.length });
+      await setImmediate();
+      if (signal.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
+    }
     if (signal.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
 
     onProgress({ phase: 'swapping' });
@@ -352,7 +366,7 @@ export function createEngine(options: EngineOptions): Engine {
       const hits: Hit[] = [];
       // Ask for more candidates than needed until the filter has let k through or the index is exhausted.
       for (let want = k + 1; ; want *= 4) {
-        const neighbours = ns.search(key, want, (id) => id !== selfId);
+        const neighbours = ns.search(key, want, selfId === undefined ? undefined : (id) => id !== selfId);
         const records = await ns.store.getRecords(neighbours.map((n) => n.id));
         hits.length = 0;
         for (const n of neighbours) {

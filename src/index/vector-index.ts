@@ -39,8 +39,9 @@ export function indexPaths(dir: string, keyId: string): { data: string; manifest
  * file is only handed to it after its sha256 matches the manifest.
  */
 export class VectorIndex {
+  /** Every label in the graph, deleted ones included: hnswlib has no cheap membership test of its own. */
+  private readonly labels = new Set<number>();
   private readonly deleted = new Set<number>();
-  private live = 0;
 
   private constructor(
     readonly keyId: string,
@@ -86,28 +87,22 @@ export class VectorIndex {
     }
     hnsw.setEf(MIN_EF);
     const index = new VectorIndex(keyId, manifest.dim, hnsw);
+    for (const id of hnsw.getIdsList()) index.labels.add(id);
     for (const id of manifest.deleted) index.deleted.add(id);
-    index.live = hnsw.getCurrentCount() - index.deleted.size;
     return index;
   }
 
   get size(): number {
-    return this.live;
+    return this.labels.size - this.deleted.size;
   }
 
   /** Live ids, in no particular order. */
   ids(): number[] {
-    return this.hnsw.getIdsList().filter((id) => !this.deleted.has(id));
+    return [...this.labels].filter((id) => !this.deleted.has(id));
   }
 
   has(id: number): boolean {
-    if (this.deleted.has(id)) return false;
-    try {
-      this.hnsw.getPoint(id);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.labels.has(id) && !this.deleted.has(id);
   }
 
   add(id: number, vector: Float32Array): void {
@@ -119,23 +114,22 @@ export class VectorIndex {
     } else {
       if (this.hnsw.getCurrentCount() >= this.hnsw.getMaxElements()) this.hnsw.resizeIndex(this.hnsw.getMaxElements() * 2);
       this.hnsw.addPoint(Array.from(vector), id);
+      this.labels.add(id);
     }
-    this.live += 1;
   }
 
   remove(id: number): boolean {
     if (!this.has(id)) return false;
     this.hnsw.markDelete(id);
     this.deleted.add(id);
-    this.live -= 1;
     return true;
   }
 
   search(vector: Float32Array, k: number, filter?: (id: number) => boolean): Neighbour[] {
-    if (this.live === 0 || k <= 0) return [];
+    if (this.size === 0 || k <= 0) return [];
     this.hnsw.setEf(Math.max(MIN_EF, k));
     const accept = filter ? (id: number) => !this.deleted.has(id) && filter(id) : undefined;
-    const result = this.hnsw.searchKnn(Array.from(vector), Math.min(k, this.live), accept);
+    const result = this.hnsw.searchKnn(Array.from(vector), Math.min(k, this.size), accept);
     return result.neighbors.map((id, i) => ({ id, score: 1 - result.distances[i] }));
   }
 
@@ -150,17 +144,11 @@ export class VectorIndex {
       dim: this.dim,
       sha256: await sha256File(paths.data),
       bytes: (await stat(paths.data)).size,
-      live: this.live,
+      live: this.size,
       deleted: [...this.deleted],
       savedAt: new Date().toISOString(),
     };
     await writeFileAtomically(paths.manifest, JSON.stringify(manifest));
-  }
-
-  /** Share of the graph taken by deleted entries; a rebuild from the store reclaims them. */
-  get deletedShare(): number {
-    const total = this.live + this.deleted.size;
-    return total === 0 ? 0 : this.deleted.size / total;
   }
 }
 
