@@ -76,7 +76,7 @@ export type VaeHyperParams = {
  * the 30-minute budget caps very large sets (~40 epochs at 100k). The KL weight warms up over the first
  * fifth so the encoder learns to use its latents before the prior pulls on them, and 0.25 free nats per
  * dimension keep the KL term from pushing any dimension all the way onto the prior. The neighbour term is off:
- * on openclipart its best weight raised P@20 by 0.003-0.004 but lowered coarse P@20 with one of two seeds, and
+ * on openclipart its best weight raised P@20 by 0.001-0.004 over three seeds but coarse P@20 by -0.005 to +0.003, and
  * never reached PCA-64 (docs/relevance.md, Tuning).
  */
 export const DEFAULT_VAE_HYPER: Readonly<VaeHyperParams> = Object.freeze({
