@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDataset } from '../src/eval/dataset.js';
 import { evaluateRelevance } from '../src/eval/evaluate.js';
+import { PREPROCESS_FIT } from '../src/index/engine.js';
 import { chartSpec, markdownReport, renderChartPng } from '../src/eval/report.js';
 import { createFeatureExtractor } from '../src/ml/features.js';
 
@@ -19,7 +20,8 @@ async function main(): Promise<void> {
       out: { type: 'string', default: 'eval-out' },
       seed: { type: 'string', default: '1' },
       quick: { type: 'boolean', default: false },
-      fit: { type: 'string', default: 'crop' },
+      // The engine's own preprocessing unless told otherwise, so the report speaks for what users get.
+      fit: { type: 'string', default: PREPROCESS_FIT },
       cache: { type: 'string' },
     },
   });
