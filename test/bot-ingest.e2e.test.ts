@@ -94,6 +94,8 @@ describe('the bot indexes watched channels and forgets what Discord deletes', ()
     const count = async () => (await world.engine.stats(guild.id)).images;
 
     const first = fake.postMessage({ channelId: art, authorId: painter, files: [{ filename: 'a.png', data: await readFile(photos[0]) }, { filename: 'b.jpg', data: await readFile(photos[7]) }] });
+    // Indexed before its duplicate is posted: the first message to be indexed owns a duplicated image.
+    await waitFor('the first message indexed', async () => (await count()) === 2);
     fake.postMessage({ channelId: chat, authorId: painter, files: [{ filename: 'c.png', data: await readFile(photos[1]) }] });
     fake.postMessage({ channelId: art, authorId: painter, content: 'just words' });
     fake.postMessage({ channelId: art, authorId: painter, files: [{ filename: 'same.png', data: await readFile(photos[0]) }] });

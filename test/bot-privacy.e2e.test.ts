@@ -3,22 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationCommandOptionType, OverwriteType, PermissionFlagsBits } from 'discord.js';
 import type { APIEmbed, APIOverwrite } from 'discord-api-types/v10';
+import { mulberry32 } from '../src/eval/random.js';
 import { hasPermissions } from './fake-discord/index.js';
 import { resultLinks, startBotWorld, type BotWorld } from './helpers/bot-world.js';
 import { nearDuplicate, referencePhotoPaths } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';
-
-/** mulberry32: a tiny seeded PRNG, so a failing world can be rebuilt from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const READ = PermissionFlagsBits.ViewChannel | PermissionFlagsBits.ReadMessageHistory;
 const SEED = 20261128;
@@ -29,7 +18,7 @@ describe('no result ever leaks: random guilds, roles, overwrites, NSFW flags and
   after(() => world?.stop());
 
   before(async () => {
-    const random = prng(SEED);
+    const random = mulberry32(SEED);
     const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
     world = await startBotWorld();
     const { fake } = world;
@@ -72,7 +61,7 @@ describe('no result ever leaks: random guilds, roles, overwrites, NSFW flags and
   });
 
   test('40 random queries: every result is from the asker’s guild, a channel they can read, and NSFW only in NSFW', async () => {
-    const random = prng(SEED + 1);
+    const random = mulberry32(SEED + 1);
     const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
     const photos = await referencePhotoPaths();
     const { fake } = world;
