@@ -12,8 +12,6 @@ import type { BotContext } from './context.js';
 import { CONTROLS, queryThumbnail, renderResults } from './results.js';
 import type { BrowseState } from './settings.js';
 
-export type QueryInput = { bytes: Buffer } | { id: number; thumbnail?: Buffer };
-
 export interface AnswerOptions {
   k: number;
   sameChannelOnly: boolean;
@@ -35,14 +33,14 @@ export function checkQueryRate(ctx: BotContext, userId: string): void {
  * the guild, then show results publicly with reaction controls, or privately when they would expose channels
  * not everyone here can read (or when asked).
  */
-export async function answerRelevant(ctx: BotContext, interaction: QueryInteraction, input: QueryInput, options: AnswerOptions): Promise<void> {
+export async function answerRelevant(ctx: BotContext, interaction: QueryInteraction, bytes: Buffer, options: AnswerOptions): Promise<void> {
   const guild = interaction.guild;
   const channel = interaction.channel as GuildBasedChannel | null;
   const member = interaction.member as GuildMember | null;
   if (!guild || !channel || !member || !('permissionsFor' in channel)) {
     throw new AppError('NOT_PERMITTED', 'Relevant images can only be searched in a server channel.');
   }
-  const result = await ctx.engine.query('bytes' in input ? input.bytes : { id: input.id }, {
+  const result = await ctx.engine.query(bytes, {
     namespace: guild.id,
     k: options.k,
     filter: resultFilter(guild, { member, channel, sameChannelOnly: options.sameChannelOnly }),
@@ -64,8 +62,7 @@ export async function answerRelevant(ctx: BotContext, interaction: QueryInteract
     hits: result.hits.map((h) => ({ id: h.record.id, score: h.score })),
     position: 0,
     ephemeral: options.ephemeral || exposes,
-    queryThumbnail:
-      'bytes' in input ? await queryThumbnail(input.bytes) : (input.thumbnail ?? (await ctx.engine.thumbnail(input.id, { namespace: guild.id })))?.toString('base64'),
+    queryThumbnail: await queryThumbnail(bytes),
   };
   const payload = await renderResults(ctx, guild, state);
   const ttl = ctx.config.browseTtlMinutes * 60_000;

@@ -15,6 +15,6 @@ export const findRelevant: MessageMenuCommand = {
     if (!image) throw new AppError('IMAGE_UNSUPPORTED', 'That message has no image to search with.');
     await interaction.deferReply();
     const bytes = await downloadImage(image.url, downloadPolicy(ctx.config));
-    await answerRelevant(ctx, interaction, { bytes }, { k: MAX_RESULTS, sameChannelOnly: false, ephemeral: false });
+    await answerRelevant(ctx, interaction, bytes, { k: MAX_RESULTS, sameChannelOnly: false, ephemeral: false });
   },
 };

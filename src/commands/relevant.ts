@@ -37,7 +37,7 @@ export const relevant: SlashCommand = {
       throw new AppError('IMAGE_UNSUPPORTED', 'That attachment is not an image.');
     }
     const bytes = await downloadImage(attachment.url, downloadPolicy(ctx.config));
-    await answerRelevant(ctx, interaction, { bytes }, {
+    await answerRelevant(ctx, interaction, bytes, {
       k: interaction.options.getInteger('k') ?? MAX_RESULTS,
       sameChannelOnly: interaction.options.getString('scope') === 'channel',
       ephemeral,

@@ -144,18 +144,16 @@ export class FeatureStore {
 
   /** The ids stored under a caller key (e.g. every image of one message). */
   async idsByRef(ref: string): Promise<number[]> {
-    const prefix = `${KEYV_NAMESPACE}:${refKey(ref, '')}`;
-    const rows = (await this.adapter.query(
-      `SELECT key FROM ${this.table} WHERE key > ? AND key < ?`,
-      prefix,
-      `${prefix}\uffff`,
-    )) as Array<{ key: string }>;
-    return rows.map((row) => Number(row.key.slice(prefix.length)));
+    return this.idsAfterPrefix(`${KEYV_NAMESPACE}:${refKey(ref, '')}`);
   }
 
   /** Every stored id, reading keys only (no record is decoded), for reconciling an index at start-up. */
   async ids(): Promise<number[]> {
-    const prefix = `${KEYV_NAMESPACE}:img:`;
+    return this.idsAfterPrefix(`${KEYV_NAMESPACE}:img:`);
+  }
+
+  /** The numbers that follow `prefix` in every key that starts with it: a range scan on the primary key. */
+  private async idsAfterPrefix(prefix: string): Promise<number[]> {
     const rows = (await this.adapter.query(
       `SELECT key FROM ${this.table} WHERE key > ? AND key < ?`,
       prefix,
