@@ -72,7 +72,7 @@ export class IngestQueue {
   /** Queues a task; returns false (and logs) when the backlog is full. */
   push(label: string, task: () => Promise<void>): boolean {
     if (this.waiting.length >= this.maxWaiting) {
-      this.log.warn(`ingest backlog full (${this.maxWaiting}); ${label} not indexed now (a backfill of the channel will pick it up)`);
+      this.log.warn(`ingest backlog full (${this.maxWaiting}); ${label} not indexed (an admin can /unwatch and /watch the channel to read its history again)`);
       return false;
     }
     this.waiting.push(task);
