@@ -7,6 +7,7 @@ import {
   type MessageContextMenuCommandInteraction,
 } from 'discord.js';
 import { AppError } from '../errors.js';
+import type { Hit } from '../index/engine.js';
 import { exposesToOthers, resultFilter } from './access.js';
 import type { BotContext } from './context.js';
 import { CONTROLS, queryThumbnail, renderResults } from './results.js';
@@ -55,15 +56,7 @@ export async function answerRelevant(ctx: BotContext, interaction: QueryInteract
       const source = guild.channels.cache.get(hit.record.extra?.channelId ?? '');
       return source !== undefined && exposesToOthers(guild, channel, source);
     });
-  const state: BrowseState = {
-    guildId: guild.id,
-    channelId: channel.id,
-    invokerId: interaction.user.id,
-    hits: result.hits.map((h) => ({ id: h.record.id, score: h.score })),
-    position: 0,
-    ephemeral: options.ephemeral || exposes,
-    queryThumbnail: await queryThumbnail(bytes),
-  };
+  const state = await firstPage(guild.id, channel.id, interaction.user.id, result.hits, options.ephemeral || exposes, bytes);
   const payload = await renderResults(ctx, guild, state);
   const ttl = ctx.config.browseTtlMinutes * 60_000;
   if (exposes) {
@@ -107,18 +100,23 @@ export async function answerMention(ctx: BotContext, message: Message, bytes: Bu
     await message.reply({ content: 'I found no relevant images I can show here.' });
     return;
   }
-  const state: BrowseState = {
-    guildId: guild.id,
-    channelId: channel.id,
-    invokerId: message.author.id,
-    hits: result.hits.map((h) => ({ id: h.record.id, score: h.score })),
-    position: 0,
-    ephemeral: false,
-    queryThumbnail: await queryThumbnail(bytes),
-  };
+  const state = await firstPage(guild.id, channel.id, message.author.id, result.hits, false, bytes);
   const payload = await renderResults(ctx, guild, state);
   if (withheld) payload.content += '\n(Some results from channels not everyone here can read were left out: use `/relevant private:true` to see them.)';
   const reply = await message.reply(payload);
   await ctx.settings.saveBrowse(reply.id, state, ctx.config.browseTtlMinutes * 60_000);
   await addControls(reply);
+}
+
+/** The browsing state of a fresh answer: its first result shown, the query kept as a thumbnail for re-drawing. */
+async function firstPage(guildId: string, channelId: string, invokerId: string, hits: Hit[], ephemeral: boolean, query: Buffer): Promise<BrowseState> {
+  return {
+    guildId,
+    channelId,
+    invokerId,
+    hits: hits.map((h) => ({ id: h.record.id, score: h.score })),
+    position: 0,
+    ephemeral,
+    queryThumbnail: await queryThumbnail(query),
+  };
 }
