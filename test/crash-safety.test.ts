@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createEngine, namespaceDir } from '../src/index/engine.js';
 import { Namespace } from '../src/index/namespace.js';
-import { VectorIndex, indexPaths } from '../src/index/vector-index.js';
+import { VectorIndex, indexFiles } from '../src/index/vector-index.js';
 import { sha256 } from '../src/util/atomic-file.js';
 import { recordingLogger, runIngestScenario, runRetrainScenario, seededRandom, TINY_VAE } from '../scripts/crash/scenarios.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -61,7 +61,8 @@ test('crash safety, CI size: ingestion and retrain killed at seeded random momen
 
       const summary = await engine.retrain({ force: true });
       const after = (await readdir(dir)).filter((n) => n.startsWith('index-')).sort();
-      assert.deepEqual(after, [`index-${summary.key}.hnsw`, `index-${summary.key}.json`]);
+      const current = await indexFiles(dir, summary.key);
+      assert.deepEqual(after, [current.flat, current.graph, current.manifest].map((path) => path!.slice(dir.length + 1)).sort());
     } finally {
       await engine.close();
     }
@@ -82,21 +83,25 @@ test('an index saved while images are being added is a file that loads, with eve
   assert.equal(reloaded?.size, 600);
 });
 
-test('an index file that matches its checksum but hnswlib cannot read is rebuilt from the store', async () => {
+test('a graph file that matches its checksum but hnswlib cannot read is rebuilt from the index vectors and saved', async () => {
   const dataDir = await tempDir();
   const random = seededRandom(2);
   let ns = await Namespace.open(dataDir, 'unreadable', DIM, recordingLogger());
   for (let i = 0; i < 20; i++) await addImage(ns, random, i);
   await ns.close();
-  const paths = indexPaths(ns.dir, 'raw');
+  const paths = await indexFiles(ns.dir, 'raw');
   const garbage = Buffer.alloc(4096, 7);
-  await writeFile(paths.data, garbage);
-  const manifest = { format: 1, keyId: 'raw', dim: DIM, sha256: sha256(garbage), bytes: garbage.length, live: 20, deleted: [], savedAt: '' };
+  await writeFile(paths.graph!, garbage);
+  const manifest = JSON.parse(await readFile(paths.manifest, 'utf8')) as { graph: { sha256: string; bytes: number } };
+  manifest.graph = { ...manifest.graph, sha256: sha256(garbage), bytes: garbage.length };
   await writeFile(paths.manifest, JSON.stringify(manifest));
 
   const logger = recordingLogger();
   ns = await Namespace.open(dataDir, 'unreadable', DIM, logger);
   assert.equal(ns.indexSize, 20);
+  await ns.ready();
   assert.ok(logger.lines.some((l) => l.startsWith('warn') && /cannot be read/.test(l)), logger.lines.join('\n'));
   await ns.close();
+  const saved = await VectorIndex.load(ns.dir, 'raw');
+  assert.deepEqual(await saved?.ready(), { state: 'loaded' }, 'the rebuilt graph was saved');
 });

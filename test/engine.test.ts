@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { isAppError } from '../src/errors.js';
 import { createEngine, namespaceDir, type Engine } from '../src/index/engine.js';
-import { indexPaths } from '../src/index/vector-index.js';
+import { indexFiles } from '../src/index/vector-index.js';
+import { waitFor } from './helpers/wait.js';
 import type { Logger } from '../src/log.js';
 import { nearDuplicate, referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -72,17 +73,31 @@ test('index → query round trip on real photos, across restarts, corruption and
     assert.deepEqual(log.lines.filter((l) => /rebuild|reconciled/i.test(l)), []);
   });
 
-  await t.test('a corrupted index file is detected, rebuilt from the store, and said so in the log', async () => {
-    await engine.close();
-    const { data } = indexPaths(namespaceDir(dataDir, 'local'), 'raw');
-    const bytes = await readFile(data);
+  const corrupt = async (path: string) => {
+    const bytes = await readFile(path);
     bytes[Math.floor(bytes.length / 2)] ^= 0x5a;
-    await writeFile(data, bytes);
+    await writeFile(path, bytes);
+  };
+
+  await t.test('a corrupted graph file is detected, rebuilt from the index vectors, and said so in the log', async () => {
+    await engine.close();
+    await corrupt((await indexFiles(namespaceDir(dataDir, 'local'), 'raw')).graph!);
     const log = recordingLogger();
     engine = createEngine({ dataDir, logger: log });
     const result = await engine.query(await nearDuplicate(owl), { k: 1 });
     assert.equal(result.hits[0].record.source, owl);
-    assert.ok(log.lines.some((l) => l.startsWith('warn') && /checksum.*Rebuilding/.test(l)), log.lines.join('\n'));
+    await waitFor('the rebuild to be logged', () => log.lines.some((l) => l.startsWith('warn') && /checksum.*rebuilt the search graph/.test(l)));
+    assert.equal((await engine.stats()).indexed, photos.length);
+  });
+
+  await t.test('a corrupted vector file is detected, the index rebuilt from the store, and said so in the log', async () => {
+    await engine.close();
+    await corrupt((await indexFiles(namespaceDir(dataDir, 'local'), 'raw')).flat!);
+    const log = recordingLogger();
+    engine = createEngine({ dataDir, logger: log });
+    const result = await engine.query(await nearDuplicate(owl), { k: 1 });
+    assert.equal(result.hits[0].record.source, owl);
+    assert.ok(log.lines.some((l) => l.startsWith('warn') && /checksum.*Rebuilding it from the store/.test(l)), log.lines.join('\n'));
     assert.equal((await engine.stats()).indexed, photos.length);
   });
 

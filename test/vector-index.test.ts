@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { isAppError } from '../src/errors.js';
-import { VectorIndex, indexPaths } from '../src/index/vector-index.js';
+import { sha256 } from '../src/util/atomic-file.js';
+import { VectorIndex, indexFiles } from '../src/index/vector-index.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 function vector(seed: number, dim = 16): Float32Array {
@@ -11,14 +13,15 @@ function vector(seed: number, dim = 16): Float32Array {
   return v;
 }
 
-test('search finds the nearest vector first and skips filtered and deleted ids', () => {
+test('search finds the nearest vector first and skips the excluded and deleted ids', () => {
   const index = VectorIndex.create('raw', 16, 4);
   for (let id = 1; id <= 50; id++) index.add(id, vector(id));
   assert.equal(index.size, 50);
   const hits = index.search(vector(7), 5);
   assert.equal(hits[0].id, 7);
   assert.ok(Math.abs(hits[0].score - 1) < 1e-5);
-  assert.ok(!index.search(vector(7), 5, (id) => id !== 7).some((h) => h.id === 7));
+  assert.ok(!index.search(vector(7), 5, 7).some((h) => h.id === 7));
+  assert.equal(index.search(vector(7), 5, 7).length, 5);
   index.remove(7);
   assert.equal(index.size, 49);
   assert.ok(!index.search(vector(7), 5).some((h) => h.id === 7));
@@ -34,6 +37,8 @@ test('an index saved and loaded again answers the same, deletions included', asy
   const loaded = await VectorIndex.load(dir, 'raw');
   assert.ok(loaded);
   assert.equal(loaded.size, 29);
+  assert.deepEqual(loaded.search(vector(11), 3).map((h) => h.id), index.search(vector(11), 3).map((h) => h.id), 'exact search first');
+  await loaded.ready();
   assert.deepEqual(loaded.search(vector(11), 3), index.search(vector(11), 3));
   assert.ok(!loaded.ids().includes(3));
   assert.equal(await VectorIndex.load(dir, 'vae-other'), null);
@@ -44,13 +49,80 @@ test('a same-size corruption of the file body is refused before hnswlib reads it
   const index = VectorIndex.create('raw', 16);
   for (let id = 1; id <= 30; id++) index.add(id, vector(id));
   await index.save(dir);
-  const { data } = indexPaths(dir, 'raw');
-  const bytes = await readFile(data);
-  const before = (await stat(data)).size;
-  bytes[Math.floor(bytes.length / 2)] ^= 0xff;
-  await writeFile(data, bytes);
-  assert.equal((await stat(data)).size, before);
+  const { graph, flat } = await indexFiles(dir, 'raw');
+  for (const file of [graph!, flat!]) {
+    const bytes = await readFile(file);
+    const before = (await stat(file)).size;
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await writeFile(file, bytes);
+    assert.equal((await stat(file)).size, before);
+  }
   await assert.rejects(VectorIndex.load(dir, 'raw'), (error) => isAppError(error, 'INDEX_CORRUPT'));
+});
+
+test('a graph file that does not verify is rebuilt from the vectors; searches meanwhile are exact', async () => {
+  const dir = await tempDir();
+  const index = VectorIndex.create('raw', 16);
+  for (let id = 1; id <= 40; id++) index.add(id, vector(id));
+  await index.save(dir);
+  const { graph } = await indexFiles(dir, 'raw');
+  const bytes = await readFile(graph!);
+  bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+  await writeFile(graph!, bytes);
+  const loaded = (await VectorIndex.load(dir, 'raw'))!;
+  assert.deepEqual(loaded.search(vector(9), 3).map((h) => h.id), index.search(vector(9), 3).map((h) => h.id));
+  loaded.add(41, vector(41));
+  loaded.remove(2);
+  const status = await loaded.ready();
+  assert.equal(status.state, 'rebuilt');
+  assert.match(status.state === 'rebuilt' ? status.reason : '', /does not match its checksum/);
+  assert.equal(loaded.search(vector(41), 1)[0].id, 41);
+  assert.ok(!loaded.search(vector(2), 40).some((h) => h.id === 2));
+  assert.equal(loaded.size, 40);
+});
+
+test('changes made while the graph loads are replayed onto it, and the exact search agrees with the graph', async () => {
+  const dir = await tempDir();
+  const index = VectorIndex.create('raw', 16);
+  for (let id = 1; id <= 200; id++) index.add(id, vector(id));
+  index.remove(5);
+  await index.save(dir);
+  const loaded = (await VectorIndex.load(dir, 'raw'))!;
+  const exact = loaded.search(vector(33), 10, 33);
+  loaded.add(201, vector(201));
+  loaded.add(5, vector(5));
+  loaded.remove(6);
+  assert.deepEqual(await loaded.ready(), { state: 'loaded' });
+  assert.deepEqual(loaded.search(vector(33), 10, 33).map((h) => h.id), exact.map((h) => h.id));
+  assert.equal(loaded.search(vector(201), 1)[0].id, 201);
+  assert.equal(loaded.search(vector(5), 1)[0].id, 5);
+  assert.ok(!loaded.search(vector(6), 200).some((h) => h.id === 6));
+  assert.equal(loaded.size, 200);
+  await loaded.save(dir);
+  const again = (await VectorIndex.load(dir, 'raw'))!;
+  assert.deepEqual(await again.ready(), { state: 'loaded' });
+  assert.deepEqual(again.ids().sort((a, b) => a - b), loaded.ids().sort((a, b) => a - b));
+});
+
+test('an index saved in the first format (one hnswlib file) still loads, with its deletions', async () => {
+  const dir = await tempDir();
+  const index = VectorIndex.create('raw', 16);
+  for (let id = 1; id <= 30; id++) index.add(id, vector(id));
+  index.remove(3);
+  await index.save(dir);
+  // What format 1 wrote: the graph under the key's name, deleted ids in the manifest.
+  const { graph, flat, manifest } = await indexFiles(dir, 'raw');
+  const legacyGraph = join(dir, 'index-raw.hnsw');
+  await rename(graph!, legacyGraph);
+  await rm(flat!);
+  const data = await readFile(legacyGraph);
+  await writeFile(manifest, JSON.stringify({ format: 1, keyId: 'raw', dim: 16, sha256: sha256(data), bytes: data.length, live: 29, deleted: [3], savedAt: '' }));
+  const loaded = (await VectorIndex.load(dir, 'raw'))!;
+  assert.equal(loaded.size, 29);
+  assert.ok(!loaded.has(3));
+  assert.deepEqual(loaded.search(vector(11), 3), index.search(vector(11), 3));
+  await loaded.save(dir);
+  assert.deepEqual((await readdir(dir)).filter((name) => name.endsWith('.hnsw')).length, 1, 'the first-format file is gone');
 });
 
 test('a re-added deleted id comes back', () => {

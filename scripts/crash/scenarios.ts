@@ -3,13 +3,13 @@
 // reconciliation says what it repaired, an interrupted retrain leaves a complete model active.
 import { fork } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { createEngine, namespaceDir, DEFAULT_NAMESPACE } from '../../src/index/engine.js';
 import { vaeDir } from '../../src/index/namespace.js';
 import { FeatureStore } from '../../src/index/store.js';
-import { VectorIndex } from '../../src/index/vector-index.js';
+import { VectorIndex, indexFiles } from '../../src/index/vector-index.js';
 import type { Logger } from '../../src/log.js';
 import { loadVae } from '../../src/ml/vae-model.js';
 import type { VaeHyperParams } from '../../src/ml/vae-train.js';
@@ -194,6 +194,8 @@ export async function runIngestScenario(options: CrashOptions): Promise<Scenario
     if (index instanceof Error || (index === null && stored.size > 0)) {
       failures.push(`${label}: the index did not load after a clean close: ${index instanceof Error ? index.message : 'no file'}`);
     } else if (index) {
+      const graph = await index.ready();
+      if (graph.state !== 'loaded') failures.push(`${label}: the graph saved at a clean close did not load: ${graph.reason}`);
       const ids = new Set(index.ids());
       for (const id of stored.keys()) if (!ids.has(id)) failures.push(`${label}: stored image ${id} is missing from the index`);
       for (const id of ids) if (!stored.has(id)) failures.push(`${label}: the index holds ghost ${id}`);
@@ -314,7 +316,9 @@ async function readActive(dataDir: string): Promise<{ key: string; failures: str
 /** Files in the namespace that belong to no active part: what interrupted retrains left behind. */
 export async function strayFiles(dataDir: string, activeKey: string): Promise<string[]> {
   const dir = namespaceDir(dataDir, DEFAULT_NAMESPACE);
-  const keep = new Set(['store.sqlite', 'store.sqlite-wal', 'store.sqlite-shm', 'vae', `index-${activeKey}.hnsw`, `index-${activeKey}.json`]);
+  const index = await indexFiles(dir, activeKey);
+  const named = [index.manifest, index.graph, index.flat].filter((path) => path !== undefined).map((path) => basename(path));
+  const keep = new Set(['store.sqlite', 'store.sqlite-wal', 'store.sqlite-shm', 'vae', ...named]);
   const vaes = await readdir(join(dir, 'vae')).catch(() => [] as string[]);
   const top = (await readdir(dir)).filter((name) => !keep.has(name));
   return [...top, ...vaes.filter((v) => `vae-${v}` !== activeKey).map((v) => `vae/${v}`)];

@@ -146,6 +146,11 @@ export interface Engine {
   retrain(options?: { namespace?: string; onProgress?: (p: RetrainProgress) => void; signal?: AbortSignal; force?: boolean }): Promise<RetrainSummary>;
   /** Resolves when any retrain started automatically for this namespace has finished (or at once). */
   settled(namespace?: string): Promise<void>;
+  /**
+   * Resolves when the namespace's index answers from its HNSW graph. Until then (seconds after opening a large
+   * index) queries are answered by exact search, so nothing needs to wait for this but measurements.
+   */
+  ready(namespace?: string): Promise<void>;
   stats(namespace?: string): Promise<NamespaceStats>;
   namespaces(): Promise<string[]>;
   close(): Promise<void>;
@@ -366,7 +371,7 @@ export function createEngine(options: EngineOptions): Engine {
       const hits: Hit[] = [];
       // Ask for more candidates than needed until the filter has let k through or the index is exhausted.
       for (let want = k + 1; ; want *= 4) {
-        const neighbours = ns.search(key, want, selfId === undefined ? undefined : (id) => id !== selfId);
+        const neighbours = ns.search(key, want, selfId);
         const records = await ns.store.getRecords(neighbours.map((n) => n.id));
         hits.length = 0;
         for (const n of neighbours) {
@@ -429,6 +434,10 @@ export function createEngine(options: EngineOptions): Engine {
       } catch (error) {
         return Promise.reject(error);
       }
+    },
+
+    async ready(name = DEFAULT_NAMESPACE) {
+      await (await namespace(name)).ready();
     },
 
     async settled(name = DEFAULT_NAMESPACE) {

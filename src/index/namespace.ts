@@ -68,7 +68,11 @@ export class Namespace {
     }
     const index = await loadIndex(dir, name, store, key, vae ? vae.meta.latentDim : featureDim, log);
     const ns = new Namespace(name, dir, store, key, vae, index, log);
-    await ns.reconcile();
+    ns.watchGraph(index);
+    // A saved index that recorded the store's next id and holds as many images as the store has seen no
+    // change since: listing every stored id (seconds at 1M) is only needed after a crash or a rebuild.
+    const inSync = index.storeNextId !== undefined && index.storeNextId === (await store.nextId()) && index.size === (await store.count());
+    if (!inSync) await ns.reconcile();
     return ns;
   }
 
@@ -98,20 +102,21 @@ export class Namespace {
     if (this.index.remove(id)) this.scheduleSave();
   }
 
-  search(key: Float32Array, k: number, accept?: (id: number) => boolean) {
-    return this.index.search(key, k, accept);
+  search(key: Float32Array, k: number, exclude?: number) {
+    return this.index.search(key, k, exclude);
   }
 
   /** Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. */
   async activate(vae: VaeModel, index: VectorIndex): Promise<void> {
     const key: ActiveKey = { kind: 'vae', vaeId: vae.meta.id };
-    await index.save(this.dir);
+    await index.save(this.dir, { storeNextId: await this.store.nextId() });
     await this.store.setMeta('activeKey', key);
     this.clearSaveTimer();
     this.activeKey = key;
     this.vae = vae;
     this.index = index;
     this.dirty = false;
+    this.watchGraph(index);
     await removeOtherIndexFiles(this.dir, keyIdOf(key));
     await this.removeUnusedVaes();
   }
@@ -136,9 +141,27 @@ export class Namespace {
   async save(): Promise<void> {
     this.clearSaveTimer();
     this.dirty = false;
+    const index = this.index;
+    // Waiting for a graph that is still loading must not hold the write lock (ingestion would stall meanwhile).
+    await index.ready();
     // hnswlib writes the file on another thread: an add or remove meanwhile yields a file that matches its
     // checksum yet cannot be read. Every change to the index happens under the store's write lock, so does this.
-    await this.store.exclusive(() => this.index.save(this.dir));
+    await this.store.exclusive(async () => index.save(this.dir, { storeNextId: await this.store.nextId() }));
+  }
+
+  /** Resolves when the index answers from its graph (it answers from exact search until then). */
+  async ready(): Promise<void> {
+    await this.index.ready();
+  }
+
+  /** Logs how the graph of a loaded index arrived; a rebuilt one is saved so the next start reads it. */
+  private watchGraph(index: VectorIndex): void {
+    void index.ready().then((status) => {
+      if (status.state !== 'rebuilt' || index !== this.index) return;
+      this.log.warn(`namespace ${this.name}: ${status.reason}; rebuilt the search graph from the index's vectors`);
+      this.dirty = true;
+      this.scheduleSave();
+    });
   }
 
   async close(): Promise<void> {

@@ -80,7 +80,7 @@ export class FeatureStore {
   /** Allocates the next id and stores the image in one transaction. Call inside `exclusive`. */
   async insert(record: Omit<ImageRecord, 'id'>, features: Float32Array, thumbnail?: Uint8Array): Promise<ImageRecord> {
     return this.transaction(async () => {
-      const id = ((await this.keyv.get<number>('meta:nextId')) ?? 1) as number;
+      const id = await this.nextId();
       const full: ImageRecord = { id, ...record };
       const value: RecordValue = { ...full, f16: encodeFloat16(features).toString('base64') };
       await this.keyv.set(`img:${id}`, value);
@@ -90,6 +90,11 @@ export class FeatureStore {
       await this.keyv.set('meta:nextId', id + 1);
       return full;
     });
+  }
+
+  /** The id the next inserted image gets; ids are never reused, so it changes with every insert and only then. */
+  async nextId(): Promise<number> {
+    return (await this.keyv.get<number>('meta:nextId')) ?? 1;
   }
 
   async get(id: number): Promise<StoredImage | undefined> {
