@@ -16,6 +16,7 @@ async function main(): Promise<void> {
     dataDir: config.dataDir,
     logger: log,
     threads: config.threads,
+    preloadModel: true,
     retrainPolicy: config.retrainPolicy,
     autoRetrain: (guildId) => settings.autoRetrain(guildId),
     onAutoRetrain: (event) => bot.announceAutoRetrain(event),

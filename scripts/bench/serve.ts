@@ -28,7 +28,7 @@ async function answer(engine: Engine, bytes: Uint8Array): Promise<string> {
 }
 
 export async function runServe(args: { dataDir: string; queries: number; importedAt: number } & BenchContext): Promise<ServeResult> {
-  const engine = createEngine({ dataDir: args.dataDir, retrainPolicy: false });
+  const engine = createEngine({ dataDir: args.dataDir, retrainPolicy: false, preloadModel: true });
   try {
     let start = performance.now();
     const set = await uploads(args, args.queries);

@@ -51,6 +51,11 @@ export interface EngineOptions {
   onAutoRetrain?: (event: AutoRetrainEvent) => void;
   /** Keep a small WebP per image for overviews (default true). */
   thumbnails?: boolean;
+  /**
+   * Start the feature model at once instead of at the first image: a serving process (the bot) then answers its
+   * first query without waiting for onnxruntime to load the model (~1 s), which overlaps opening the index.
+   */
+  preloadModel?: boolean;
   vaeHyper?: Partial<VaeHyperParams>;
 }
 
@@ -161,6 +166,9 @@ export function createEngine(options: EngineOptions): Engine {
   const open = new Map<string, Promise<Namespace>>();
   const training = new Map<string, { promise: Promise<RetrainSummary>; controller: AbortController }>();
   let extractor: Promise<FeatureExtractor> | undefined;
+  const startExtractor = () => (extractor ??= createFeatureExtractor({ threads: options.threads }));
+  // A failure here is reported by the first image that needs the model, like a lazily started one.
+  if (options.preloadModel) startExtractor().catch(() => undefined);
 
   function namespace(name = DEFAULT_NAMESPACE): Promise<Namespace> {
     let ns = open.get(name);
@@ -178,8 +186,7 @@ export function createEngine(options: EngineOptions): Engine {
       maxPixels: options.maxInputPixels ?? MAX_INPUT_PIXELS,
       fit: PREPROCESS_FIT,
     });
-    extractor ??= createFeatureExtractor({ threads: options.threads });
-    const model = await extractor;
+    const model = await startExtractor();
     const [vector, thumbnail] = await Promise.all([
       model.extract(image.input),
       withThumbnail && options.thumbnails !== false ? thumbnailFromInput(image.input) : undefined,
