@@ -133,3 +133,12 @@ test('a re-added deleted id comes back', () => {
   assert.equal(index.size, 10);
   assert.equal(index.search(vector(4), 1)[0].id, 4);
 });
+
+test('an index saved empty loads and takes additions', async () => {
+  const dir = await tempDir();
+  await VectorIndex.create('raw', 16).save(dir);
+  const loaded = (await VectorIndex.load(dir, 'raw'))!;
+  await loaded.ready();
+  for (let id = 1; id <= 20; id++) loaded.add(id, vector(id));
+  assert.equal(loaded.search(vector(12), 1)[0].id, 12);
+});

@@ -6,52 +6,59 @@ export interface Neighbour {
   score: number;
 }
 
-const MAGIC = 'DIRFLAT1';
+const MAGIC = 'DIRFLAT2';
 const HEADER_BYTES = 16;
+/** Ids are store ids: small non-negative integers, so a typed array indexed by id finds a slot faster than a Map. */
+const MAX_ID = 2 ** 31 - 1;
 
 /**
  * Every vector of an index, unit-normalised, one slot per id: an exact cosine search that needs no graph. It
  * answers while the HNSW graph of a large index is still loading (hnswlib reads ~10 µs per element, ~14 s at
  * 1M), and its file, one block of numbers, loads as fast as the disk reads it.
+ *
+ * File: 16-byte header (magic, dim, count), ids (uint32), vectors (float32), removed flags (uint8): every array
+ * starts 4-byte aligned, so a loaded file is used in place rather than copied.
  */
 export class FlatVectors {
-  private readonly slots = new Map<number, number>();
+  /** slotOf[id] = slot + 1; 0 for an id never added. */
+  private slotOf: Int32Array;
   private live = 0;
 
   private constructor(
     readonly dim: number,
-    private ids: Float64Array,
+    private ids: Uint32Array,
     private data: Float32Array,
     private dead: Uint8Array,
     private count: number,
   ) {
+    let maxId = -1;
+    for (let slot = 0; slot < count; slot++) maxId = Math.max(maxId, ids[slot]);
+    this.slotOf = new Int32Array(Math.max(1024, maxId + 1));
     for (let slot = 0; slot < count; slot++) {
-      this.slots.set(ids[slot], slot);
+      this.slotOf[ids[slot]] = slot + 1;
       if (!dead[slot]) this.live += 1;
     }
   }
 
   static create(dim: number, capacity = 1024): FlatVectors {
     const size = Math.max(16, capacity);
-    return new FlatVectors(dim, new Float64Array(size), new Float32Array(size * dim), new Uint8Array(size), 0);
+    return new FlatVectors(dim, new Uint32Array(size), new Float32Array(size * dim), new Uint8Array(size), 0);
   }
 
-  /** Reads what `toBytes` wrote; throws INDEX_CORRUPT on anything else. */
+  /** Reads what `toBytes` wrote, in place; throws INDEX_CORRUPT on anything else. */
   static fromBytes(bytes: Buffer, dim: number): FlatVectors {
     const corrupt = (why: string) => new AppError('INDEX_CORRUPT', `The index's vector file is damaged (${why}).`);
     if (bytes.length < HEADER_BYTES || bytes.toString('latin1', 0, 8) !== MAGIC) throw corrupt('no header');
     const fileDim = bytes.readUInt32LE(8);
     const count = bytes.readUInt32LE(12);
     if (fileDim !== dim) throw corrupt(`${fileDim} dimensions, expected ${dim}`);
-    if (bytes.length !== HEADER_BYTES + count * (8 + 1 + 4 * dim)) throw corrupt('wrong length');
-    // Copies, not views: the buffer's offsets need not be aligned for Float64Array, and the arrays grow later.
-    let offset = HEADER_BYTES;
-    const ids = new Float64Array(Math.max(16, count));
-    bytes.copy(Buffer.from(ids.buffer), 0, offset, (offset += 8 * count));
-    const dead = new Uint8Array(Math.max(16, count));
-    bytes.copy(dead, 0, offset, (offset += count));
-    const data = new Float32Array(Math.max(16, count) * dim);
-    bytes.copy(Buffer.from(data.buffer), 0, offset, offset + 4 * dim * count);
+    if (bytes.length !== HEADER_BYTES + count * (4 + 4 * dim + 1)) throw corrupt('wrong length');
+    // A Buffer from a small pool may start anywhere in its ArrayBuffer; one of our own starts at 0.
+    const own = bytes.byteOffset % 4 === 0 ? bytes : Buffer.from(bytes);
+    const at = own.byteOffset + HEADER_BYTES;
+    const ids = new Uint32Array(own.buffer, at, count);
+    const data = new Float32Array(own.buffer, at + 4 * count, count * dim);
+    const dead = new Uint8Array(own.buffer, at + 4 * count + 4 * count * dim, count);
     return new FlatVectors(dim, ids, data, dead, count);
   }
 
@@ -62,9 +69,9 @@ export class FlatVectors {
     header.writeUInt32LE(this.count, 12);
     return Buffer.concat([
       header,
-      Buffer.from(this.ids.buffer, 0, 8 * this.count),
-      Buffer.from(this.dead.buffer, 0, this.count),
-      Buffer.from(this.data.buffer, 0, 4 * this.dim * this.count),
+      Buffer.from(this.ids.buffer, this.ids.byteOffset, 4 * this.count),
+      Buffer.from(this.data.buffer, this.data.byteOffset, 4 * this.dim * this.count),
+      Buffer.from(this.dead.buffer, this.dead.byteOffset, this.count),
     ]);
   }
 
@@ -72,19 +79,24 @@ export class FlatVectors {
     return this.live;
   }
 
+  /** How many ids were ever added, removed ones included (the elements a matching HNSW graph holds). */
+  get slots(): number {
+    return this.count;
+  }
+
   /** Every id ever added, removed ones included, in slot order. */
-  labels(): IterableIterator<number> {
-    return this.slots.keys();
+  *labels(): IterableIterator<number> {
+    for (let slot = 0; slot < this.count; slot++) yield this.ids[slot];
   }
 
   has(id: number): boolean {
-    const slot = this.slots.get(id);
-    return slot !== undefined && this.dead[slot] === 0;
+    const slot = this.slotFor(id);
+    return slot >= 0 && this.dead[slot] === 0;
   }
 
   isRemoved(id: number): boolean {
-    const slot = this.slots.get(id);
-    return slot !== undefined && this.dead[slot] === 1;
+    const slot = this.slotFor(id);
+    return slot >= 0 && this.dead[slot] === 1;
   }
 
   /** Live ids with their unit vectors, in slot order (for rebuilding a graph). */
@@ -96,12 +108,18 @@ export class FlatVectors {
 
   /** Adds a new id, or brings a removed one back with its vector replaced. */
   add(id: number, vector: Float32Array): void {
-    let slot = this.slots.get(id);
-    if (slot === undefined) {
+    if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new AppError('INDEX_CORRUPT', `Index ids are integers from 0 to ${MAX_ID}; got ${id}.`);
+    let slot = this.slotFor(id);
+    if (slot < 0) {
       if (this.count === this.ids.length) this.grow();
       slot = this.count++;
       this.ids[slot] = id;
-      this.slots.set(id, slot);
+      if (id >= this.slotOf.length) {
+        const slotOf = new Int32Array(Math.max(id + 1, this.slotOf.length * 2));
+        slotOf.set(this.slotOf);
+        this.slotOf = slotOf;
+      }
+      this.slotOf[id] = slot + 1;
     } else if (!this.dead[slot]) {
       return;
     }
@@ -115,8 +133,8 @@ export class FlatVectors {
   }
 
   remove(id: number): boolean {
-    const slot = this.slots.get(id);
-    if (slot === undefined || this.dead[slot]) return false;
+    const slot = this.slotFor(id);
+    if (slot < 0 || this.dead[slot]) return false;
     this.dead[slot] = 1;
     this.live -= 1;
     return true;
@@ -162,9 +180,15 @@ export class FlatVectors {
     return bestId.map((id, i) => ({ id, score: bestScore[i] }));
   }
 
+  /** The slot of `id`, or -1. */
+  private slotFor(id: number): number {
+    return Number.isInteger(id) && id >= 0 && id < this.slotOf.length ? this.slotOf[id] - 1 : -1;
+  }
+
   private grow(): void {
-    const size = this.ids.length * 2;
-    const ids = new Float64Array(size);
+    // 1.5×: a loaded index is exactly full, and its first addition copies everything.
+    const size = Math.max(16, Math.ceil(this.ids.length * 1.5));
+    const ids = new Uint32Array(size);
     ids.set(this.ids);
     const dead = new Uint8Array(size);
     dead.set(this.dead);

@@ -72,7 +72,11 @@ export class Namespace {
     // A saved index that recorded the store's next id and holds as many images as the store has seen no
     // change since: listing every stored id (seconds at 1M) is only needed after a crash or a rebuild.
     const inSync = index.storeNextId !== undefined && index.storeNextId === (await store.nextId()) && index.size === (await store.count());
-    if (!inSync) await ns.reconcile();
+    if (!inSync) {
+      await ns.reconcile();
+      // Saved even when nothing differed, so that the next start finds the store's next id in the manifest.
+      ns.scheduleSave();
+    }
     return ns;
   }
 
@@ -133,7 +137,8 @@ export class Namespace {
     }
     if (added > 0 || dropped > 0) {
       this.log.info(`namespace ${this.name}: index reconciled with the store (${added} added, ${dropped} dropped)`);
-      await this.save();
+      // Scheduled, not awaited: a save waits for the graph, which a large index is still reading.
+      this.scheduleSave();
     }
     return { added, dropped };
   }

@@ -84,7 +84,8 @@ function newGraph(dim: number, capacity: number): Graph {
 }
 
 function addToGraph(graph: Graph, id: number, vector: Float32Array): void {
-  if (graph.getCurrentCount() >= graph.getMaxElements()) graph.resizeIndex(graph.getMaxElements() * 2);
+  // hnswlib reads an index saved empty back with room for nothing, and doubling nothing is nothing.
+  if (graph.getCurrentCount() >= graph.getMaxElements()) graph.resizeIndex(Math.max(INITIAL_CAPACITY, graph.getMaxElements() * 2));
   graph.addPoint(Array.from(vector), id);
 }
 
@@ -147,7 +148,7 @@ export class VectorIndex {
     }
     const index = new VectorIndex(keyId, manifest.dim, FlatVectors.fromBytes(bytes, manifest.dim), undefined);
     index.storeNextId = manifest.storeNextId;
-    index.graphReady = index.loadGraph(join(dir, manifest.graph.file), manifest.graph.sha256, [...index.flat.labels()].length);
+    index.graphReady = index.loadGraph(join(dir, manifest.graph.file), manifest.graph.sha256, index.flat.slots);
     return index;
   }
 
