@@ -394,6 +394,8 @@ describe('fake Discord REST rules, without a client', () => {
       const fresh = command();
       assert.equal((await call('POST', `/interactions/${fresh.id}/${fresh.token}/callback`, { type: 4, data: { content: 'hi' } })).status, 204);
       for (const [method, path, body] of routes(fresh.token)) assert.equal((await call(method, path, body)).status, method === 'DELETE' ? 204 : 200, `${method} ${path}`);
+      fake.expireInteractionToken(fresh.id);
+      assert.deepEqual(await call('POST', `/webhooks/${fake.applicationId}/${fresh.token}`, { content: 'late' }), { status: 401, code: 50027 });
 
       const answered = command();
       const unanswered = command();

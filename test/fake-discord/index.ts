@@ -184,6 +184,11 @@ export class FakeDiscord extends FakeWorld {
     } as APIMessageComponentInteraction as unknown as FakeInteraction);
   }
 
+  /** The interaction's token expires now, as it would `interactionTokenLifetimeMs` after the interaction. */
+  expireInteractionToken(interactionId: string): void {
+    this.require(this.interactions.get(interactionId), `interaction ${interactionId}`).tokenExpiresAt = Date.now();
+  }
+
   // ---- waiting -----------------------------------------------------------------------------------------------------
 
   /**

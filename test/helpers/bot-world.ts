@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApplicationCommandOptionType } from 'discord.js';
+import { ApplicationCommandOptionType, OverwriteType, PermissionFlagsBits } from 'discord.js';
 import { createBot, type Bot } from '../../src/bot/create-bot.js';
 import { BotSettings } from '../../src/bot/settings.js';
 import { loadBotConfig } from '../../src/config.js';
@@ -103,4 +103,35 @@ export function resultLinks(embeds: Array<{ description?: string }> | undefined)
 
 export function messageLink(guildId: string, channelId: string, messageId: string): string {
   return `https://discord.com/channels/${guildId}/${channelId}/${messageId}`;
+}
+
+export interface ArtClub {
+  guild: string;
+  owner: string;
+  painter: string;
+  staffer: string;
+  /** Everyone reads it. */
+  art: string;
+  /** Only the staff role (and the bot) can read it. */
+  staff: string;
+}
+
+/** The guild the query tests share: a public channel, a staff-only one, and a member who can read each. */
+export function addArtClub(fake: FakeDiscord): ArtClub {
+  const { guild, botRole } = fake.addGuild({ name: 'Art club' });
+  const staffRole = fake.addRole(guild.id, 'staff', 0n);
+  const painter = fake.addUser({ username: 'painter' }).id;
+  const staffer = fake.addUser({ username: 'staffer' }).id;
+  fake.addMember(guild.id, painter);
+  fake.addMember(guild.id, staffer, [staffRole.id]);
+  const art = fake.addChannel(guild.id, { name: 'art' }).id;
+  const view = PermissionFlagsBits.ViewChannel.toString();
+  const staff = fake.addChannel(guild.id, {
+    name: 'staff-art',
+    overwrites: [
+      { id: guild.id, type: OverwriteType.Role, allow: '0', deny: view },
+      ...[staffRole.id, botRole.id].map((id) => ({ id, type: OverwriteType.Role, allow: view, deny: '0' })),
+    ],
+  }).id;
+  return { guild: guild.id, owner: guild.ownerId, painter, staffer, art, staff };
 }
