@@ -7,7 +7,7 @@ import { BotSettings } from '../../src/bot/settings.js';
 import { loadBotConfig } from '../../src/config.js';
 import { createEngine, type Engine, type EngineOptions } from '../../src/index/engine.js';
 import type { Logger } from '../../src/log.js';
-import { startFakeDiscord, type FakeDiscord } from '../fake-discord/index.js';
+import { startFakeDiscord, type CommandOptionInput, type FakeDiscord } from '../fake-discord/index.js';
 
 export interface BotWorld {
   fake: FakeDiscord;
@@ -72,16 +72,7 @@ export async function startBotWorld(
     settings,
     dataDir,
     logs,
-    relevant(guildId, channelId, userId, image, extra = []) {
-      const upload = fake.uploadAttachment(channelId, { filename: 'query.png', data: image, contentType: 'image/png' });
-      return fake.slashCommand({
-        guildId,
-        channelId,
-        userId,
-        name: 'relevant',
-        options: [{ name: 'image', type: ApplicationCommandOptionType.Attachment, value: upload.id }, ...extra],
-      });
-    },
+    relevant: (guildId, channelId, userId, image, extra = []) => askRelevant(fake, { guildId, channelId, userId, image, extra }),
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -93,6 +84,21 @@ export async function startBotWorld(
     },
   };
   return world;
+}
+
+/** Uploads `image` and runs /relevant with it as `userId` in `channelId`; returns the interaction id. */
+export function askRelevant(
+  fake: FakeDiscord,
+  query: { guildId: string; channelId: string; userId: string; image: Buffer; contentType?: string; extra?: CommandOptionInput[] },
+): string {
+  const upload = fake.uploadAttachment(query.channelId, { filename: 'query.png', data: query.image, contentType: query.contentType ?? 'image/png' });
+  return fake.slashCommand({
+    guildId: query.guildId,
+    channelId: query.channelId,
+    userId: query.userId,
+    name: 'relevant',
+    options: [{ name: 'image', type: ApplicationCommandOptionType.Attachment, value: upload.id }, ...(query.extra ?? [])],
+  });
 }
 
 /** The jump links of every result in a result payload (the overview lists them in rank order). */
