@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ApplicationCommandOptionType, OverwriteType, PermissionFlagsBits } from 'discord.js';
+import { ApplicationCommandOptionType } from 'discord.js';
 import type { APIEmbed, APIMessage } from 'discord-api-types/v10';
 import { nearDuplicate, referencePhotoPaths } from './helpers/fixtures.js';
-import { messageLink, resultLinks, startBotWorld, type BotWorld } from './helpers/bot-world.js';
+import { addArtClub, messageLink, resultLinks, startBotWorld, type BotWorld } from './helpers/bot-world.js';
 import { waitFor } from './helpers/wait.js';
 
 describe('the bot answers /relevant through a real discord.js client and a local fake Discord', () => {
@@ -33,23 +33,7 @@ describe('the bot answers /relevant through a real discord.js client and a local
     photos = Object.fromEntries((await referencePhotoPaths()).map((p) => [basename(p), p]));
     world = await startBotWorld();
     const { fake } = world;
-    const a = fake.addGuild({ name: 'Art club' });
-    ids.guild = a.guild.id;
-    ids.owner = a.guild.ownerId;
-    const staffRole = fake.addRole(ids.guild, 'staff', 0n);
-    ids.painter = fake.addUser({ username: 'painter' }).id;
-    ids.staffer = fake.addUser({ username: 'staffer' }).id;
-    fake.addMember(ids.guild, ids.painter);
-    fake.addMember(ids.guild, ids.staffer, [staffRole.id]);
-    ids.art = fake.addChannel(ids.guild, { name: 'art' }).id;
-    ids.staff = fake.addChannel(ids.guild, {
-      name: 'staff-art',
-      overwrites: [
-        { id: ids.guild, type: OverwriteType.Role, allow: '0', deny: PermissionFlagsBits.ViewChannel.toString() },
-        { id: staffRole.id, type: OverwriteType.Role, allow: PermissionFlagsBits.ViewChannel.toString(), deny: '0' },
-        { id: a.botRole.id, type: OverwriteType.Role, allow: PermissionFlagsBits.ViewChannel.toString(), deny: '0' },
-      ],
-    }).id;
+    Object.assign(ids, addArtClub(fake));
     ids.nsfw = fake.addChannel(ids.guild, { name: 'after-dark', nsfw: true }).id;
     const b = fake.addGuild({ name: 'Other server' });
     ids.other = b.guild.id;

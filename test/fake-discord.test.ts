@@ -252,9 +252,22 @@ describe('fake Discord driven by a real discord.js client', () => {
     assert.deepEqual(statuses.slice(-2), [429, 200]);
   });
 
-  test('CDN failures, and attachments of deleted messages answer 404', async () => {
+  test('CDN failures, held requests, and attachments of deleted messages answer 404', async () => {
     const posted = fake.postMessage({ channelId, authorId: memberId, files: [{ filename: 'gone.png', data: PNG }], dispatch: false });
     const url = posted.attachments[0].url;
+    const hold = fake.cdn.holdNext(1);
+    let answered = false;
+    const held = request(url).then(async (response) => {
+      answered = true;
+      return { status: response.statusCode, bytes: Buffer.from(await response.body.arrayBuffer()) };
+    });
+    await hold.reached;
+    const unheld = await request(url);
+    await unheld.body.dump();
+    assert.equal(unheld.statusCode, 200, 'only the next request is held');
+    assert.equal(answered, false);
+    hold.release();
+    assert.deepEqual(await held, { status: 200, bytes: PNG });
     fake.cdn.failNext(1, 503);
     const failed = await request(url);
     await failed.body.dump();
@@ -354,6 +367,46 @@ describe('fake Discord REST rules, without a client', () => {
       assert.deepEqual([tooLate.status, tooLate.body.code], [404, 10062]);
     } finally {
       await Promise.all([fake.close(), fake.close()]);
+    }
+  });
+
+  test('an interaction token expires: its webhook routes answer 401 Invalid Webhook Token, its callback Unknown interaction', async () => {
+    const fake = await startFakeDiscord({ interactionAckDeadlineMs: 0, interactionTokenLifetimeMs: 150 });
+    try {
+      const { guild } = fake.addGuild();
+      const channel = fake.addChannel(guild.id, { name: 'art' });
+      const call = async (method: string, path: string, body?: unknown) => {
+        const response = await request(`${fake.apiUrl}/v10${path}`, {
+          method: method as 'GET',
+          headers: { 'content-type': 'application/json' },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await response.body.text();
+        return { status: response.statusCode, code: text ? JSON.parse(text).code : undefined };
+      };
+      const command = () => fake.reply(fake.slashCommand({ guildId: guild.id, channelId: channel.id, userId: guild.ownerId, name: 'ping' })).record;
+      const routes = (token: string): Array<[string, string, unknown?]> => [
+        ['GET', `/webhooks/${fake.applicationId}/${token}/messages/@original`],
+        ['PATCH', `/webhooks/${fake.applicationId}/${token}/messages/@original`, { content: 'edited' }],
+        ['POST', `/webhooks/${fake.applicationId}/${token}?wait=true`, { content: 'follow-up' }],
+        ['DELETE', `/webhooks/${fake.applicationId}/${token}/messages/@original`],
+      ];
+      const fresh = command();
+      assert.equal((await call('POST', `/interactions/${fresh.id}/${fresh.token}/callback`, { type: 4, data: { content: 'hi' } })).status, 204);
+      for (const [method, path, body] of routes(fresh.token)) assert.equal((await call(method, path, body)).status, method === 'DELETE' ? 204 : 200, `${method} ${path}`);
+      fake.expireInteractionToken(fresh.id);
+      assert.deepEqual(await call('POST', `/webhooks/${fake.applicationId}/${fresh.token}`, { content: 'late' }), { status: 401, code: 50027 });
+
+      const answered = command();
+      const unanswered = command();
+      assert.equal((await call('POST', `/interactions/${answered.id}/${answered.token}/callback`, { type: 5 })).status, 204);
+      while (Date.now() < answered.tokenExpiresAt) await new Promise((resolve) => setTimeout(resolve, 20));
+      for (const [method, path, body] of routes(answered.token)) assert.deepEqual(await call(method, path, body), { status: 401, code: 50027 }, `${method} ${path}`);
+      assert.deepEqual(await call('POST', `/interactions/${unanswered.id}/${unanswered.token}/callback`, { type: 5 }), { status: 404, code: 10062 });
+      const original = fake.state.messages.get(answered.originalMessageId!);
+      assert.ok(original && original.content === '', 'the refused edit changed nothing');
+    } finally {
+      await fake.close();
     }
   });
 

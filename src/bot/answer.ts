@@ -1,5 +1,4 @@
 import {
-  MessageFlags,
   type ChatInputCommandInteraction,
   type GuildBasedChannel,
   type GuildMember,
@@ -10,6 +9,7 @@ import { AppError } from '../errors.js';
 import type { Hit } from '../index/engine.js';
 import { exposesToOthers, resultFilter } from './access.js';
 import type { BotContext } from './context.js';
+import { editReplyOrPost, followUpPrivately } from './late-answer.js';
 import { CONTROLS, queryThumbnail, renderResults } from './results.js';
 import type { BrowseState } from './settings.js';
 
@@ -47,7 +47,7 @@ export async function answerRelevant(ctx: BotContext, interaction: QueryInteract
     filter: resultFilter(guild, { member, channel, sameChannelOnly: options.sameChannelOnly }),
   });
   if (result.hits.length === 0) {
-    await interaction.editReply({ content: 'I found no relevant images that you can see here yet.' });
+    await editReplyOrPost(ctx, interaction, { content: 'I found no relevant images that you can see here yet.' });
     return;
   }
   const exposes =
@@ -60,14 +60,21 @@ export async function answerRelevant(ctx: BotContext, interaction: QueryInteract
   const payload = await renderResults(ctx, guild, state);
   const ttl = ctx.config.browseTtlMinutes * 60_000;
   if (exposes) {
-    await interaction.editReply({ content: 'Some results come from channels not everyone here can read, so I sent them only to you.' });
-    const followUp = await interaction.followUp({ ...payload, flags: MessageFlags.Ephemeral });
-    await ctx.settings.saveBrowse(followUp.id, state, ttl);
+    const note = await editReplyOrPost(
+      ctx,
+      interaction,
+      { content: 'Some results come from channels not everyone here can read, so I sent them only to you.' },
+      { content: 'Some results come from channels not everyone here can read, and Discord no longer lets me send them only to you (it allows 15 minutes): please search again.' },
+    );
+    if (note.via !== 'reply') return;
+    const followUp = await followUpPrivately(ctx, interaction, payload);
+    if (followUp.message) await ctx.settings.saveBrowse(followUp.message.id, state, ttl);
     return;
   }
-  const reply = await interaction.editReply(payload);
-  await ctx.settings.saveBrowse(reply.id, state, ttl);
-  if (!options.ephemeral) await addControls(reply);
+  const { message } = await editReplyOrPost(ctx, interaction, payload);
+  if (!message) return;
+  await ctx.settings.saveBrowse(message.id, state, ttl);
+  if (!options.ephemeral) await addControls(message);
 }
 
 export async function addControls(message: Message): Promise<void> {

@@ -1,4 +1,5 @@
 import { ApplicationCommandType, MessageFlags } from 'discord.js';
+import { editReplyOrPost } from '../bot/late-answer.js';
 import type { SlashCommand } from './command.js';
 
 export const forgetMe: SlashCommand = {
@@ -15,6 +16,6 @@ export const forgetMe: SlashCommand = {
       removed += (await ctx.engine.removeWhere((record) => record.extra?.authorId === userId, { namespace })).length;
     }
     ctx.log.info(`forget-me: ${removed} image(s) of user ${userId} removed`);
-    await interaction.editReply({ content: `Removed ${removed} image${removed === 1 ? '' : 's'} you posted. New posts in watched channels are still indexed.` });
+    await editReplyOrPost(ctx, interaction, { content: `Removed ${removed} image${removed === 1 ? '' : 's'} you posted. New posts in watched channels are still indexed.` });
   },
 };

@@ -1,4 +1,5 @@
 import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags } from 'discord.js';
+import { editReplyOrPost } from '../bot/late-answer.js';
 import type { SlashCommand } from './command.js';
 import { MANAGE_GUILD, requireManageGuild } from './admin.js';
 
@@ -18,6 +19,6 @@ export const purge: SlashCommand = {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     await ctx.settings.unwatch(guildId, channel.id);
     const removed = await ctx.engine.removeWhere((record) => record.extra?.channelId === channel.id, { namespace: guildId });
-    await interaction.editReply({ content: `Removed ${removed.length} image${removed.length === 1 ? '' : 's'} of <#${channel.id}> and stopped watching it.` });
+    await editReplyOrPost(ctx, interaction, { content: `Removed ${removed.length} image${removed.length === 1 ? '' : 's'} of <#${channel.id}> and stopped watching it.` });
   },
 };

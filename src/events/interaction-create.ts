@@ -1,6 +1,7 @@
 import { MessageFlags, type Interaction, type RepliableInteraction } from 'discord.js';
 import { applyBrowse } from '../bot/browse.js';
 import type { BotContext } from '../bot/context.js';
+import { editReplyOrPost } from '../bot/late-answer.js';
 import type { BrowseAction } from '../bot/results.js';
 import { messageMenuCommands, slashCommands } from '../commands/index.js';
 import { isAppError } from '../errors.js';
@@ -27,15 +28,15 @@ export async function onInteractionCreate(ctx: BotContext, interaction: Interact
   } catch (error) {
     if (!isAppError(error)) ctx.log.error(`interaction ${interaction.id} failed: ${(error as Error).stack ?? error}`);
     else ctx.log.info(`interaction ${interaction.id}: ${error.code}: ${error.message}`);
-    if (interaction.isRepliable()) await tellUser(interaction, isAppError(error) ? error.message : 'Something went wrong on my side; it has been logged.');
+    if (interaction.isRepliable()) await tellUser(ctx, interaction, isAppError(error) ? error.message : 'Something went wrong on my side; it has been logged.');
   }
 }
 
-async function tellUser(interaction: RepliableInteraction, content: string): Promise<void> {
+async function tellUser(ctx: BotContext, interaction: RepliableInteraction, content: string): Promise<void> {
   try {
-    if (interaction.deferred || interaction.replied) await interaction.editReply({ content, embeds: [], files: [], components: [] });
+    if (interaction.deferred || interaction.replied) await editReplyOrPost(ctx, interaction, { content, embeds: [], files: [], components: [] });
     else await interaction.reply({ content, flags: MessageFlags.Ephemeral });
-  } catch {
-    // The interaction may have expired; there is no one left to tell.
+  } catch (error) {
+    ctx.log.warn(`interaction ${interaction.id}: could not tell the user what went wrong: ${(error as Error).message}`);
   }
 }

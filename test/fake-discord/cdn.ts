@@ -14,6 +14,7 @@ export class FakeCdn {
   readonly #missing = new Set<string>();
   #revokedBefore = 0;
   #failures: { status: number; remaining: number } | null = null;
+  #hold: { remaining: number; admit(serve: () => void): void } | null = null;
   /** Every CDN request, in order, with the status served. */
   readonly requests: { url: string; status: number }[] = [];
 
@@ -49,7 +50,44 @@ export class FakeCdn {
     this.#failures = { status, remaining: times };
   }
 
+  /**
+   * The next `times` requests get no answer until `release()`: a download slow enough to outlast something (an
+   * interaction token), without the test depending on how slow. `reached` resolves when the first one arrives.
+   */
+  holdNext(times = 1): { reached: Promise<void>; release(): void } {
+    let arrived!: () => void;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    const waiting: Array<() => void> = [];
+    let released = false;
+    this.#hold = {
+      remaining: times,
+      admit: (serve) => {
+        arrived();
+        if (released) serve();
+        else waiting.push(serve);
+      },
+    };
+    return {
+      reached,
+      release: () => {
+        released = true;
+        for (const serve of waiting.splice(0)) serve();
+      },
+    };
+  }
+
   handle(request: IncomingMessage, response: ServerResponse, path: string): void {
+    const hold = this.#hold;
+    if (hold && hold.remaining > 0) {
+      hold.remaining -= 1;
+      if (hold.remaining === 0) this.#hold = null;
+      hold.admit(() => this.#answer(request, response, path));
+      return;
+    }
+    this.#answer(request, response, path);
+  }
+
+  #answer(request: IncomingMessage, response: ServerResponse, path: string): void {
     const status = this.#serve(path, response);
     this.requests.push({ url: `${this.baseUrl}${path}`, status });
     if (status !== 200) {

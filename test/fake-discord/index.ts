@@ -85,6 +85,7 @@ export class FakeDiscord extends FakeWorld {
   readonly commands = { global: [] as APIApplicationCommand[], guild: new Map<string, APIApplicationCommand[]>() };
   readonly faults: { rest: RestFaults; cdn: FakeCdn; gateway: FakeGateway };
   readonly interactionAckDeadlineMs: number;
+  readonly interactionTokenLifetimeMs: number;
   /** 'request' (a LoggedRequest), emitted once the request is answered and logged. */
   readonly events = new EventEmitter();
   readonly #server: Server;
@@ -94,6 +95,7 @@ export class FakeDiscord extends FakeWorld {
     super(server, port, options);
     this.#server = server;
     this.interactionAckDeadlineMs = options.interactionAckDeadlineMs ?? 3000;
+    this.interactionTokenLifetimeMs = options.interactionTokenLifetimeMs ?? 15 * 60_000;
     this.faults = { rest: new RestFaults(), cdn: this.cdn, gateway: this.gateway };
     const router = buildRouter(this);
     server.on('request', (request, response) => {
@@ -180,6 +182,11 @@ export class FakeDiscord extends FakeWorld {
       data: { custom_id: target.customId, component_type: ComponentType.Button },
       message: this.serialize(message),
     } as APIMessageComponentInteraction as unknown as FakeInteraction);
+  }
+
+  /** The interaction's token expires now, as it would `interactionTokenLifetimeMs` after the interaction. */
+  expireInteractionToken(interactionId: string): void {
+    this.require(this.interactions.get(interactionId), `interaction ${interactionId}`).tokenExpiresAt = Date.now();
   }
 
   // ---- waiting -----------------------------------------------------------------------------------------------------
@@ -274,11 +281,13 @@ export class FakeDiscord extends FakeWorld {
   }
 
   #dispatchInteraction(payload: FakeInteraction): string {
+    const createdAt = Date.now();
     this.interactions.set(payload.id, {
       id: payload.id,
       token: payload.token,
       payload,
-      createdAt: Date.now(),
+      createdAt,
+      tokenExpiresAt: createdAt + this.interactionTokenLifetimeMs,
       callbacks: [],
       originalMessageId: null,
       followUpMessageIds: [],

@@ -32,6 +32,8 @@ export interface InteractionRecord {
   token: string;
   payload: FakeInteraction;
   createdAt: number;
+  /** From then on the token is refused (`interactionTokenLifetimeMs` after `createdAt`). */
+  tokenExpiresAt: number;
   callbacks: InteractionCallback[];
   /** The id of the original response message (ephemeral ones are kept too, but never in channel history). */
   originalMessageId: string | null;

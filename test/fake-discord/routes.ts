@@ -230,6 +230,11 @@ export function buildRouter(fake: FakeDiscord): Router {
   const interactionFor = (interactionId: string | undefined, token: string): InteractionRecord => {
     const record = interactionId ? fake.interactions.get(interactionId) : [...fake.interactions.values()].find((candidate) => candidate.token === token);
     if (!record || record.token !== token) throw new HttpError(404, 10062, 'Unknown interaction');
+    if (Date.now() >= record.tokenExpiresAt) {
+      // Discord refuses an expired token on every webhook route alike, before looking at the message.
+      if (interactionId) throw new HttpError(404, 10062, 'Unknown interaction');
+      throw new HttpError(401, 50027, 'Invalid Webhook Token');
+    }
     return record;
   };
   const webhookMessage = (record: InteractionRecord, messageId: string): FakeMessage => {

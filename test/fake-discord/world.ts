@@ -28,6 +28,11 @@ export interface FakeDiscordOptions {
   attachmentUrlLifetimeMs?: number;
   /** Discord's 3 s limit for the first interaction response; 0 turns it off. */
   interactionAckDeadlineMs?: number;
+  /**
+   * How long an interaction token works (Discord: 15 minutes). Afterwards its webhook routes (reply edits and
+   * fetches, follow-ups) answer 401 `50027 Invalid Webhook Token` and its callback 404 `10062 Unknown interaction`.
+   */
+  interactionTokenLifetimeMs?: number;
   heartbeatIntervalMs?: number;
 }
 

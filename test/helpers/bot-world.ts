@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApplicationCommandOptionType } from 'discord.js';
+import { ApplicationCommandOptionType, OverwriteType, PermissionFlagsBits } from 'discord.js';
 import { createBot, type Bot } from '../../src/bot/create-bot.js';
 import { BotSettings } from '../../src/bot/settings.js';
 import { loadBotConfig } from '../../src/config.js';
 import { createEngine, type Engine, type EngineOptions } from '../../src/index/engine.js';
 import type { Logger } from '../../src/log.js';
-import { startFakeDiscord, type FakeDiscord } from '../fake-discord/index.js';
+import { startFakeDiscord, type CommandOptionInput, type FakeDiscord } from '../fake-discord/index.js';
 
 export interface BotWorld {
   fake: FakeDiscord;
@@ -72,16 +72,7 @@ export async function startBotWorld(
     settings,
     dataDir,
     logs,
-    relevant(guildId, channelId, userId, image, extra = []) {
-      const upload = fake.uploadAttachment(channelId, { filename: 'query.png', data: image, contentType: 'image/png' });
-      return fake.slashCommand({
-        guildId,
-        channelId,
-        userId,
-        name: 'relevant',
-        options: [{ name: 'image', type: ApplicationCommandOptionType.Attachment, value: upload.id }, ...extra],
-      });
-    },
+    relevant: (guildId, channelId, userId, image, extra = []) => askRelevant(fake, { guildId, channelId, userId, image, extra }),
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -95,6 +86,21 @@ export async function startBotWorld(
   return world;
 }
 
+/** Uploads `image` and runs /relevant with it as `userId` in `channelId`; returns the interaction id. */
+export function askRelevant(
+  fake: FakeDiscord,
+  query: { guildId: string; channelId: string; userId: string; image: Buffer; contentType?: string; extra?: CommandOptionInput[] },
+): string {
+  const upload = fake.uploadAttachment(query.channelId, { filename: 'query.png', data: query.image, contentType: query.contentType ?? 'image/png' });
+  return fake.slashCommand({
+    guildId: query.guildId,
+    channelId: query.channelId,
+    userId: query.userId,
+    name: 'relevant',
+    options: [{ name: 'image', type: ApplicationCommandOptionType.Attachment, value: upload.id }, ...(query.extra ?? [])],
+  });
+}
+
 /** The jump links of every result in a result payload (the overview lists them in rank order). */
 export function resultLinks(embeds: Array<{ description?: string }> | undefined): string[] {
   const text = (embeds ?? []).map((e) => e.description ?? '').join(' ');
@@ -103,4 +109,35 @@ export function resultLinks(embeds: Array<{ description?: string }> | undefined)
 
 export function messageLink(guildId: string, channelId: string, messageId: string): string {
   return `https://discord.com/channels/${guildId}/${channelId}/${messageId}`;
+}
+
+export interface ArtClub {
+  guild: string;
+  owner: string;
+  painter: string;
+  staffer: string;
+  /** Everyone reads it. */
+  art: string;
+  /** Only the staff role (and the bot) can read it. */
+  staff: string;
+}
+
+/** The guild the query tests share: a public channel, a staff-only one, and a member who can read each. */
+export function addArtClub(fake: FakeDiscord): ArtClub {
+  const { guild, botRole } = fake.addGuild({ name: 'Art club' });
+  const staffRole = fake.addRole(guild.id, 'staff', 0n);
+  const painter = fake.addUser({ username: 'painter' }).id;
+  const staffer = fake.addUser({ username: 'staffer' }).id;
+  fake.addMember(guild.id, painter);
+  fake.addMember(guild.id, staffer, [staffRole.id]);
+  const art = fake.addChannel(guild.id, { name: 'art' }).id;
+  const view = PermissionFlagsBits.ViewChannel.toString();
+  const staff = fake.addChannel(guild.id, {
+    name: 'staff-art',
+    overwrites: [
+      { id: guild.id, type: OverwriteType.Role, allow: '0', deny: view },
+      ...[staffRole.id, botRole.id].map((id) => ({ id, type: OverwriteType.Role, allow: view, deny: '0' })),
+    ],
+  }).id;
+  return { guild: guild.id, owner: guild.ownerId, painter, staffer, art, staff };
 }
