@@ -6,6 +6,7 @@ import { createEngine, namespaceDir } from '../src/index/engine.js';
 import { Namespace } from '../src/index/namespace.js';
 import { VectorIndex, indexFiles } from '../src/index/vector-index.js';
 import { sha256 } from '../src/util/atomic-file.js';
+import { crc32 } from '../src/util/crc32.js';
 import { recordingLogger, runIngestScenario, runRetrainScenario, seededRandom, TINY_VAE } from '../scripts/crash/scenarios.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -92,8 +93,8 @@ test('a graph file that matches its checksum but hnswlib cannot read is rebuilt 
   const paths = await indexFiles(ns.dir, 'raw');
   const garbage = Buffer.alloc(4096, 7);
   await writeFile(paths.graph!, garbage);
-  const manifest = JSON.parse(await readFile(paths.manifest, 'utf8')) as { graph: { sha256: string; bytes: number } };
-  manifest.graph = { ...manifest.graph, sha256: sha256(garbage), bytes: garbage.length };
+  const manifest = JSON.parse(await readFile(paths.manifest, 'utf8')) as { graph: { crc32: string; bytes: number } };
+  manifest.graph = { ...manifest.graph, crc32: crc32(garbage), bytes: garbage.length };
   await writeFile(paths.manifest, JSON.stringify(manifest));
 
   const logger = recordingLogger();

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import hnswlib from 'hnswlib-node';
 import { AppError } from '../errors.js';
-import { replaceFileAtomically, sha256, sha256File, writeFileAtomically } from '../util/atomic-file.js';
+import { replaceFileAtomically, sha256File, writeFileAtomically } from '../util/atomic-file.js';
+import { crc32, crc32File } from '../util/crc32.js';
 import { FlatVectors, type Neighbour } from './flat-vectors.js';
 
 export type { Neighbour } from './flat-vectors.js';
@@ -22,7 +23,7 @@ const REBUILD_CHUNK = 2_000;
 
 interface FileEntry {
   file: string;
-  sha256: string;
+  crc32: string;
   bytes: number;
 }
 
@@ -92,7 +93,7 @@ function addToGraph(graph: Graph, id: number, vector: Float32Array): void {
 /**
  * An HNSW cosine index over integer ids, persisted as an hnswlib graph file, a flat file of the same vectors,
  * and a manifest holding both checksums. hnswlib reads a file whose body is corrupted without complaint and then
- * crashes the process on search, so a graph file is only handed to it after its sha256 matches the manifest.
+ * crashes the process on search, so a graph file is only handed to it after its checksum matches the manifest.
  *
  * A loaded index answers at once from the flat vectors (exact search) while hnswlib reads the graph on its own
  * thread; changes made meanwhile are replayed onto the graph when it arrives.
@@ -143,12 +144,12 @@ export class VectorIndex {
     } catch (error) {
       throw new AppError('INDEX_CORRUPT', `The index file ${flatPath} is missing.`, { cause: error });
     }
-    if (sha256(bytes) !== manifest.flat.sha256) {
+    if (crc32(bytes) !== manifest.flat.crc32) {
       throw new AppError('INDEX_CORRUPT', `The index file ${flatPath} does not match its checksum.`);
     }
     const index = new VectorIndex(keyId, manifest.dim, FlatVectors.fromBytes(bytes, manifest.dim), undefined);
     index.storeNextId = manifest.storeNextId;
-    index.graphReady = index.loadGraph(join(dir, manifest.graph.file), manifest.graph.sha256, index.flat.slots);
+    index.graphReady = index.loadGraph(join(dir, manifest.graph.file), manifest.graph.crc32, index.flat.slots);
     return index;
   }
 
@@ -221,8 +222,8 @@ export class VectorIndex {
       format: FORMAT,
       keyId: this.keyId,
       dim: this.dim,
-      graph: { file: graphFile, sha256: await sha256File(join(dir, graphFile)), bytes: (await stat(join(dir, graphFile))).size },
-      flat: { file: flatFile, sha256: sha256(flatBytes), bytes: flatBytes.length },
+      graph: { file: graphFile, crc32: await crc32File(join(dir, graphFile)), bytes: (await stat(join(dir, graphFile))).size },
+      flat: { file: flatFile, crc32: crc32(flatBytes), bytes: flatBytes.length },
       live: this.size,
       storeNextId: info.storeNextId,
       savedAt: new Date().toISOString(),
@@ -236,7 +237,7 @@ export class VectorIndex {
   private async loadGraph(path: string, expected: string, elements: number): Promise<GraphStatus> {
     let reason: string;
     try {
-      reason = (await sha256File(path)) === expected ? '' : `the index file ${path} does not match its checksum`;
+      reason = (await crc32File(path)) === expected ? '' : `the index file ${path} does not match its checksum`;
     } catch {
       reason = `the index file ${path} is missing`;
     }
