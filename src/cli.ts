@@ -48,7 +48,7 @@ program
   .description('print the indexed images most relevant to an image')
   .argument('<image>', 'the image to search with')
   .option('-k, --k <count>', 'how many results', parseCount, DEFAULT_K)
-  .option('--collage <file.png>', 'also write a PNG overview: the query first, then numbered results')
+  .option('--collage <file>', 'also write an overview image (PNG if the name ends in .png, else JPEG): the query first, then numbered results')
   .option('--json', 'print JSON instead of a table')
   .action(async (image: string, options: { k: number; collage?: string; json?: boolean }, command: Command) => {
     await withEngine(command, async (engine, global) => {
@@ -69,7 +69,7 @@ program
             caption: hit.score.toFixed(3),
           })),
         );
-        await writeFile(options.collage, await renderCollage({ bytes, caption: 'query' }, tiles));
+        await writeFile(options.collage, await renderCollage({ bytes, caption: 'query' }, tiles, { format: /\.png$/i.test(options.collage) ? 'png' : 'jpeg' }));
         if (!options.json) console.log(`Collage written to ${options.collage}`);
       }
       return 0;

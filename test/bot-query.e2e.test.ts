@@ -63,7 +63,7 @@ describe('the bot answers /relevant through a real discord.js client and a local
     assert.ok(reply.record.ackLatencyMs !== null && reply.record.ackLatencyMs < 3000, 'deferred within Discord’s 3 s');
     const edit = reply.requests.find((r) => r.files.length > 0);
     assert.ok(edit, 'the answer carries files');
-    assert.ok(edit.files.some((f) => f.filename === 'relevant.png' && f.data.subarray(1, 4).toString() === 'PNG'));
+    assert.ok(edit.files.some((f) => f.filename === 'relevant.jpg' && f.data[0] === 0xff && f.data[1] === 0xd8));
     const card = (message?.embeds ?? [])[0];
     assert.match(card?.title ?? '', /^Result 1 of \d+ · score 0\.\d{3}$/);
     assert.equal(card?.url, links[0]);

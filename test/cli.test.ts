@@ -52,7 +52,7 @@ test('the CLI indexes a folder, reports failures, answers queries with a collage
   assert.equal(answer.hits[0].path, target);
   const meta = await sharp(await readFile(collage)).metadata();
   assert.equal(meta.format, 'png');
-  assert.ok((meta.width ?? 0) > 6 * 160, 'query tile plus five results in a row');
+  assert.ok((meta.width ?? 0) > 6 * 128, 'query tile plus five results in a row');
 
   const table = await cli(dataDir, 'query', queryFile, '-k', '3');
   assert.match(table.stdout.split('\n')[0], new RegExp(`^\\s+1\\s+0\\.\\d{3}\\s+.*${basename(target)}$`));

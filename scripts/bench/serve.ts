@@ -1,5 +1,6 @@
 // What the bot does for `/relevant`, run in a fresh process (see child.ts): start, open the collection, answer the
 // first attachment (the cold start), then answer more of them (the steady-state latency).
+import { queryThumbnail, renderCollage } from '../../src/collage.js';
 import { createEngine, type Engine } from '../../src/index/engine.js';
 import { BENCH_NAMESPACE as NAMESPACE, quantile, round, type BenchContext } from './common.js';
 import { uploads } from './uploads.js';
@@ -21,10 +22,21 @@ export interface ServeResult {
   p95Ms: number;
 }
 
-/** The reply the bot builds from a query: ids, sources and scores of the hits. */
-async function answer(engine: Engine, bytes: Uint8Array): Promise<string> {
+/**
+ * What the bot builds for a reply (src/bot/results.ts, without discord.js's message objects): the hits, the
+ * query's thumbnail, every hit's stored thumbnail and the overview collage. The benchmark's stores hold no
+ * thumbnails, so a hit without one is drawn from `standIn`, a real thumbnail, as it would be in the bot.
+ */
+async function answer(engine: Engine, bytes: Uint8Array, standIn: Buffer): Promise<number> {
   const result = await engine.query(bytes, { namespace: NAMESPACE, k: 20 });
-  return JSON.stringify(result.hits.map((h) => ({ id: h.record.id, source: h.record.source, score: h.score })));
+  const query = await queryThumbnail(bytes);
+  const thumbnails = await Promise.all(result.hits.map((h) => engine.thumbnail(h.record.id, { namespace: NAMESPACE })));
+  const collage = await renderCollage(
+    { bytes: query ? Buffer.from(query, 'base64') : undefined, caption: 'query' },
+    result.hits.map((h, i) => ({ bytes: thumbnails[i] ?? standIn, caption: h.score.toFixed(3) })),
+  );
+  const hits = JSON.stringify(result.hits.map((h) => ({ id: h.record.id, source: h.record.source, score: h.score })));
+  return hits.length + collage.length;
 }
 
 export async function runServe(args: { dataDir: string; queries: number; importedAt: number } & BenchContext): Promise<ServeResult> {
@@ -32,13 +44,14 @@ export async function runServe(args: { dataDir: string; queries: number; importe
   try {
     let start = performance.now();
     const set = await uploads(args, args.queries);
+    const standIn = Buffer.from((await queryThumbnail(set[set.length - 1].bytes))!, 'base64');
     // Reading the benchmark's files is not part of the bot's start.
     const readMs = performance.now() - start;
     start = performance.now();
     await engine.stats(NAMESPACE);
     const openMs = performance.now() - start;
     start = performance.now();
-    await answer(engine, set[0].bytes);
+    await answer(engine, set[0].bytes, standIn);
     const firstQueryMs = performance.now() - start;
     const coldStartMs = performance.now() - readMs;
     const firstReplyAt = performance.now();
@@ -50,7 +63,7 @@ export async function runServe(args: { dataDir: string; queries: number; importe
     for (const upload of set) {
       if (graphReady) break;
       start = performance.now();
-      await answer(engine, upload.bytes);
+      await answer(engine, upload.bytes, standIn);
       early.push(performance.now() - start);
     }
     await graph;
@@ -58,7 +71,7 @@ export async function runServe(args: { dataDir: string; queries: number; importe
     const latencies: number[] = [];
     for (const upload of set) {
       start = performance.now();
-      await answer(engine, upload.bytes);
+      await answer(engine, upload.bytes, standIn);
       latencies.push(performance.now() - start);
     }
     return {

@@ -10,7 +10,8 @@ import type { Hit } from '../index/engine.js';
 import { exposesToOthers, resultFilter } from './access.js';
 import type { BotContext } from './context.js';
 import { editReplyOrPost, followUpPrivately } from './late-answer.js';
-import { CONTROLS, queryThumbnail, renderResults } from './results.js';
+import { queryThumbnail } from '../collage.js';
+import { CONTROLS, renderResults } from './results.js';
 import type { BrowseState } from './settings.js';
 
 export interface AnswerOptions {

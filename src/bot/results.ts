@@ -7,7 +7,6 @@ import {
   type Guild,
   type MessageActionRowComponentBuilder,
 } from 'discord.js';
-import sharp from 'sharp';
 import { renderCollage } from '../collage.js';
 import type { ImageRecord } from '../index/store.js';
 import type { BotContext } from './context.js';
@@ -25,16 +24,6 @@ export interface ResultPayload {
   embeds: EmbedBuilder[];
   files: AttachmentBuilder[];
   components: Array<ActionRowBuilder<MessageActionRowComponentBuilder>>;
-}
-
-/** A thumbnail of the query image for the overview, made once so later pages need not keep its bytes. */
-export async function queryThumbnail(bytes: Uint8Array): Promise<string | undefined> {
-  try {
-    const webp = await sharp(bytes, { limitInputPixels: 100_000_000 }).rotate().resize(128, 128, { fit: 'cover' }).webp({ quality: 75 }).toBuffer();
-    return webp.toString('base64');
-  } catch {
-    return undefined;
-  }
 }
 
 export function jumpLink(record: ImageRecord): string | undefined {
@@ -55,7 +44,7 @@ export async function renderResults(ctx: BotContext, guild: Guild, state: Browse
     { bytes: state.queryThumbnail ? Buffer.from(state.queryThumbnail, 'base64') : undefined, caption: 'query' },
     state.hits.map((h, i) => ({ bytes: thumbnails[i], caption: h.score.toFixed(3) })),
   );
-  const files = [new AttachmentBuilder(collage, { name: 'relevant.png' })];
+  const files = [new AttachmentBuilder(collage, { name: 'relevant.jpg' })];
   const card = new EmbedBuilder()
     .setTitle(`Result ${state.position + 1} of ${state.hits.length} · score ${hit.score.toFixed(3)}`)
     .setFooter({ text: `${CONTROLS.previous} ${CONTROLS.next} browse · ${CONTROLS.more} more like this · ${CONTROLS.close} close` });
@@ -80,7 +69,7 @@ export async function renderResults(ctx: BotContext, guild: Guild, state: Browse
     const link = records[i] && jumpLink(records[i]!);
     return link ? `[${i + 1}](${link}) ${h.score.toFixed(2)}` : `${i + 1} ${h.score.toFixed(2)}`;
   });
-  const overview = new EmbedBuilder().setDescription(index.join(' · ')).setImage('attachment://relevant.png');
+  const overview = new EmbedBuilder().setDescription(index.join(' · ')).setImage('attachment://relevant.jpg');
   return {
     content: `The ${state.hits.length} most relevant images I can show you here:`,
     embeds: [card, overview],

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 
-const THUMBNAIL_SIZE = 128;
+export const THUMBNAIL_SIZE = 128;
 
 /**
  * A small WebP made from the model's own 224×224 input, so it costs an encode but no second decode. It is what
