@@ -6,7 +6,8 @@ import { createEngine, namespaceDir } from '../src/index/engine.js';
 import { Namespace } from '../src/index/namespace.js';
 import { VectorIndex, indexPaths } from '../src/index/vector-index.js';
 import { sha256 } from '../src/util/atomic-file.js';
-import { recordingLogger, runIngestScenario, runRetrainScenario, seededRandom, TINY_VAE } from '../scripts/crash/scenarios.js';
+import { recordingLogger } from '../scripts/crash/restart-check.js';
+import { runIngestScenario, runRetrainScenario, seededRandom, TINY_VAE } from '../scripts/crash/scenarios.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const DIM = 1280;
