@@ -27,11 +27,13 @@ export interface CrashOptions {
   images: number;
   /** Images stored before the retrain scenario starts (a retrain needs at least 114). */
   retrainImages: number;
+  /** Messages in each channel history the backfill scenario reads (it starts another until enough kills landed). */
+  backfillMessages: number;
   progress?: (line: string) => void;
 }
 
 export interface ScenarioReport {
-  scenario: 'ingest' | 'retrain';
+  scenario: 'ingest' | 'retrain' | 'backfill';
   kills: number;
   /** Runs that finished before their kill came (checked the same way). */
   completed: number;
