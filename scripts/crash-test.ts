@@ -1,22 +1,35 @@
-// Crash safety, full size: SIGKILLs an ingesting and a retraining engine at seeded random moments and checks every
-// guarantee after each restart (see scripts/crash/scenarios.ts). `--kills 6` is the CI size the test runs.
-//   node dist/scripts/crash-test.js [--kills 50] [--seed 6] [--work-dir DIR] [--json out.json]
+// Crash safety, full size: SIGKILLs an ingesting engine, a retraining engine and the bot in a channel backfill at
+// seeded random moments and checks every guarantee after each restart (see scripts/crash/). `--kills 5` is the CI
+// size the test runs.
+//   node dist/scripts/crash-test.js [--kills 50] [--seed 6] [--scenario ingest,retrain,backfill] [--work-dir DIR] [--json out.json]
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runIngestScenario, runRetrainScenario, type CrashOptions } from './crash/scenarios.js';
+import { runBackfillScenario } from './crash/backfill-scenario.js';
+import { runIngestScenario, runRetrainScenario, type CrashOptions, type ScenarioReport } from './crash/scenarios.js';
+
+const SCENARIOS: Record<ScenarioReport['scenario'], (options: CrashOptions) => Promise<ScenarioReport>> = {
+  ingest: runIngestScenario,
+  retrain: runRetrainScenario,
+  backfill: runBackfillScenario,
+};
 
 const { values } = parseArgs({
   options: {
     kills: { type: 'string', default: '50' },
     seed: { type: 'string', default: '6' },
+    scenario: { type: 'string', default: Object.keys(SCENARIOS).join(',') },
     'work-dir': { type: 'string' },
     json: { type: 'string' },
     quiet: { type: 'boolean', default: false },
   },
 });
 
+const chosen = values.scenario.split(',').map((name) => {
+  if (!(name in SCENARIOS)) throw new Error(`unknown scenario "${name}" (choose from ${Object.keys(SCENARIOS).join(', ')})`);
+  return name as ScenarioReport['scenario'];
+});
 const workDir = values['work-dir'] ?? (await mkdtemp(join(tmpdir(), 'relevant-crash-')));
 const options: CrashOptions = {
   workDir,
@@ -24,13 +37,19 @@ const options: CrashOptions = {
   seed: Number(values.seed),
   images: 2000,
   retrainImages: 130,
+  backfillMessages: 350,
   progress: values.quiet ? undefined : (line) => console.log(line),
 };
 const started = Date.now();
-const reports = [await runIngestScenario(options), await runRetrainScenario(options)];
+const reports: Array<ScenarioReport & { seconds: number }> = [];
+for (const name of chosen) {
+  const scenarioStarted = Date.now();
+  const report = await SCENARIOS[name](options);
+  reports.push({ ...report, seconds: Math.round((Date.now() - scenarioStarted) / 1000) });
+}
 const seconds = Math.round((Date.now() - started) / 1000);
 for (const r of reports) {
-  console.log(`${r.scenario}: ${r.kills} kills survived${r.failures.length ? ` with ${r.failures.length} FAILURES` : ''}, ${r.completed} runs completed; ${JSON.stringify(r.figures)}`);
+  console.log(`${r.scenario}: ${r.kills} kills survived${r.failures.length ? ` with ${r.failures.length} FAILURES` : ''}, ${r.completed} runs completed, ${r.seconds} s; ${JSON.stringify(r.figures)}`);
   for (const failure of r.failures.slice(0, 20)) console.log(`  ${failure}`);
 }
 console.log(`seed ${options.seed}, ${seconds} s`);

@@ -1,39 +1,25 @@
 import { existsSync } from 'node:fs';
 import { inspect } from 'node:util';
 import pino from 'pino';
-import { createBot } from './bot/create-bot.js';
-import { BotSettings } from './bot/settings.js';
+import { wireBot } from './bot/wire.js';
 import { loadBotConfig } from './config.js';
 import { isAppError } from './errors.js';
-import { createEngine } from './index/engine.js';
 import { redactingLogger, redactSecrets } from './log.js';
 
 /** The bot token once it is read; the report of a fatal error blanks it as the log does. */
 let secrets: string[] = [];
 
-// The only place real parts are wired together: configuration → engine → bot → gateway.
+// Configuration and the real logger → the wired bot (src/bot/wire.ts) → gateway.
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const config = loadBotConfig();
   secrets = [config.token];
   // Everything is logged as text (pino's key-based redaction never sees it), so the text itself is cleaned.
   const log = redactingLogger(pino({ level: config.logLevel }), secrets);
-  const settings = await BotSettings.open(config.dataDir);
-  const engine = createEngine({
-    dataDir: config.dataDir,
-    logger: log,
-    threads: config.threads,
-    preloadModel: true,
-    retrainPolicy: config.retrainPolicy,
-    autoRetrain: (guildId) => settings.autoRetrain(guildId),
-    onAutoRetrain: (event) => bot.announceAutoRetrain(event),
-  });
-  const bot = createBot({ config, engine, settings, log });
+  const { bot, close } = await wireBot({ config, log });
   const shutdown = async (signal: string) => {
     log.info(`${signal}: shutting down`);
-    await bot.stop().catch(() => undefined);
-    await engine.close();
-    await settings.close();
+    await close();
     process.exit(0);
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));

@@ -25,18 +25,24 @@ describe('the bot indexes watched channels and forgets what Discord deletes', ()
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
-  test('backfill reads a channel’s history in pages, resumes from its cursor after a restart, and skips bots', async () => {
+  /** A bot on its own data dir and fake Discord (to be restarted on them), with a guild, #art and a member. */
+  async function restartableWorld() {
     const dataDir = await mkdtemp(join(tmpdir(), 'relevant-backfill-'));
     dirs.push(dataDir);
-    const photos = await referencePhotoPaths();
     const fake = await startFakeDiscord();
     fakes.push(fake);
     const world = await startBotWorld({ dataDir, fake });
     const { guild } = fake.addGuild();
     const art = fake.addChannel(guild.id, { name: 'art' }).id;
     const painter = fake.addUser({ username: 'painter' }).id;
-    const robot = fake.addUser({ username: 'robot', bot: true }).id;
     fake.addMember(guild.id, painter);
+    return { dataDir, fake, world, guild, art, painter };
+  }
+
+  test('backfill reads a channel’s history in pages, resumes from its cursor after a restart, and skips bots', async () => {
+    const photos = await referencePhotoPaths();
+    const { dataDir, fake, world, guild, art, painter } = await restartableWorld();
+    const robot = fake.addUser({ username: 'robot', bot: true }).id;
     fake.addMember(guild.id, robot);
     // 250 messages of history, oldest first; images at 8 positions spread over three pages, one of them by a bot.
     const imageAt = new Map([[3, 0], [40, 1], [99, 2], [120, 3], [160, 4], [201, 5], [230, 6], [249, 7]]);
@@ -77,6 +83,31 @@ describe('the bot indexes watched channels and forgets what Discord deletes', ()
     await waitFor('the status message', () => /251 messages read, \d+ images indexed\. Done\./.test(restarted.fake.state.messages.get(reply.original!.id)?.content ?? ''));
     const pages = restarted.fake.requests.filter((r) => r.method === 'GET' && r.route === '/channels/:channelId/messages');
     assert.ok(pages.every((r) => Number(r.query.limit) === 100));
+  });
+
+  test('a /watch killed before its backfill saved a state, and a page cut short by a kill: the restart reads all and counts all', async () => {
+    const photos = await referencePhotoPaths();
+    const { dataDir, fake, world, guild, art, painter } = await restartableWorld();
+    const imageAt = new Map([[10, 0], [50, 1], [90, 2], [100, 3], [110, 4], [119, 5]]);
+    const start = Date.now() - 120 * 60_000;
+    for (let i = 0; i < 120; i++) {
+      const photo = imageAt.get(i);
+      const files = photo === undefined ? [] : [{ filename: `p${i}.png`, data: await readFile(photos[photo]) }];
+      fake.postMessage({ channelId: art, authorId: painter, files, timestamp: new Date(start + i * 60_000), dispatch: false });
+    }
+    // The state the crash test found: /watch had committed the watch and was killed before the backfill saved
+    // its first state, and (another time) a run had indexed two images of its page before being killed.
+    await world.settings.watch(guild.id, art);
+    for (const photo of [5, 4]) await world.engine.index(await readFile(photos[photo]), { namespace: guild.id, source: 'a killed run' });
+    await world.stop();
+
+    const restarted = await startBotWorld({ dataDir, fake });
+    worlds.push(restarted);
+    await waitFor('the backfill started at the restart', async () => (await restarted.settings.backfill(art))?.done === true);
+    assert.equal((await restarted.engine.stats(guild.id)).images, 6);
+    const state = await restarted.settings.backfill(art);
+    assert.equal(state?.messages, 120);
+    assert.equal(state?.images, 6, 'images a killed run had indexed count as read');
   });
 
   test('live posts in watched channels are indexed once; deletions of messages, channels and the guild remove them', async () => {

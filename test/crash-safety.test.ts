@@ -7,7 +7,9 @@ import { Namespace } from '../src/index/namespace.js';
 import { VectorIndex, indexFiles } from '../src/index/vector-index.js';
 import { sha256 } from '../src/util/atomic-file.js';
 import { crc32 } from '../src/util/crc32.js';
-import { recordingLogger, runIngestScenario, runRetrainScenario, seededRandom, TINY_VAE } from '../scripts/crash/scenarios.js';
+import { runBackfillScenario } from '../scripts/crash/backfill-scenario.js';
+import { recordingLogger } from '../scripts/crash/restart-check.js';
+import { runIngestScenario, runRetrainScenario, seededRandom, TINY_VAE } from '../scripts/crash/scenarios.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const DIM = 1280;
@@ -24,9 +26,9 @@ async function addImage(ns: Namespace, random: () => number, n: number): Promise
   });
 }
 
-test('crash safety, CI size: ingestion and retrain killed at seeded random moments', async (t) => {
+test('crash safety, CI size: ingestion, retrain and backfill killed at seeded random moments', async (t) => {
   const workDir = await tempDir('relevant-crash-');
-  const options = { workDir, kills: 5, seed: 6, images: 400, retrainImages: 130 };
+  const options = { workDir, kills: 5, seed: 6, images: 400, retrainImages: 130, backfillMessages: 150 };
 
   await t.test('ingestion: every acknowledged image survives, store and index agree, reconciliation reports', async () => {
     const report = await runIngestScenario(options);
@@ -39,6 +41,13 @@ test('crash safety, CI size: ingestion and retrain killed at seeded random momen
     const report = await runRetrainScenario(options);
     assert.deepEqual(report.failures, []);
     assert.equal(report.kills, options.kills);
+  });
+
+  await t.test('backfill: the bot killed mid-history resumes from its cursor; every image stored once, the cursor never ahead of them', async () => {
+    const report = await runBackfillScenario(options);
+    assert.deepEqual(report.failures, []);
+    assert.equal(report.kills, options.kills);
+    assert.ok(report.figures.backfills >= 1 && report.figures.duplicatesStored === 0);
   });
 
   await t.test('files killed writes and switches leave are removed: temporaries at start-up, candidates at the next switch', async () => {

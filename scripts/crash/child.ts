@@ -4,15 +4,13 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createEngine } from '../../src/index/engine.js';
-import type { ChildMessage, ChildArgs } from './protocol.js';
+import { sendToParent, type ChildMessage, type ChildArgs } from './protocol.js';
 
 const [mode, json = '{}'] = process.argv.slice(2);
 const args = JSON.parse(json) as ChildArgs;
 const engine = createEngine({ dataDir: args.dataDir, thumbnails: true, vaeHyper: args.vaeHyper });
 
-function send(message: ChildMessage): Promise<void> {
-  return new Promise((resolve, reject) => process.send!(message, (error: Error | null) => (error ? reject(error) : resolve())));
-}
+const send = (message: ChildMessage) => sendToParent(message);
 
 async function ingest(imagesDir: string, concurrency: number, from: number): Promise<void> {
   const names = (await readdir(imagesDir)).sort().slice(from);

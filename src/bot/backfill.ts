@@ -40,7 +40,9 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
       const messages: Message[] = [...page.values()].sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
       for (const message of messages) {
         const outcome = await indexMessage(engine, message, policy, log);
-        state.images += outcome.indexed;
+        // A page re-read after a restart finds the images committed before it as duplicates: they count too, or
+        // the total falls short by whatever the interrupted page had indexed.
+        state.images += outcome.indexed + outcome.duplicates;
       }
       state.messages += messages.length;
       if (messages.length > 0) state.before = messages[messages.length - 1].id;
@@ -65,10 +67,17 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
       running.set(channelId, task);
     },
 
-    /** Resumes every unfinished backfill of the guilds the bot is in. */
+    /**
+     * Resumes every unfinished backfill of the guilds the bot is in. A watched channel without a backfill state is
+     * one whose /watch was interrupted after committing the watch but before the backfill saved its first state:
+     * it starts from the newest message, or its history would never be read (a second /watch only says "already
+     * watched").
+     */
     async resumeAll(guildIds: string[]): Promise<void> {
       for (const guildId of guildIds) {
-        for (const state of await deps.settings.backfills(guildId)) if (!state.done) this.start(guildId, state.channelId);
+        for (const channelId of await deps.settings.watched(guildId)) {
+          if (!(await deps.settings.backfill(channelId))?.done) this.start(guildId, channelId);
+        }
       }
     },
 

@@ -1,5 +1,30 @@
-import { Events, type Client } from 'discord.js';
+import { Events, type Client, type ClientOptions } from 'discord.js';
 import type { FakeDiscord } from './index.js';
+
+/** What a client needs to reach a fake, also from another process (the crash test's bot child). */
+export interface FakeEndpoints {
+  token: string;
+  apiUrl: string;
+  cdnUrl: string;
+}
+
+/** The discord.js options that point a client at the fake; spread them into `new Client({ intents, ...options })`. */
+export function fakeClientOptions(endpoints: FakeEndpoints): Pick<ClientOptions, 'rest' | 'ws'> {
+  return {
+    rest: { api: endpoints.apiUrl, cdn: endpoints.cdnUrl },
+    ws: { buildIdentifyThrottler: () => ({ waitForIdentify: async () => undefined }) },
+  };
+}
+
+/** The bot's environment against the fake: its token and REST URL, and only the fake's CDN host (plain http). */
+export function fakeBotEnv(endpoints: FakeEndpoints): Record<string, string> {
+  return {
+    DISCORD_TOKEN: endpoints.token,
+    DISCORD_API_URL: endpoints.apiUrl,
+    CDN_HOSTS: new URL(endpoints.cdnUrl).host,
+    ALLOW_INSECURE_CDN: 'true',
+  };
+}
 
 /**
  * Logs the client in to the fake and resolves on `clientReady`: `login()` itself resolves as soon as the shards

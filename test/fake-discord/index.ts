@@ -42,6 +42,7 @@ import {
 } from 'discord-api-types/v10';
 import type { ClientOptions } from 'discord.js';
 import { FakeCdn } from './cdn.js';
+import { fakeClientOptions } from './client.js';
 import { FakeGateway } from './gateway.js';
 import { RestFaults, sendJson, type LoggedRequest } from './http.js';
 import {
@@ -108,10 +109,7 @@ export class FakeDiscord extends FakeWorld {
 
   /** The discord.js options that point a client here; spread them into `new Client({ intents, ...options })`. */
   clientOptions(): Pick<ClientOptions, 'rest' | 'ws'> {
-    return {
-      rest: { api: this.apiUrl, cdn: this.cdnUrl },
-      ws: { buildIdentifyThrottler: () => ({ waitForIdentify: async () => undefined }) },
-    };
+    return fakeClientOptions(this);
   }
 
   /** Requests to routes the fake does not serve, so a test can assert the bot used nothing unexpected. */

@@ -2,11 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationCommandOptionType, OverwriteType, PermissionFlagsBits } from 'discord.js';
-import { createBot, type Bot } from '../../src/bot/create-bot.js';
-import { BotSettings } from '../../src/bot/settings.js';
+import type { Bot } from '../../src/bot/create-bot.js';
+import type { BotSettings } from '../../src/bot/settings.js';
+import { wireBot } from '../../src/bot/wire.js';
 import { loadBotConfig } from '../../src/config.js';
-import { createEngine, type Engine, type EngineOptions } from '../../src/index/engine.js';
+import type { Engine, EngineOptions } from '../../src/index/engine.js';
 import type { Logger } from '../../src/log.js';
+import { fakeBotEnv } from '../fake-discord/client.js';
 import { startFakeDiscord, type CommandOptionInput, type FakeDiscord } from '../fake-discord/index.js';
 
 export interface BotWorld {
@@ -43,26 +45,13 @@ export async function startBotWorld(
     error: (m) => logs.push(`error ${m}`),
   };
   const config = loadBotConfig({
-    DISCORD_TOKEN: fake.token,
-    DISCORD_API_URL: fake.apiUrl,
-    CDN_HOSTS: new URL(fake.cdnUrl).host,
-    ALLOW_INSECURE_CDN: 'true',
+    ...fakeBotEnv(fake),
     DATA_DIR: dataDir,
     QUERIES_PER_MINUTE: '1000',
     AUTO_RETRAIN: 'false',
     ...options.env,
   });
-  const settings = await BotSettings.open(config.dataDir);
-  // Wired as in src/main.ts: automatic retrains follow the per-guild switch and are announced by the bot.
-  const engine = createEngine({
-    dataDir: config.dataDir,
-    logger: log,
-    retrainPolicy: config.retrainPolicy,
-    autoRetrain: (guildId) => settings.autoRetrain(guildId),
-    onAutoRetrain: (event) => bot.announceAutoRetrain(event),
-    ...options.engine,
-  });
-  const bot = createBot({ config, engine, settings, log, clientOptions: fake.clientOptions() });
+  const { bot, engine, settings, close } = await wireBot({ config, log, clientOptions: fake.clientOptions(), engine: options.engine });
   await bot.start();
   let stopped = false;
   const world: BotWorld = {
@@ -76,9 +65,7 @@ export async function startBotWorld(
     async stop() {
       if (stopped) return;
       stopped = true;
-      await bot.stop();
-      await engine.close();
-      await settings.close();
+      await close();
       if (!options.fake) await fake.close();
       if (ownDir) await rm(ownDir, { recursive: true, force: true });
     },
