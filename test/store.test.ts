@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { isAppError } from '../src/errors.js';
 import { FeatureStore } from '../src/index/store.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -47,5 +48,20 @@ test('delete removes the record and its duplicate key; scan pages through everyt
   assert.deepEqual((await store.ids()).sort((a, b) => a - b), [...ids].sort((a, b) => a - b));
   const records = await store.getRecords([1, 5, 1203]);
   assert.deepEqual([...records.keys()].sort((a, b) => a - b), [1, 1203]);
+  await store.close();
+});
+
+test('loadFeatures returns every stored row in scan order as one matrix, and refuses rows of another width', async () => {
+  const store = await FeatureStore.open(join(await tempDir(), 'store.sqlite'));
+  // A source starting with ':' is one keyv escapes: the direct decode must still read the row.
+  for (let i = 0; i < 1203; i++) await store.exclusive(() => store.insert({ ...base, source: i % 2 ? ':odd.png' : 'even.png', sha256: `h${i}` }, features(i)));
+  await store.exclusive(() => store.delete(7));
+  const matrix = await store.loadFeatures(1280);
+  const scanned: Array<{ id: number; features: Float32Array }> = [];
+  for await (const image of store.scan()) scanned.push(image);
+  assert.deepEqual(matrix.ids, scanned.map((image) => image.id));
+  assert.equal(matrix.features.length, 1202 * 1280);
+  scanned.forEach((image, row) => assert.deepEqual(matrix.features.subarray(row * 1280, (row + 1) * 1280), image.features, `row ${row}`));
+  await assert.rejects(store.loadFeatures(64), (error) => isAppError(error, 'STORE_FAILED') && /1280 features where 64/.test(error.message));
   await store.close();
 });

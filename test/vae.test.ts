@@ -3,8 +3,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isAppError } from '../src/errors.js';
-import { loadVae, saveVae, type VaeHyperParams, type VaeModel } from '../src/ml/vae-model.js';
-import { initTrainingBackend, neighbourLoss, neighbourTarget, trainVae, type VaeProgress } from '../src/ml/vae-train.js';
+import { DEFAULT_VAE_HYPER, loadVae, saveVae, trainingPlan, type VaeHyperParams, type VaeModel } from '../src/ml/vae-model.js';
+import { initTrainingBackend, neighbourLoss, neighbourTarget, resolveVaeHyper, trainVae, type VaeProgress } from '../src/ml/vae-train.js';
 import { trainVaeInWorker } from '../src/ml/vae-worker-client.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -199,6 +199,22 @@ test('the time budget ends training after the epoch that exhausts it', async () 
   );
 });
 
+test('maxSteps plans fewer epochs before training starts; a collection the size of openclipart keeps all of them', async () => {
+  // 600 rows, 30 held out, batches of 32: 18 steps per epoch, so 40 steps need 3 epochs.
+  const capped = { ...SMALL, maxSteps: 40 };
+  assert.deepEqual(trainingPlan(N, resolveVaeHyper(capped)), { heldOut: 30, stepsPerEpoch: 18, epochs: 3 });
+  const progress: VaeProgress[] = [];
+  const model = await trainVae(data.features, N, capped, { onProgress: (p) => progress.push(p) });
+  assert.equal(model.meta.epochsTrained, 3);
+  assert.deepEqual(
+    progress.map((p) => [p.epoch, p.epochs]),
+    [[1, 3], [2, 3], [3, 3]],
+  );
+  // 1,495 images at the default batch are 6 steps per epoch: the default 50 epochs fit under the cap.
+  assert.equal(trainingPlan(1495, DEFAULT_VAE_HYPER).epochs, DEFAULT_VAE_HYPER.epochs);
+  assert.ok(trainingPlan(10_000, DEFAULT_VAE_HYPER).epochs < DEFAULT_VAE_HYPER.epochs);
+});
+
 test('save then load gives identical encodings; a corrupted or newer model is refused', async () => {
   const { model } = await trainOnce();
   const dir = join(await tempDir(), 'vae', model.meta.id);
@@ -249,6 +265,7 @@ test('aborting rejects with TRAINING_CANCELLED within a batch or two', async () 
 test('too little data is refused with NOT_ENOUGH_DATA, bad settings with CONFIG_INVALID', async () => {
   await assert.rejects(trainVaeInWorker(data.features.slice(0, 10 * DIM), 10, SMALL), (error) => isAppError(error, 'NOT_ENOUGH_DATA'));
   await assert.rejects(trainVaeInWorker(data.features.slice(), N, { ...SMALL, latent: 0 }), (error) => isAppError(error, 'CONFIG_INVALID'));
+  await assert.rejects(trainVaeInWorker(data.features.slice(), N, { ...SMALL, maxSteps: 0 }), (error) => isAppError(error, 'CONFIG_INVALID') && /maxSteps/.test(error.message));
   const misspelt = { ...SMALL, latentDim: 8 } as Partial<VaeHyperParams>;
   await assert.rejects(trainVaeInWorker(data.features.slice(), N, misspelt), (error) => isAppError(error, 'CONFIG_INVALID') && /latentDim/.test(error.message));
 });

@@ -1,5 +1,4 @@
 import { readdir, rm, stat } from 'node:fs/promises';
-import { setImmediate } from 'node:timers/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -9,12 +8,15 @@ import { MAX_INPUT_BYTES, MAX_INPUT_PIXELS, preprocessImage } from '../ml/image.
 import { thumbnailFromInput } from '../ml/thumbnail.js';
 import { saveVae } from '../ml/vae-model.js';
 import type { VaeHyperParams } from '../ml/vae-train.js';
+import { VaeEncoderWorker } from '../ml/vae-encoder-client.js';
 import { trainVaeInWorker } from '../ml/vae-worker-client.js';
 import { sha256 } from '../util/atomic-file.js';
+import { buildIndex } from './build-index.js';
 import { evaluateRetrainCandidate, MIN_GATE_SAMPLE, type GateDecision } from './quality-gate.js';
 import { Namespace, fillIndex, keyIdOf, namespaceDir, validateNamespaceName, vaeDir, type ActiveKey } from './namespace.js';
+import { splitForRetrain } from './retrain-split.js';
 import type { ImageRecord } from './store.js';
-import { VectorIndex, indexFileBytes } from './vector-index.js';
+import { indexFileBytes, type VectorIndex } from './vector-index.js';
 
 export const DEFAULT_NAMESPACE = 'local';
 export const DEFAULT_K = 20;
@@ -27,11 +29,6 @@ export const PREPROCESS_FIT = 'pad';
 const FEATURE_DIM = 1280;
 /** The quality gate's held-out slice plus the fewest images a VAE can train on at all. */
 export const MIN_RETRAIN_IMAGES = MIN_GATE_SAMPLE + 64;
-/** Bounds the gate's exact neighbour search, which is quadratic in the slice. */
-const MAX_GATE_SAMPLE = 1000;
-/** At most this many images train a VAE (3.8 s per epoch at 10k on this machine's class). */
-const MAX_TRAINING_ROWS = 10_000;
-const ENCODE_CHUNK = 1_000;
 
 export interface EngineOptions {
   dataDir: string;
@@ -237,42 +234,32 @@ export function createEngine(options: EngineOptions): Engine {
     const ns = await namespace(name);
     const previousKey = keyIdOf(ns.key);
     onProgress({ phase: 'loading' });
-    const ids: number[] = [];
-    const chunks: Float32Array[] = [];
-    for await (const image of ns.store.scan()) {
-      ids.push(image.id);
-      chunks.push(image.features);
+    const matrix = await ns.store.loadFeatures(FEATURE_DIM);
+    const count = matrix.ids.length;
+    if (count < MIN_RETRAIN_IMAGES) {
+      throw new AppError('NOT_ENOUGH_DATA', `"${name}" has ${count} images; a retrain needs at least ${MIN_RETRAIN_IMAGES}.`);
     }
-    if (ids.length < MIN_RETRAIN_IMAGES) {
-      throw new AppError('NOT_ENOUGH_DATA', `"${name}" has ${ids.length} images; a retrain needs at least ${MIN_RETRAIN_IMAGES}.`);
-    }
-    const matrix = new Float32Array(ids.length * FEATURE_DIM);
-    chunks.forEach((chunk, i) => matrix.set(chunk, i * FEATURE_DIM));
-    chunks.length = 0;
-    await ns.store.exclusive(() => ns.store.setMeta('lastRetrainCount', ids.length));
+    await ns.store.exclusive(() => ns.store.setMeta('lastRetrainCount', count));
 
-    // The gate judges the candidate on images it never trained on: every `stride`-th image, spread over time.
-    const heldCount = Math.min(MAX_GATE_SAMPLE, Math.max(MIN_GATE_SAMPLE, Math.round(ids.length * 0.1)));
-    const stride = Math.floor(ids.length / heldCount);
-    const heldOut = new Float32Array(heldCount * FEATURE_DIM);
-    const trainingRows: number[] = [];
-    for (let i = 0, h = 0; i < ids.length; i++) {
-      if (h < heldCount && i % stride === 0) heldOut.set(matrix.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM), FEATURE_DIM * h++);
-      else trainingRows.push(i);
-    }
-    // Epoch time grows with the collection while quality has levelled off long before (docs/relevance.md), so a
-    // large collection trains on an evenly spread sample; every image is still encoded into the new index.
-    const sampleStride = Math.max(1, trainingRows.length / MAX_TRAINING_ROWS);
-    const sampled = trainingRows.length <= MAX_TRAINING_ROWS ? trainingRows : Array.from({ length: MAX_TRAINING_ROWS }, (_, j) => trainingRows[Math.floor(j * sampleStride)]);
-    const training = new Float32Array(sampled.length * FEATURE_DIM);
-    sampled.forEach((row, t) => training.set(matrix.subarray(row * FEATURE_DIM, (row + 1) * FEATURE_DIM), t * FEATURE_DIM));
-    const model = await trainVaeInWorker(training, sampled.length, options.vaeHyper ?? {}, {
+    const { heldOut, heldCount, training, trainingCount } = splitForRetrain(matrix.features, count, FEATURE_DIM);
+    onProgress({ phase: 'training' });
+    const model = await trainVaeInWorker(training, trainingCount, options.vaeHyper ?? {}, {
       signal,
       onProgress: (p) => onProgress({ phase: 'training', epoch: p.epoch, epochs: p.epochs, loss: p.loss, secondsPerEpoch: p.secondsPerEpoch }),
     });
-    onProgress({ phase: 'checking' });
-    const gate = evaluateRetrainCandidate(heldOut, heldCount, ns.model ? { kind: 'vae', model: ns.model } : { kind: 'raw' }, model);
-    const dim = model.meta.latentDim;
+    // Started now so that it loads tfjs while this thread runs the quality gate.
+    const encoder = VaeEncoderWorker.start(model);
+    let gate: GateDecision;
+    let index: VectorIndex | undefined;
+    try {
+      onProgress({ phase: 'checking' });
+      gate = evaluateRetrainCandidate(heldOut, heldCount, ns.model ? { kind: 'vae', model: ns.model } : { kind: 'raw' }, model);
+      if (gate.accept || force) {
+        index = await buildIndex(model, matrix, encoder, { signal, onProgress: (done, total) => onProgress({ phase: 'encoding', done, total }) });
+      }
+    } finally {
+      await encoder.close();
+    }
     const summary = (swapped: boolean): RetrainSummary => ({
       namespace: name,
       previousKey,
@@ -285,26 +272,13 @@ export function createEngine(options: EngineOptions): Engine {
       epochs: model.meta.epochsTrained,
       loss: model.meta.loss.final,
       activeUnits: model.meta.activeUnits,
-      latentDim: dim,
+      latentDim: model.meta.latentDim,
       seconds: (Date.now() - started) / 1000,
     });
-    if (!gate.accept && !force) {
+    if (!index) {
       log.warn(`namespace ${name}: retrained model not used: ${gate.reason}`);
       return summary(false);
     }
-
-    const index = VectorIndex.create(`vae-${model.meta.id}`, dim, ids.length + 1024);
-    // In chunks with a turn of the event loop between them: queries keep being answered while a large
-    // collection is encoded (one synchronous pass over 100k images blocked them for minutes).
-    for (let start = 0; start < ids.length; start += ENCODE_CHUNK) {
-      const count = Math.min(ENCODE_CHUNK, ids.length - start);
-      const latent = model.encode(matrix.subarray(start * FEATURE_DIM, (start + count) * FEATURE_DIM), count);
-      for (let i = 0; i < count; i++) index.add(ids[start + i], latent.subarray(i * dim, (i + 1) * dim));
-      onProgress({ phase: 'encoding', done: start + count, total: ids.length });
-      await setImmediate();
-      if (signal.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
-    }
-    if (signal.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
 
     onProgress({ phase: 'swapping' });
     await saveVae(model, vaeDir(ns.dir, model.meta.id));

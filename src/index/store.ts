@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { AppError } from '../errors.js';
-import { decodeFloat16, encodeFloat16 } from '../util/float16.js';
+import { decodeFloat16, decodeFloat16Into, encodeFloat16 } from '../util/float16.js';
 
 /** What is kept per image: enough to rebuild any index or retrain without the original bytes. */
 export interface ImageRecord {
@@ -29,8 +29,16 @@ interface RecordValue extends ImageRecord {
   f16: string;
 }
 
+/** Row-major features of many images: row i belongs to ids[i]. */
+export interface FeatureMatrix {
+  ids: number[];
+  features: Float32Array;
+}
+
 const KEYV_NAMESPACE = 'store';
 const SCAN_PAGE = 500;
+/** Room for images indexed between loadFeatures' count and its scan, so that they rarely make it grow. */
+const LOAD_SLACK_ROWS = 256;
 
 /**
  * The feature store of one namespace: a SQLite file reached through keyv. Keys: `img:<id>` → record with
@@ -124,24 +132,50 @@ export class FeatureStore {
 
   /** Every stored image in id-key order, read a page at a time so memory stays flat. */
   async *scan(): AsyncGenerator<StoredImage> {
-    const prefix = `${KEYV_NAMESPACE}:img:`;
-    let after = prefix;
-    for (;;) {
-      const rows = (await this.adapter.query(
-        `SELECT key, value FROM ${this.table} WHERE key > ? AND key < ? ORDER BY key LIMIT ?`,
-        after,
-        `${prefix}\uffff`,
-        SCAN_PAGE,
-      )) as Array<{ key: string; value: string }>;
-      if (rows.length === 0) return;
+    for await (const rows of this.imagePages()) {
       for (const row of rows) {
         const data = await this.keyv.deserializeData<RecordValue>(row.value);
         if (data?.value) yield toStored(data.value);
       }
-      after = rows[rows.length - 1].key;
     }
   }
 
+  /**
+   * Every stored image's id and features as one row-major matrix (what a retrain needs, and nothing else). The
+   * matrix is sized from a count taken first and grows if images arrive during the scan; each row is decoded
+   * straight into it, so the features exist once, as float32.
+   */
+  async loadFeatures(dim: number): Promise<FeatureMatrix> {
+    let capacity = (await this.count()) + LOAD_SLACK_ROWS;
+    let features = new Float32Array(capacity * dim);
+    const ids: number[] = [];
+    // One more byte than a row needs, so a longer row shows up as a short write rather than being cut to size.
+    const bytes = Buffer.allocUnsafe(dim * 2 + 1);
+    for await (const rows of this.imagePages()) {
+      for (const row of rows) {
+        // keyv's serializer writes plain JSON and only rewrites strings that start with ':' (and Buffers): the
+        // id is a number and f16 is base64, which never starts with ':', so neither needs keyv's per-row reviver.
+        const record = (JSON.parse(row.value) as { value?: Partial<RecordValue> }).value;
+        if (typeof record?.id !== 'number' || typeof record.f16 !== 'string') continue;
+        const written = bytes.write(record.f16, 'base64');
+        if (written !== dim * 2) {
+          const found = Math.floor(Buffer.byteLength(record.f16, 'base64') / 2);
+          throw new AppError('STORE_FAILED', `Image ${record.id} in the store has ${found} features where ${dim} were expected.`, {
+            details: { id: record.id, expected: dim },
+          });
+        }
+        if (ids.length === capacity) {
+          capacity = Math.ceil(capacity * 1.25);
+          const grown = new Float32Array(capacity * dim);
+          grown.set(features);
+          features = grown;
+        }
+        decodeFloat16Into(bytes, dim, features, ids.length * dim);
+        ids.push(record.id);
+      }
+    }
+    return { ids, features: features.subarray(0, ids.length * dim) };
+  }
   async getThumbnail(id: number): Promise<Buffer | undefined> {
     const value = await this.keyv.get<string>(`thumb:${id}`);
     return value === undefined ? undefined : Buffer.from(value, 'base64');
@@ -155,6 +189,23 @@ export class FeatureStore {
   /** Every stored id, reading keys only (no record is decoded), for reconciling an index at start-up. */
   async ids(): Promise<number[]> {
     return this.idsAfterPrefix(`${KEYV_NAMESPACE}:img:`);
+  }
+
+  /** The raw rows of every image key in key order, a page at a time. */
+  private async *imagePages(): AsyncGenerator<Array<{ key: string; value: string }>> {
+    const prefix = `${KEYV_NAMESPACE}:img:`;
+    let after = prefix;
+    for (;;) {
+      const rows = (await this.adapter.query(
+        `SELECT key, value FROM ${this.table} WHERE key > ? AND key < ? ORDER BY key LIMIT ?`,
+        after,
+        `${prefix}\uffff`,
+        SCAN_PAGE,
+      )) as Array<{ key: string; value: string }>;
+      if (rows.length === 0) return;
+      yield rows;
+      after = rows[rows.length - 1].key;
+    }
   }
 
   /** The numbers that follow `prefix` in every key that starts with it: a range scan on the primary key. */

@@ -13,6 +13,7 @@ import {
   INPUT_TRANSFORMS,
   VAE_FORMAT,
   VaeModel,
+  trainingPlan,
   transformRow,
   type InputTransform,
   type VaeHyperParams,
@@ -25,7 +26,7 @@ export type { VaeHyperParams } from './vae-model.js';
 /** Losses are per-vector means over the epoch, in nats. */
 export type VaeProgress = {
   epoch: number;
-  /** Planned epochs; drops below hyper.epochs once the time budget shows they will not all fit. */
+  /** Planned epochs: trainingPlan's, lowered once the time budget shows they will not all fit. */
   epochs: number;
   /** The optimised objective: recon + β·KL (β still warming up, free bits applied) + the weighted neighbour term. */
   loss: number;
@@ -48,8 +49,6 @@ export const MIN_VAE_TRAINING_SIZE = 32;
 
 /** Burda et al.'s threshold: a latent dimension is in use when its μ varies across the data. */
 const ACTIVE_UNIT_VARIANCE = 0.01;
-/** Held-out slices smaller than this give a loss too noisy to read; those vectors train instead. */
-const MIN_HELD_OUT = 16;
 /** Vectors used to count active units after each epoch (the final count uses all of them). */
 const ACTIVE_UNIT_SAMPLE = 2048;
 const EVAL_CHUNK = 1024;
@@ -97,6 +96,7 @@ export function resolveVaeHyper(partial: Partial<VaeHyperParams>): VaeHyperParam
   int('latent', 1);
   int('hidden', 1);
   int('epochs', 1);
+  int('maxSteps', 1);
   int('batchSize', 1);
   int('klWarmupEpochs', 0);
   int('seed', 0);
@@ -395,7 +395,8 @@ export async function trainVae(
 
   const order = Uint32Array.from({ length: n }, (_, i) => i);
   new Rng(seed, 1).shuffle(order);
-  const heldOutCount = Math.floor(n * hyper.heldOutFraction) >= MIN_HELD_OUT ? Math.floor(n * hyper.heldOutFraction) : 0;
+  const plan = trainingPlan(n, hyper);
+  const heldOutCount = plan.heldOut;
   const heldOutRows = order.slice(0, heldOutCount);
   const trainRows = order.slice(heldOutCount);
   const sampleRows = trainRows.slice(0, ACTIVE_UNIT_SAMPLE);
@@ -406,14 +407,15 @@ export async function trainVae(
   const params = initParams(new Rng(seed, 4), d, h, l);
   const varList = Object.values(params);
   const optimizer = tf.train.adam(hyper.learningRate);
-  const steps = Math.max(1, Math.round(trainRows.length / hyper.batchSize));
+  const steps = plan.stepsPerEpoch;
   const freeBits = hyper.freeBitsPerDim;
   const neighbourWeight = hyper.neighbourWeight;
   // Undoing the standardization (but not the centring) for the neighbour target: cosine on the centred
   // inputs retrieved better on openclipart (P@20 0.451) than on the standardized ones (0.446) or raw (0.431).
   const inputScale = neighbourWeight > 0 ? tf.tensor1d(std) : undefined;
 
-  let plannedEpochs = hyper.epochs;
+  // Decided before the first step, so the KL warm-up below scales with the run that will actually happen.
+  let plannedEpochs = plan.epochs;
   let step = 0;
   let last = { loss: NaN, recon: NaN, kl: NaN, heldOut: undefined as number | undefined };
   let epochsTrained = 0;
@@ -474,7 +476,7 @@ export async function trainVae(
       const secondsPerEpoch = (performance.now() - epochStart) / 1000;
       const elapsed = (performance.now() - started) / 1000;
       epochsTrained = epoch;
-      plannedEpochs = Math.min(hyper.epochs, epoch + Math.floor((hyper.timeBudgetSeconds - elapsed) / secondsPerEpoch));
+      plannedEpochs = Math.min(plan.epochs, epoch + Math.floor((hyper.timeBudgetSeconds - elapsed) / secondsPerEpoch));
       last = { loss: lossSum / trainRows.length, recon: reconSum / trainRows.length, kl: klSum / trainRows.length, heldOut };
       hooks.onProgress?.({ epoch, epochs: Math.max(plannedEpochs, epoch), ...last, activeUnits, secondsPerEpoch });
     }

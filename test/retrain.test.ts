@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { isAppError } from '../src/errors.js';
+import { buildIndex } from '../src/index/build-index.js';
+import { createEngine, namespaceDir } from '../src/index/engine.js';
+import { FeatureStore } from '../src/index/store.js';
+import { VaeEncoderWorker } from '../src/ml/vae-encoder-client.js';
+import { trainVae } from '../src/ml/vae-train.js';
+import { FEATURE_DIM, syntheticFeatures } from './helpers/synthetic-features.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+/** Three chunks of the encoding worker (1,000 rows each), the last one partial. */
+const N = 2_600;
+const TINY = { hidden: 32, latent: 8, epochs: 2, seed: 4 };
+
+const data = syntheticFeatures(N, 9);
+const ids = Array.from({ length: N }, (_, i) => 10 * i + 3);
+const model = trainVae(data.subarray(0, 500 * FEATURE_DIM), 500, TINY);
+
+test('buildIndex puts every row under its id, keyed on the model’s μ', async () => {
+  const vae = await model;
+  const encoder = VaeEncoderWorker.start(vae);
+  const progress: number[] = [];
+  try {
+    const index = await buildIndex(vae, { ids, features: data }, encoder, { signal: new AbortController().signal, onProgress: (done) => progress.push(done) });
+    assert.equal(index.size, N);
+    assert.equal(index.keyId, `vae-${vae.meta.id}`);
+    assert.deepEqual(progress, [0, 1000, 2000, N]);
+    for (const row of [0, 999, 1000, N - 1]) {
+      const [best] = index.search(vae.encode(data.subarray(row * FEATURE_DIM, (row + 1) * FEATURE_DIM), 1), 1);
+      assert.equal(best.id, ids[row]);
+      assert.ok(best.score > 0.9999, `row ${row}: cosine ${best.score}`);
+    }
+  } finally {
+    await encoder.close();
+  }
+});
+
+test('aborting while the index is built rejects with TRAINING_CANCELLED before the next chunk', async () => {
+  const vae = await model;
+  const encoder = VaeEncoderWorker.start(vae);
+  const controller = new AbortController();
+  const progress: number[] = [];
+  try {
+    const building = buildIndex(vae, { ids, features: data }, encoder, {
+      signal: controller.signal,
+      onProgress: (done) => {
+        progress.push(done);
+        if (done >= 1000) controller.abort();
+      },
+    });
+    await assert.rejects(building, (error) => isAppError(error, 'TRAINING_CANCELLED'));
+    assert.deepEqual(progress, [0, 1000]);
+  } finally {
+    await encoder.close();
+  }
+});
+
+test('a retrain cancelled while encoding leaves the old key active, and the next one completes', async () => {
+  const dataDir = await tempDir();
+  const store = await FeatureStore.open(join(namespaceDir(dataDir, 'local'), 'store.sqlite'));
+  for (let i = 0; i < N; i++) {
+    const record = { sha256: `sha-${i}`, source: `synthetic/${i}.png`, width: 1, height: 1, addedAt: new Date(0).toISOString() };
+    await store.exclusive(() => store.insert(record, data.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM)));
+  }
+  await store.close();
+  const engine = createEngine({ dataDir, retrainPolicy: false, vaeHyper: TINY });
+  try {
+    const controller = new AbortController();
+    const phases: string[] = [];
+    const retrain = engine.retrain({
+      force: true,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (phases.at(-1) !== p.phase) phases.push(p.phase);
+        if (p.phase === 'encoding' && (p.done ?? 0) >= 1000) controller.abort();
+      },
+    });
+    await assert.rejects(retrain, (error) => isAppError(error, 'TRAINING_CANCELLED'));
+    assert.deepEqual(phases, ['loading', 'training', 'checking', 'encoding']);
+    assert.equal((await engine.stats()).key, 'raw');
+
+    const done = await engine.retrain({ force: true });
+    assert.equal(done.swapped, true);
+    const stats = await engine.stats();
+    assert.equal(stats.key, done.key);
+    assert.equal(stats.indexed, N);
+    const hits = await engine.query({ id: 1 }, { k: 3 });
+    assert.equal(hits.hits.length, 3);
+  } finally {
+    await engine.close();
+  }
+});
