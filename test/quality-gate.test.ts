@@ -29,7 +29,7 @@ function clustered(): Float32Array {
  * A hand-built VAE whose μ copies input dimensions `from`…`from + 3` (hidden layer [relu(x), relu(−x)]) and
  * whose decoder writes μ back into those dimensions, plus `outputBias` everywhere.
  */
-function copyingVae(from: number, outputBias = 0): VaeModel {
+function copyingVae(from: number, outputBias = 0, epochsTrained = 1): VaeModel {
   const encoderW = new Float32Array(D * H);
   for (let k = 0; k < D; k++) {
     encoderW[k * H + k] = 1;
@@ -61,7 +61,7 @@ function copyingVae(from: number, outputBias = 0): VaeModel {
       latentDim: L,
       hiddenDim: H,
       seed: 1,
-      epochsTrained: 1,
+      epochsTrained,
       format: VAE_FORMAT,
     },
     {
@@ -125,4 +125,14 @@ test('quality gate: a candidate whose held-out loss is much worse is refused eve
 
 test('quality gate: refuses to decide on too few held-out rows', () => {
   assert.throws(() => evaluateRetrainCandidate(features.subarray(0, 10 * D), 10, { kind: 'raw' }, good), RangeError);
+});
+
+test('quality gate: against a model trained for more steps, a higher held-out loss is not held against the candidate', () => {
+  const longer = copyingVae(0, 0, 50);
+  const decision = evaluateRetrainCandidate(features, N, { kind: 'vae', model: longer }, copyingVae(0, 3, 10));
+  assert.equal(decision.accept, true, decision.reason);
+  assert.ok(decision.candidate.heldOutLoss! > decision.current.heldOutLoss! * (1 + GATE_DEFAULTS.lossMargin));
+  assert.match(decision.reason, /not compared: the current model trained \d+ steps, the new one \d+/);
+  // Overlap still decides.
+  assert.equal(evaluateRetrainCandidate(features, N, { kind: 'vae', model: longer }, copyingVae(12, 0, 10)).accept, false);
 });

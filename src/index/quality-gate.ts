@@ -3,7 +3,7 @@
  * a namespace has no labels, so the measures are how well each key keeps the raw-feature neighbourhoods of
  * held-out images (overlap@k) and, for VAE keys, the held-out ELBO. Pure: no files, no workers, no engine.
  */
-import { VaeModel, transformRow } from '../ml/vae-model.js';
+import { VaeModel, trainingPlan, transformRow } from '../ml/vae-model.js';
 
 /** The key a namespace answers with: the raw features, or a VAE's μ. */
 export type KeyEncoder = { kind: 'raw' } | { kind: 'vae'; model: VaeModel };
@@ -215,6 +215,11 @@ const fmt = (v: number): string => v.toFixed(3);
  * falls more than `overlapMargin` below the current key's (or below `minOverlapVsRaw` when the current key
  * is raw), or whose held-out loss exceeds the current VAE's by more than `lossMargin`.
  */
+/** Optimiser steps a VAE was trained for. */
+function stepsTrained(model: VaeModel): number {
+  return trainingPlan(model.meta.trainingSize, model.meta.hyper).stepsPerEpoch * model.meta.epochsTrained;
+}
+
 export function evaluateRetrainCandidate(
   heldOut: Float32Array,
   n: number,
@@ -242,8 +247,15 @@ export function evaluateRetrainCandidate(
   if (next.overlap < now.overlap - overlapMargin) {
     return decide(false, `Neighbour overlap would drop from ${fmt(now.overlap)} to ${fmt(next.overlap)} (more than ${fmt(overlapMargin)}); the current model stays active.`);
   }
+  // The ELBO keeps falling long after retrieval has levelled off (docs/relevance.md, "Training budget"), so
+  // against a model trained for more steps (one from before the step budget) a higher loss says nothing.
+  const [nowSteps, nextSteps] = [stepsTrained(current.model), stepsTrained(candidate)];
+  const lossText = `held-out loss ${now.heldOutLoss!.toFixed(1)} → ${next.heldOutLoss!.toFixed(1)} nats`;
+  if (nextSteps < nowSteps) {
+    return decide(true, `Neighbour overlap ${fmt(now.overlap)} → ${fmt(next.overlap)}; ${lossText}, not compared: the current model trained ${nowSteps} steps, the new one ${nextSteps}.`);
+  }
   if (next.heldOutLoss! > now.heldOutLoss! * (1 + lossMargin)) {
     return decide(false, `Held-out loss would rise from ${now.heldOutLoss!.toFixed(1)} to ${next.heldOutLoss!.toFixed(1)} nats (more than ${lossMargin * 100}%); the current model stays active.`);
   }
-  return decide(true, `Neighbour overlap ${fmt(now.overlap)} → ${fmt(next.overlap)}, held-out loss ${now.heldOutLoss!.toFixed(1)} → ${next.heldOutLoss!.toFixed(1)} nats.`);
+  return decide(true, `Neighbour overlap ${fmt(now.overlap)} → ${fmt(next.overlap)}, ${lossText}.`);
 }
