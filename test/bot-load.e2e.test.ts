@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationCommandOptionType } from 'discord.js';
@@ -9,14 +10,18 @@ import { waitFor } from './helpers/wait.js';
 // CI runs a short burst; `LOAD_MESSAGES=10000 node --test dist/test/bot-load.e2e.test.js` is the full-size run.
 const MESSAGES = Number(process.env.LOAD_MESSAGES ?? 300);
 
-/** Distinct small images: a colour field with a few shapes, different for every seed. */
+/**
+ * Distinct small images: a colour field with a few shapes. The shapes repeat every 720 seeds, so a marker whose
+ * position encodes the seed (unique below 2,360) keeps every image's bytes distinct.
+ */
 async function generated(seed: number): Promise<Buffer> {
   const hue = (seed * 47) % 360;
   const x = (seed * 13) % 80;
   const y = (seed * 29) % 80;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128"><rect width="128" height="128" fill="hsl(${hue},60%,60%)"/>
     <circle cx="${x + 20}" cy="${y + 20}" r="${10 + (seed % 20)}" fill="hsl(${(hue + 180) % 360},70%,40%)"/>
-    <rect x="${(x * 3) % 90}" y="${(y * 5) % 90}" width="30" height="${10 + (seed % 30)}" fill="hsl(${(hue + 90) % 360},50%,30%)"/></svg>`;
+    <rect x="${(x * 3) % 90}" y="${(y * 5) % 90}" width="30" height="${10 + (seed % 30)}" fill="hsl(${(hue + 90) % 360},50%,30%)"/>
+    <rect x="${Math.floor(seed / 20) % 118}" y="${(seed % 20) * 6}" width="10" height="6" fill="#000"/></svg>`;
   return sharp(Buffer.from(svg)).png().toBuffer();
 }
 
@@ -34,6 +39,8 @@ test(`a burst of ${MESSAGES} image messages: nothing dropped silently, memory bo
     fake.slashCommand({ guildId: guild.id, channelId: channel, userId: guild.ownerId, name: 'watch', options: [{ name: 'channel', type: ApplicationCommandOptionType.Channel, value: channel }] }),
   );
   const images = await Promise.all(Array.from({ length: Math.min(MESSAGES, 2000) }, (_, i) => generated(i)));
+  // Before the marker, seeds repeated every 720 and a full-size run waited for 2,000 images that could not exist.
+  assert.equal(new Set(images.map((image) => createHash('sha256').update(image).digest('hex'))).size, images.length, 'distinct images');
   // Seed the index so queries have something to find from the start.
   for (let i = 0; i < 20; i++) fake.postMessage({ channelId: channel, authorId: painter, files: [{ filename: `seed${i}.png`, data: await generated(100_000 + i) }] });
   await waitFor('the seed images', async () => (await world!.engine.stats(guild.id)).images === 20);
