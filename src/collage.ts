@@ -15,16 +15,6 @@ const GAP = 6;
 const COLUMNS = 7;
 const BACKGROUND = { r: 32, g: 34, b: 37, alpha: 1 };
 
-/** A thumbnail of the query image for the overview, made once so later pages need not keep its bytes. */
-export async function queryThumbnail(bytes: Uint8Array): Promise<string | undefined> {
-  try {
-    const webp = await sharp(bytes, { limitInputPixels: 100_000_000 }).rotate().resize(128, 128, { fit: 'cover' }).webp({ quality: 75 }).toBuffer();
-    return webp.toString('base64');
-  } catch {
-    return undefined;
-  }
-}
-
 export interface CollageOptions {
   /** 'jpeg' (default): what the bot uploads, ~10× smaller than PNG and the fastest to encode. 'png': lossless. */
   format?: 'jpeg' | 'png';

@@ -61,6 +61,8 @@ test('index → query round trip on real photos, across restarts, corruption and
   await t.test('a filter decides what a caller may see', async () => {
     const result = await engine.query(await nearDuplicate(chelsea), { k: 20, filter: (r) => !r.source.endsWith('.png') });
     assert.ok(result.hits.length > 0);
+    const thumbnail = await sharp(result.thumbnail!).metadata();
+    assert.deepEqual([thumbnail.format, thumbnail.width], ['webp', 128], 'the query comes back as a thumbnail for the reply');
     assert.ok(result.hits.every((h) => !h.record.source.endsWith('.png')));
   });
 

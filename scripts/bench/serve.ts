@@ -1,7 +1,9 @@
 // What the bot does for `/relevant`, run in a fresh process (see child.ts): start, open the collection, answer the
 // first attachment (the cold start), then answer more of them (the steady-state latency).
-import { queryThumbnail, renderCollage } from '../../src/collage.js';
-import { createEngine, type Engine } from '../../src/index/engine.js';
+import { renderCollage } from '../../src/collage.js';
+import { PREPROCESS_FIT, createEngine, type Engine } from '../../src/index/engine.js';
+import { preprocessImage } from '../../src/ml/image.js';
+import { thumbnailFromInput } from '../../src/ml/thumbnail.js';
 import { BENCH_NAMESPACE as NAMESPACE, quantile, round, type BenchContext } from './common.js';
 import { uploads } from './uploads.js';
 
@@ -24,15 +26,15 @@ export interface ServeResult {
 
 /**
  * What the bot builds for a reply (src/bot/results.ts, without discord.js's message objects): the hits, the
- * query's thumbnail, every hit's stored thumbnail and the overview collage. The benchmark's stores hold no
- * thumbnails, so a hit without one is drawn from `standIn`, a real thumbnail, as it would be in the bot.
+ * query's thumbnail (which the query returns), every hit's stored thumbnail and the overview collage. The
+ * benchmark's stores hold no thumbnails, so a hit without one is drawn from `standIn`, a real thumbnail, as it
+ * would be in the bot.
  */
 async function answer(engine: Engine, bytes: Uint8Array, standIn: Buffer): Promise<number> {
   const result = await engine.query(bytes, { namespace: NAMESPACE, k: 20 });
-  const query = await queryThumbnail(bytes);
   const thumbnails = await Promise.all(result.hits.map((h) => engine.thumbnail(h.record.id, { namespace: NAMESPACE })));
   const collage = await renderCollage(
-    { bytes: query ? Buffer.from(query, 'base64') : undefined, caption: 'query' },
+    { bytes: result.thumbnail, caption: 'query' },
     result.hits.map((h, i) => ({ bytes: thumbnails[i] ?? standIn, caption: h.score.toFixed(3) })),
   );
   const hits = JSON.stringify(result.hits.map((h) => ({ id: h.record.id, source: h.record.source, score: h.score })));
@@ -44,7 +46,7 @@ export async function runServe(args: { dataDir: string; queries: number; importe
   try {
     let start = performance.now();
     const set = await uploads(args, args.queries);
-    const standIn = Buffer.from((await queryThumbnail(set[set.length - 1].bytes))!, 'base64');
+    const standIn = await thumbnailFromInput((await preprocessImage(set[set.length - 1].bytes, { fit: PREPROCESS_FIT })).input);
     // Reading the benchmark's files is not part of the bot's start.
     const readMs = performance.now() - start;
     start = performance.now();

@@ -6,11 +6,10 @@ import {
   type MessageContextMenuCommandInteraction,
 } from 'discord.js';
 import { AppError } from '../errors.js';
-import type { Hit } from '../index/engine.js';
+import type { QueryResult } from '../index/engine.js';
 import { exposesToOthers, resultFilter } from './access.js';
 import type { BotContext } from './context.js';
 import { editReplyOrPost, followUpPrivately } from './late-answer.js';
-import { queryThumbnail } from '../collage.js';
 import { CONTROLS, renderResults } from './results.js';
 import type { BrowseState } from './settings.js';
 
@@ -57,7 +56,7 @@ export async function answerRelevant(ctx: BotContext, interaction: QueryInteract
       const source = guild.channels.cache.get(hit.record.extra?.channelId ?? '');
       return source !== undefined && exposesToOthers(guild, channel, source);
     });
-  const state = await firstPage(guild.id, channel.id, interaction.user.id, result.hits, options.ephemeral || exposes, bytes);
+  const state = firstPage(guild.id, channel.id, interaction.user.id, result, options.ephemeral || exposes);
   const payload = await renderResults(ctx, guild, state);
   const ttl = ctx.config.browseTtlMinutes * 60_000;
   if (exposes) {
@@ -108,7 +107,7 @@ export async function answerMention(ctx: BotContext, message: Message, bytes: Bu
     await message.reply({ content: 'I found no relevant images I can show here.' });
     return;
   }
-  const state = await firstPage(guild.id, channel.id, message.author.id, result.hits, false, bytes);
+  const state = firstPage(guild.id, channel.id, message.author.id, result, false);
   const payload = await renderResults(ctx, guild, state);
   if (withheld) payload.content += '\n(Some results from channels not everyone here can read were left out: use `/relevant private:true` to see them.)';
   const reply = await message.reply(payload);
@@ -117,14 +116,14 @@ export async function answerMention(ctx: BotContext, message: Message, bytes: Bu
 }
 
 /** The browsing state of a fresh answer: its first result shown, the query kept as a thumbnail for re-drawing. */
-async function firstPage(guildId: string, channelId: string, invokerId: string, hits: Hit[], ephemeral: boolean, query: Buffer): Promise<BrowseState> {
+function firstPage(guildId: string, channelId: string, invokerId: string, result: QueryResult, ephemeral: boolean): BrowseState {
   return {
     guildId,
     channelId,
     invokerId,
-    hits: hits.map((h) => ({ id: h.record.id, score: h.score })),
+    hits: result.hits.map((h) => ({ id: h.record.id, score: h.score })),
     position: 0,
     ephemeral,
-    queryThumbnail: await queryThumbnail(query),
+    queryThumbnail: result.thumbnail?.toString('base64'),
   };
 }

@@ -90,6 +90,11 @@ export interface QueryResult {
   key: string;
   /** The stored image the query was, when it was one (it is never among the hits). */
   self?: ImageRecord;
+  /**
+   * A small WebP of the query image: the stored one, or made from the decoded query (so a reply need not decode
+   * the upload a second time). Absent when thumbnails are off.
+   */
+  thumbnail?: Buffer;
 }
 
 export interface RetrainProgress {
@@ -336,11 +341,18 @@ export function createEngine(options: EngineOptions): Engine {
       const k = Math.max(1, Math.min(queryOptions.k ?? DEFAULT_K, 100));
       let self: ImageRecord | undefined;
       let vector: Float32Array;
+      let thumbnail: Buffer | undefined;
       if (input instanceof Uint8Array) {
         const known = await ns.store.findBySha(sha256(input));
         const stored = known === undefined ? undefined : await ns.store.get(known);
         self = stored;
-        vector = stored ? stored.features : (await features(input)).features;
+        if (stored) {
+          vector = stored.features;
+        } else {
+          const decoded = await features(input, true);
+          vector = decoded.features;
+          thumbnail = decoded.thumbnail;
+        }
       } else {
         const stored = await ns.store.get(input.id);
         if (!stored) throw new AppError('NOT_FOUND', `There is no image with id ${input.id}.`);
@@ -364,7 +376,8 @@ export function createEngine(options: EngineOptions): Engine {
         }
         if (hits.length >= k || neighbours.length < want || want >= ns.indexSize) break;
       }
-      return { hits, key: keyIdOf(ns.key), self: self && stripFeatures(self) };
+      if (self && options.thumbnails !== false) thumbnail = await ns.store.getThumbnail(self.id);
+      return { hits, key: keyIdOf(ns.key), self: self && stripFeatures(self), thumbnail };
     },
 
     async remove(id, removeOptions = {}) {

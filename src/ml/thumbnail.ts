@@ -11,6 +11,7 @@ export async function thumbnailFromInput(input: Float32Array, size = 224): Promi
   for (let i = 0; i < input.length; i++) pixels[i] = Math.round((input[i] + 1) * 127.5);
   return sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
     .resize(THUMBNAIL_SIZE, THUMBNAIL_SIZE, { kernel: 'lanczos3' })
-    .webp({ quality: 75 })
+    // Effort 2 instead of 4: 2.4 instead of 3.5 CPU ms for a 128 px tile, one made for every image indexed.
+    .webp({ quality: 75, effort: 2 })
     .toBuffer();
 }
