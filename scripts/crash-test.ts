@@ -15,19 +15,37 @@ const SCENARIOS: Record<ScenarioReport['scenario'], (options: CrashOptions) => P
   backfill: runBackfillScenario,
 };
 
-const { values } = parseArgs({
-  options: {
-    kills: { type: 'string', default: '50' },
-    seed: { type: 'string', default: '6' },
-    scenario: { type: 'string', default: Object.keys(SCENARIOS).join(',') },
-    'work-dir': { type: 'string' },
-    json: { type: 'string' },
-    quiet: { type: 'boolean', default: false },
-  },
-});
+const OPTIONS = {
+  kills: { type: 'string', default: '50' },
+  seed: { type: 'string', default: '6' },
+  scenario: { type: 'string', default: Object.keys(SCENARIOS).join(',') },
+  'work-dir': { type: 'string' },
+  json: { type: 'string' },
+  quiet: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
 
+const USAGE = `usage: node dist/scripts/crash-test.js [--kills 50] [--seed 6] [--scenario ${Object.keys(SCENARIOS).join(',')}] [--work-dir DIR] [--json out.json] [--quiet]`;
+
+function parseOptions() {
+  try {
+    return parseArgs({ options: OPTIONS }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return process.exit(2);
+  }
+}
+
+const values = parseOptions();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const chosen = values.scenario.split(',').map((name) => {
-  if (!(name in SCENARIOS)) throw new Error(`unknown scenario "${name}" (choose from ${Object.keys(SCENARIOS).join(', ')})`);
+  if (!(name in SCENARIOS)) {
+    console.error(`unknown scenario "${name}"\n${USAGE}`);
+    process.exit(2);
+  }
   return name as ScenarioReport['scenario'];
 });
 const workDir = values['work-dir'] ?? (await mkdtemp(join(tmpdir(), 'relevant-crash-')));
