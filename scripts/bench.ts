@@ -23,15 +23,31 @@ const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteResult>> = 
   memory: benchMemory,
 };
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    out: { type: 'string' },
-    cache: { type: 'string', default: 'bench-cache' },
-    resume: { type: 'boolean', default: false },
-  },
-});
+const USAGE = `usage: npm run bench -- [--quick] [--only ${SUITES.join(',')}] [--out dir] [--cache dir] [--resume]`;
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        out: { type: 'string' },
+        cache: { type: 'string', default: 'bench-cache' },
+        resume: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return process.exit(2);
+  }
+}
+
+const values = parseOptions();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const mode = values.quick ? 'quick' : 'full';
 const only = values.only?.split(',').map((s) => s.trim()) ?? [...SUITES];
 const unknown = only.filter((s) => !(SUITES as readonly string[]).includes(s));

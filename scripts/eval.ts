@@ -14,17 +14,30 @@ import { createFeatureExtractor } from '../src/ml/features.js';
 const USAGE = 'usage: npm run eval -- <dataset folder or manifest.tsv> [--out dir] [--seed n] [--quick] [--fit crop|pad] [--cache dir]';
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      out: { type: 'string', default: 'eval-out' },
-      seed: { type: 'string', default: '1' },
-      quick: { type: 'boolean', default: false },
-      // The engine's own preprocessing unless told otherwise, so the report speaks for what users get.
-      fit: { type: 'string', default: PREPROCESS_FIT },
-      cache: { type: 'string' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        out: { type: 'string', default: 'eval-out' },
+        seed: { type: 'string', default: '1' },
+        quick: { type: 'boolean', default: false },
+        // The engine's own preprocessing unless told otherwise, so the report speaks for what users get.
+        fit: { type: 'string', default: PREPROCESS_FIT },
+        cache: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const seed = Number(values.seed);
   if (positionals.length !== 1 || !Number.isInteger(seed) || seed < 0 || (values.fit !== 'crop' && values.fit !== 'pad')) {
     console.error(USAGE);
