@@ -53,7 +53,9 @@ const options: CrashOptions = {
   workDir,
   kills: Number(values.kills),
   seed: Number(values.seed),
-  images: 2000,
+  // Enough that 50 kills land before every image is stored: on a quiet machine a run stores 100-200 before its kill,
+  // and with 2,000 half the kills of a full run came after the last image (runs that only re-read duplicates).
+  images: 8000,
   retrainImages: 130,
   backfillMessages: 350,
   progress: values.quiet ? undefined : (line) => console.log(line),
