@@ -183,6 +183,7 @@ export async function runBackfillScenario(options: CrashOptions): Promise<Scenar
     reconciledAdded: 0,
     rebuiltFromStore: 0,
     tempFilesRemoved: 0,
+    graphMisses: 0,
   };
   let killed = 0;
   let completed = 0;
@@ -244,6 +245,7 @@ export async function runBackfillScenario(options: CrashOptions): Promise<Scenar
         failures.push(...restart.failures);
         if (restart.rebuilt) figures.rebuiltFromStore += 1;
         figures.tempFilesRemoved += restart.tempFilesRemoved;
+        figures.graphMisses += restart.graphMisses;
         figures.reconciledAdded += restart.reconciled.added;
         const byKey = storedByAttachment(restart.stored);
         finalStore = byKey;

@@ -85,7 +85,7 @@ export async function runIngestScenario(options: CrashOptions): Promise<Scenario
   const acknowledged = new Map<number, string>();
   const acknowledgedNames = new Set<string>();
   const failures: string[] = [];
-  const figures = { acknowledged: 0, reconciledAdded: 0, reconciledDropped: 0, rebuiltFromStore: 0, tempFilesRemoved: 0, restarts: 0, killedBeforeFirstAck: 0 };
+  const figures = { acknowledged: 0, reconciledAdded: 0, reconciledDropped: 0, rebuiltFromStore: 0, tempFilesRemoved: 0, graphMisses: 0, restarts: 0, killedBeforeFirstAck: 0 };
   let kills = 0;
   let completed = 0;
 
@@ -117,6 +117,7 @@ export async function runIngestScenario(options: CrashOptions): Promise<Scenario
     failures.push(...restart.failures);
     if (restart.rebuilt) figures.rebuiltFromStore += 1;
     figures.tempFilesRemoved += restart.tempFilesRemoved;
+    figures.graphMisses += restart.graphMisses;
     figures.reconciledAdded += restart.reconciled.added;
     figures.reconciledDropped += restart.reconciled.dropped;
     options.progress?.(`ingest ${label}: store ${restart.stored.size}, reconciled +${restart.reconciled.added}/-${restart.reconciled.dropped}${restart.rebuilt ? ', rebuilt' : ''}`);
