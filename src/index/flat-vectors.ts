@@ -145,7 +145,8 @@ export class FlatVectors {
     const { dim, data, dead, ids } = this;
     let norm = 0;
     for (let i = 0; i < dim; i++) norm += vector[i] * vector[i];
-    const q = Float32Array.from(vector, (v) => (norm > 0 ? v / Math.sqrt(norm) : 0));
+    const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
+    const q = Float32Array.from(vector, (v) => v * scale);
     // A sorted list of the best k: a candidate is compared with the worst kept one first, so nearly all slots
     // cost one comparison after the dot product.
     const bestScore: number[] = [];
