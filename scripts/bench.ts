@@ -4,7 +4,6 @@
 // them; --resume also keeps the suites an interrupted run already finished in --out.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { SUITES, loadAverage, machineInfo, round, type BenchContext, type SuiteName, type SuiteResult } from './bench/common.js';
 import { benchDecode } from './bench/decode.js';
 import { benchIngest } from './bench/ingest.js';
@@ -13,6 +12,7 @@ import { benchModel } from './bench/model.js';
 import { benchQuery } from './bench/query.js';
 import { markdownTable, type BenchReport } from './bench/report.js';
 import { benchRetrain } from './bench/retrain.js';
+import { parseScriptArgs } from './script-args.js';
 
 const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteResult>> = {
   model: benchModel,
@@ -25,29 +25,19 @@ const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteResult>> = 
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${SUITES.join(',')}] [--out dir] [--cache dir] [--resume]`;
 
-function parseOptions() {
-  try {
-    return parseArgs({
-      options: {
-        quick: { type: 'boolean', default: false },
-        only: { type: 'string' },
-        out: { type: 'string' },
-        cache: { type: 'string', default: 'bench-cache' },
-        resume: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }).values;
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${USAGE}`);
-    return process.exit(2);
-  }
-}
-
-const values = parseOptions();
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const { values } = parseScriptArgs(
+  {
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      out: { type: 'string' },
+      cache: { type: 'string', default: 'bench-cache' },
+      resume: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  },
+  USAGE,
+);
 const mode = values.quick ? 'quick' : 'full';
 const only = values.only?.split(',').map((s) => s.trim()) ?? [...SUITES];
 const unknown = only.filter((s) => !(SUITES as readonly string[]).includes(s));

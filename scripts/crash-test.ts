@@ -5,8 +5,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { runBackfillScenario } from './crash/backfill-scenario.js';
+import { parseScriptArgs } from './script-args.js';
 import { runIngestScenario, runRetrainScenario, type CrashOptions, type ScenarioReport } from './crash/scenarios.js';
 
 const SCENARIOS: Record<ScenarioReport['scenario'], (options: CrashOptions) => Promise<ScenarioReport>> = {
@@ -27,20 +27,7 @@ const OPTIONS = {
 
 const USAGE = `usage: node dist/scripts/crash-test.js [--kills 50] [--seed 6] [--scenario ${Object.keys(SCENARIOS).join(',')}] [--work-dir DIR] [--json out.json] [--quiet]`;
 
-function parseOptions() {
-  try {
-    return parseArgs({ options: OPTIONS }).values;
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${USAGE}`);
-    return process.exit(2);
-  }
-}
-
-const values = parseOptions();
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+const { values } = parseScriptArgs({ options: OPTIONS }, USAGE);
 const chosen = values.scenario.split(',').map((name) => {
   if (!(name in SCENARIOS)) {
     console.error(`unknown scenario "${name}"\n${USAGE}`);

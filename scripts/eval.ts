@@ -4,19 +4,18 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadDataset } from '../src/eval/dataset.js';
 import { evaluateRelevance } from '../src/eval/evaluate.js';
 import { PREPROCESS_FIT } from '../src/index/engine.js';
 import { chartSpec, markdownReport, renderChartPng } from '../src/eval/report.js';
 import { createFeatureExtractor } from '../src/ml/features.js';
+import { parseScriptArgs } from './script-args.js';
 
 const USAGE = 'usage: npm run eval -- <dataset folder or manifest.tsv> [--out dir] [--seed n] [--quick] [--fit crop|pad] [--cache dir]';
 
 async function main(): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const { values, positionals } = parseScriptArgs(
+    {
       allowPositionals: true,
       options: {
         out: { type: 'string', default: 'eval-out' },
@@ -27,17 +26,9 @@ async function main(): Promise<void> {
         cache: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
+    },
+    USAGE,
+  );
   const seed = Number(values.seed);
   if (positionals.length !== 1 || !Number.isInteger(seed) || seed < 0 || (values.fit !== 'crop' && values.fit !== 'pad')) {
     console.error(USAGE);
