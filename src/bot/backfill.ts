@@ -1,22 +1,41 @@
-import type { Client, Message } from 'discord.js';
+import { DiscordAPIError, RESTJSONErrorCodes, type Client, type Message, type RepliableInteraction } from 'discord.js';
 import type { Logger } from '../log.js';
+import { listInWords, missingBotPermissions } from './bot-permissions.js';
+import type { BackfillStatusMessage } from './context.js';
 import type { DownloadPolicy } from './download.js';
 import { indexMessage } from './ingest.js';
+import { ProgressMessage } from './progress-message.js';
 import type { BackfillState, BotSettings } from './settings.js';
 import type { Engine } from '../index/engine.js';
 
 const PAGE = 100;
 const STATUS_EVERY_MS = 5_000;
 
+/** Discord's answers when the bot may not (or no longer) read a channel: 50001 Missing Access, 50013 Missing Permissions. */
+function lostAccess(error: unknown): error is DiscordAPIError {
+  return error instanceof DiscordAPIError && (error.code === RESTJSONErrorCodes.MissingAccess || error.code === RESTJSONErrorCodes.MissingPermissions);
+}
+
 /**
  * Reads a watched channel's history, newest first, a page of 100 at a time. The cursor (oldest message done) is
  * saved after every page, so a restart resumes where it stopped; re-reading a page is harmless because exact
- * duplicates are recognised.
+ * duplicates are recognised. A channel the bot can no longer read stops its backfill with the reason, which waits
+ * for a new /watch instead of failing again at every start.
  */
 export function createBackfiller(deps: { client: Client; engine: Engine; settings: BotSettings; policy: DownloadPolicy; log: Logger }) {
   const running = new Map<string, Promise<void>>();
 
-  async function run(state: BackfillState): Promise<void> {
+  /** The status message of the backfill: the /watch reply, or the message that took over from it. */
+  function statusOf(state: BackfillState, interaction?: RepliableInteraction): ProgressMessage | undefined {
+    if (!state.statusChannelId || !state.statusMessageId) return undefined;
+    const target = { channelId: state.statusChannelId, messageId: state.statusMessageId, userId: state.statusUserId, ordinary: state.statusIsOrdinary ?? false };
+    return new ProgressMessage({ client: deps.client, log: deps.log, what: `backfill status of channel ${state.channelId}` }, target, interaction, async (moved) => {
+      Object.assign(state, { statusChannelId: moved.channelId, statusMessageId: moved.messageId, statusIsOrdinary: true });
+      await deps.settings.saveBackfill(state);
+    });
+  }
+
+  async function run(state: BackfillState, status: ProgressMessage | undefined): Promise<void> {
     const { client, engine, settings, policy, log } = deps;
     const channel = await client.channels.fetch(state.channelId).catch(() => null);
     if (!channel || !channel.isTextBased() || !('messages' in channel)) {
@@ -24,19 +43,30 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
       return;
     }
     let lastStatus = 0;
-    const status = async (final: boolean) => {
-      if (!state.statusChannelId || !state.statusMessageId) return;
+    const report = async (final: boolean) => {
       if (!final && Date.now() - lastStatus < STATUS_EVERY_MS) return;
       lastStatus = Date.now();
-      const text = `${final ? 'History of' : 'Reading the history of'} <#${state.channelId}>: ${state.messages} messages read, ${state.images} images indexed${final ? '. Done.' : '…'}`;
-      const statusChannel = await client.channels.fetch(state.statusChannelId).catch(() => null);
-      if (statusChannel?.isTextBased() && 'messages' in statusChannel) {
-        await statusChannel.messages.edit(state.statusMessageId, { content: text }).catch((error: Error) => log.warn(`backfill status edit failed: ${error.message}`));
-      }
+      await status?.report(
+        `${final ? 'History of' : 'Reading the history of'} <#${state.channelId}>: ${state.messages} messages read, ${state.images} images indexed${final ? '. Done.' : '…'}`,
+      );
     };
     while (!state.done) {
       if (!(await settings.isWatched(state.guildId, state.channelId))) return;
-      const page = await channel.messages.fetch({ limit: PAGE, ...(state.before ? { before: state.before } : {}) });
+      let page;
+      try {
+        page = await channel.messages.fetch({ limit: PAGE, ...(state.before ? { before: state.before } : {}) });
+      } catch (error) {
+        if (!lostAccess(error)) throw error;
+        const missing = 'guild' in channel ? (await missingBotPermissions(channel)).read : [];
+        state.problem = missing.length > 0 ? `I am missing ${listInWords(missing)} there` : `Discord refused me access to it (${error.message})`;
+        await settings.saveBackfill(state);
+        log.warn(`backfill of channel ${state.channelId} stopped: ${state.problem} (Discord: ${error.code} ${error.message}); it waits for a new /watch of the channel`);
+        await status?.report(
+          `Stopped reading the history of <#${state.channelId}>: ${state.problem}. ${state.messages} messages read, ${state.images} images indexed so far. ` +
+            'Give me access, then use /watch on the channel again to continue.',
+        );
+        return;
+      }
       const messages: Message[] = [...page.values()].sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
       for (const message of messages) {
         const outcome = await indexMessage(engine, message, policy, log);
@@ -48,19 +78,26 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
       if (messages.length > 0) state.before = messages[messages.length - 1].id;
       state.done = messages.length < PAGE;
       await settings.saveBackfill(state);
-      await status(state.done);
+      await report(state.done);
     }
     log.info(`backfill of channel ${state.channelId} done: ${state.messages} messages, ${state.images} images`);
   }
 
   return {
-    start(guildId: string, channelId: string, statusMessage?: { channelId: string; messageId: string }): void {
+    /**
+     * Starts or resumes the channel's backfill. With `status` (a /watch), the /watch reply reports its progress and
+     * a backfill stopped by a permission problem is tried again.
+     */
+    start(guildId: string, channelId: string, status?: BackfillStatusMessage): void {
       if (running.has(channelId)) return;
       const task = (async () => {
         const state: BackfillState = (await deps.settings.backfill(channelId)) ?? { guildId, channelId, done: false, messages: 0, images: 0 };
-        if (statusMessage) Object.assign(state, { statusChannelId: statusMessage.channelId, statusMessageId: statusMessage.messageId });
+        if (status) {
+          Object.assign(state, { statusChannelId: status.channelId, statusMessageId: status.messageId, statusUserId: status.interaction.user.id, statusIsOrdinary: false });
+          delete state.problem;
+        }
         await deps.settings.saveBackfill(state);
-        await run(state);
+        await run(state, statusOf(state, status?.interaction));
       })()
         .catch((error: Error) => deps.log.error(`backfill of channel ${channelId} failed: ${error.message}; it resumes at the next start`))
         .finally(() => running.delete(channelId));
@@ -68,15 +105,17 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
     },
 
     /**
-     * Resumes every unfinished backfill of the guilds the bot is in. A watched channel without a backfill state is
-     * one whose /watch was interrupted after committing the watch but before the backfill saved its first state:
-     * it starts from the newest message, or its history would never be read (a second /watch only says "already
-     * watched").
+     * Resumes every unfinished backfill of the guilds the bot is in, except those stopped for lack of access (they
+     * wait for a new /watch). A watched channel without a backfill state is one whose /watch was interrupted after
+     * committing the watch but before the backfill saved its first state: it starts from the newest message, or its
+     * history would never be read (a second /watch only says "already watched").
      */
     async resumeAll(guildIds: string[]): Promise<void> {
       for (const guildId of guildIds) {
         for (const channelId of await deps.settings.watched(guildId)) {
-          if (!(await deps.settings.backfill(channelId))?.done) this.start(guildId, channelId);
+          const state = await deps.settings.backfill(channelId);
+          if (state?.problem) deps.log.warn(`backfill of channel ${channelId} not resumed: ${state.problem}; a new /watch of the channel tries again`);
+          else if (!state?.done) this.start(guildId, channelId);
         }
       }
     },

@@ -11,9 +11,11 @@ import { createBackfiller } from './backfill.js';
 import type { BotContext } from './context.js';
 import { downloadPolicy } from './download-policy.js';
 import { IngestQueue } from './ingest.js';
+import { InteractionReplies } from './interaction-replies.js';
 import { RateLimiter } from './rate-limit.js';
 import { registerCommands } from './register-commands.js';
 import type { BotSettings } from './settings.js';
+import { errorTextFor } from './user-text.js';
 
 /**
  * Messages ingested at once: download, decode (libuv's threads) and the model (its worker) overlap, and the
@@ -54,6 +56,7 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
     log,
     ingest,
     queryLimiter: new RateLimiter(config.queriesPerMinute, 60_000),
+    replies: new InteractionReplies(),
     startBackfill: (guildId, channelId, status) => backfiller.start(guildId, channelId, status),
   };
 
@@ -99,7 +102,7 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
           ? 'This server now has enough images: I am training its own relevance model in the background. Searches keep working meanwhile.'
           : event.phase === 'finished'
             ? describeSummary(event.summary)
-            : `The automatic retrain stopped: ${event.error.message} The current model stays active.`;
+            : `The automatic retrain stopped: ${errorTextFor(event.error, event.namespace)} The current model stays active.`;
       void (async () => {
         const [channelId] = await settings.watched(event.namespace);
         const channel = channelId ? await client.channels.fetch(channelId).catch(() => null) : null;

@@ -13,6 +13,15 @@ export interface BackfillState {
   images: number;
   statusChannelId?: string;
   statusMessageId?: string;
+  /** Who asked for the backfill: a status that moves to a new message is addressed to them. */
+  statusUserId?: string;
+  /** true once the status is an ordinary message of the bot's; otherwise it is the /watch reply. */
+  statusIsOrdinary?: boolean;
+  /**
+   * Why the backfill stopped (the bot lost access to the channel). It is not resumed at start-up until a new
+   * /watch of the channel has checked the permissions again.
+   */
+  problem?: string;
 }
 
 /** A result message that can still be browsed. */

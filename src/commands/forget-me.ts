@@ -1,4 +1,4 @@
-import { ApplicationCommandType, MessageFlags } from 'discord.js';
+import { ApplicationCommandType, InteractionContextType, MessageFlags } from 'discord.js';
 import { editReplyOrPost } from '../bot/late-answer.js';
 import type { SlashCommand } from './command.js';
 
@@ -7,6 +7,8 @@ export const forgetMe: SlashCommand = {
     name: 'forget-me',
     description: 'Remove every image you have posted from this bot’s index, in every server it shares with you',
     type: ApplicationCommandType.ChatInput,
+    // It concerns the member, not one server: it works in a DM with the bot too.
+    contexts: [InteractionContextType.Guild, InteractionContextType.BotDM],
   },
   async execute(ctx, interaction) {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
