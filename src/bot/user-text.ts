@@ -15,8 +15,6 @@ export function errorTextFor(error: unknown, guildId: string | null): string {
 /** `text` with the quoted guild id said as "this server"; undefined if the id still appears in it. */
 export function withoutGuildId(text: string, guildId: string | null): string | undefined {
   if (!guildId) return text;
-  const said = text.replace(new RegExp(`(^|[.!?]\\s+)?"${guildId}"`, 'g'), (_match, sentenceStart?: string) =>
-    sentenceStart === undefined ? 'this server' : `${sentenceStart}This server`,
-  );
+  const said = text.replaceAll(`"${guildId}"`, (_match, offset: number) => (/(^|[.!?]\s+)$/.test(text.slice(0, offset)) ? 'This server' : 'this server'));
   return said.includes(guildId) ? undefined : said;
 }
