@@ -15,6 +15,8 @@ export interface BotContext {
   log: Logger;
   ingest: IngestQueue;
   queryLimiter: RateLimiter;
+  /** /forget-me per user: it scans every guild's images. */
+  forgetMeLimiter: RateLimiter;
   /** Starts (or resumes) a channel's history backfill; returns at once. */
   startBackfill(guildId: string, channelId: string, status?: { channelId: string; messageId: string }): void;
 }

@@ -163,6 +163,8 @@ export interface Engine {
    * rare events such as a deleted channel); an image goes with its last reference.
    */
   removeWhere(predicate: (view: ImageRecord) => boolean, options?: { namespace?: string }): Promise<RemovedReference[]>;
+  /** Every reference of the namespace, each seen as its image through it (a full scan, for start-up checks). */
+  references(options?: { namespace?: string }): AsyncGenerator<ImageRecord>;
   /** The references stored under `ref`, each seen as its image through it. */
   findByRef(ref: string, options?: { namespace?: string }): Promise<ImageRecord[]>;
   /** Deletes a namespace and everything in it (the bot was removed from a guild). */
@@ -428,6 +430,11 @@ export function createEngine(options: EngineOptions): Engine {
         if (select) selections.set(image.id, select);
       }
       return removeReferences(ns, selections);
+    },
+
+    async *references(referenceOptions = {}) {
+      const ns = await namespace(referenceOptions.namespace);
+      for await (const image of ns.store.scan()) yield* referenceViews(stripFeatures(image));
     },
 
     async findByRef(ref, refOptions = {}) {
