@@ -1,5 +1,5 @@
 import { PermissionFlagsBits, type Guild, type GuildBasedChannel, type GuildMember, type Role } from 'discord.js';
-import type { ImageRecord } from '../index/store.js';
+import { referenceViews, type ImageRecord } from '../index/store.js';
 
 const READ = [PermissionFlagsBits.ViewChannel, PermissionFlagsBits.ReadMessageHistory];
 
@@ -29,7 +29,7 @@ export interface ResultScope {
  */
 export function resultFilter(guild: Guild, scope: ResultScope): (record: ImageRecord) => boolean {
   const answerIsNsfw = isNsfw(scope.channel);
-  return (record) => {
+  const visible = (record: ImageRecord): boolean => {
     const channelId = record.extra?.channelId;
     if (!channelId) return false;
     if (scope.sameChannelOnly && channelId !== scope.channel.id) return false;
@@ -37,6 +37,15 @@ export function resultFilter(guild: Guild, scope: ResultScope): (record: ImageRe
     if (!source || !canRead(scope.member, source)) return false;
     return answerIsNsfw || !isNsfw(source);
   };
+  return (record) => readableReference(record, visible) !== undefined;
+}
+
+/**
+ * The image seen through the first of its references (posts) that `visible` accepts: identical files posted in
+ * several channels are one record, shown to a member through a post that member can read.
+ */
+export function readableReference(record: ImageRecord, visible: (view: ImageRecord) => boolean): ImageRecord | undefined {
+  return referenceViews(record).find(visible);
 }
 
 /**

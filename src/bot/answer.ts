@@ -10,7 +10,7 @@ import type { QueryResult } from '../index/engine.js';
 import { exposesToOthers, resultFilter } from './access.js';
 import type { BotContext } from './context.js';
 import { editReplyOrPost, followUpPrivately } from './late-answer.js';
-import { CONTROLS, renderResults } from './results.js';
+import { browseHit, CONTROLS, renderResults } from './results.js';
 import type { BrowseState } from './settings.js';
 
 export interface AnswerOptions {
@@ -121,7 +121,7 @@ function firstPage(guildId: string, channelId: string, invokerId: string, result
     guildId,
     channelId,
     invokerId,
-    hits: result.hits.map((h) => ({ id: h.record.id, score: h.score })),
+    hits: result.hits.map(browseHit),
     position: 0,
     ephemeral,
     queryThumbnail: result.thumbnail?.toString('base64'),

@@ -1,7 +1,7 @@
 import type { Guild, GuildBasedChannel, GuildMember } from 'discord.js';
 import { resultFilter } from './access.js';
 import type { BotContext } from './context.js';
-import { renderResults, type BrowseAction, type ResultPayload } from './results.js';
+import { browseHit, renderResults, type BrowseAction, type ResultPayload } from './results.js';
 
 export type BrowseOutcome = { kind: 'ignored' } | { kind: 'closed' } | { kind: 'updated'; payload: ResultPayload };
 
@@ -27,7 +27,7 @@ export async function applyBrowse(ctx: BotContext, guild: Guild, messageId: stri
     const result = await ctx.engine.query({ id: shown.id }, { namespace: guild.id, k: state.hits.length, filter: resultFilter(guild, { member, channel }) });
     if (result.hits.length === 0) return { kind: 'ignored' };
     state.queryThumbnail = (await ctx.engine.thumbnail(shown.id, { namespace: guild.id }))?.toString('base64');
-    state.hits = result.hits.map((h) => ({ id: h.record.id, score: h.score }));
+    state.hits = result.hits.map(browseHit);
     state.position = 0;
   }
   await ctx.settings.saveBrowse(messageId, state, ctx.config.browseTtlMinutes * 60_000);

@@ -18,6 +18,8 @@ export interface BotContext {
   queryLimiter: RateLimiter;
   /** The webhooks of recent public interaction replies, through which those replies are edited. */
   replies: InteractionReplies;
+  /** /forget-me per user: it scans every guild's images. */
+  forgetMeLimiter: RateLimiter;
   /** Starts (or resumes) a channel's history backfill; returns at once. */
   startBackfill(guildId: string, channelId: string, status?: BackfillStatusMessage): void;
 }
