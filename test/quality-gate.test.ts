@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GATE_DEFAULTS, evaluateRetrainCandidate } from '../src/index/quality-gate.js';
 import { DEFAULT_VAE_HYPER, VAE_FORMAT, VaeModel } from '../src/ml/vae-model.js';
-import { mulberry32 } from '../src/eval/random.js';
+import { mulberry32 } from '../src/util/random.js';
+import { chooseKey } from '../src/index/key-choice.js';
+import { keyRuleFailure, type EditedCopies } from '../src/index/key-signals.js';
+import { fitPcaKey, keyKindOf } from '../src/ml/linear-key.js';
+import { fitPca, projectPca } from '../src/ml/pca.js';
 
 const D = 16;
 const H = 2 * D;
@@ -135,4 +139,51 @@ test('quality gate: against a model trained for more steps, a higher held-out lo
   assert.match(decision.reason, /not compared: the current model trained \d+ steps, the new one \d+/);
   // Overlap still decides.
   assert.equal(evaluateRetrainCandidate(features, N, { kind: 'vae', model: longer }, copyingVae(12, 0, 10)).accept, false);
+});
+
+// Key choice at retrain (src/index/key-choice.ts): candidates in order of preference, the first safe one wins.
+
+/** Edited copies: every row again with a little noise, each the copy of its own row. */
+function editedOf(x: Float32Array, noise: number): EditedCopies {
+  const rand = mulberry32(11);
+  return { features: x.map((v) => v + noise * (rand() - 0.5)), count: N, targets: Int32Array.from({ length: N }, (_, i) => i) };
+}
+
+test('key choice: the first candidate that passes wins; a broken one ahead of it is refused with its reason', () => {
+  const features = clustered();
+  const broken = copyingVae(12);
+  const good = fitPcaKey(features, N, D, { components: L, shrinkage: 1, seed: 1 });
+  assert.equal(keyKindOf(good), 'pca-whitened');
+  const choice = chooseKey(features, N, null, [broken, good], editedOf(features, 0.05));
+  assert.equal(choice.chosen, good, choice.reason);
+  assert.match(choice.reason, /whitened PCA-4/);
+  assert.ok(choice.candidates[0].failure, 'the broken candidate must be refused');
+  assert.equal(choice.candidates[1].failure, null);
+  assert.equal(choice.raw.overlap, 1);
+});
+
+test('key choice: the reject path keeps the current key when every candidate is broken', () => {
+  const features = clustered();
+  const choice = chooseKey(features, N, null, [copyingVae(12), copyingVae(8)], editedOf(features, 0.05));
+  assert.equal(choice.chosen, null);
+  assert.match(choice.reason, /No candidate passed/);
+  assert.ok(choice.candidates.every((c) => c.failure !== null));
+});
+
+test('key rule: a key that keeps the neighbours but loses edited copies is refused', () => {
+  const raw = { overlap: 1, editRecall: 0.9 };
+  assert.equal(keyRuleFailure({ overlap: 0.8, editRecall: 0.86 }, raw, null), null);
+  assert.match(keyRuleFailure({ overlap: 0.8, editRecall: 0.5 }, raw, null) ?? '', /edited copies/);
+  assert.match(keyRuleFailure({ overlap: 0.4, editRecall: 0.9 }, raw, null) ?? '', /raw-feature neighbours/);
+  // Against a learned current key, the candidate may not fall more than the margin below it.
+  assert.match(keyRuleFailure({ overlap: 0.7, editRecall: 0.88 }, raw, { overlap: 0.8, editRecall: 0.88 }) ?? '', /overlap would drop/);
+});
+
+test('a PCA key in the VAE format encodes exactly the projection', () => {
+  const features = clustered();
+  const key = fitPcaKey(features, N, D, { components: L, shrinkage: null, seed: 1 });
+  const pca = fitPca(features, N, D, L, 1);
+  const expected = projectPca(pca, features, N, false);
+  const actual = key.encode(features, N);
+  for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(actual[i] - expected[i]) < 1e-4, `row ${Math.floor(i / L)}: ${actual[i]} vs ${expected[i]}`);
 });

@@ -9,11 +9,11 @@ import { VaeModel, type VaeHyperParams } from '../ml/vae-model.js';
 import { MIN_VAE_TRAINING_SIZE } from '../ml/vae-train.js';
 import { trainVaeInWorker } from '../ml/vae-worker-client.js';
 import type { Dataset } from './dataset.js';
-import { extractWithCache, type ExtractedSet, type Fit } from './feature-cache.js';
+import { extractWithCache, type Background, type ExtractedSet, type Fit } from './feature-cache.js';
 import { cosineRobustness, labelIds, rankOfOriginals, retrievalScores, type RetrievalScores, type RobustnessScores } from './metrics.js';
-import { fitPca, projectPca } from './pca.js';
-import { seededShuffle } from './random.js';
-import { ROBUSTNESS_TRANSFORMS, hammingDistance, type RobustnessTransform } from './transforms.js';
+import { fitPca, projectPca } from '../ml/pca.js';
+import { seededShuffle } from '../util/random.js';
+import { ROBUSTNESS_TRANSFORMS, hammingDistance, type RobustnessTransform } from '../ml/transforms.js';
 
 export const K = 20;
 export const LEARNING_CURVE_SIZES = [100, 250, 500, 1000] as const;
@@ -26,6 +26,7 @@ export type EvalOptions = {
   quick: boolean;
   /** The preprocessing behind every key; the other one is measured on raw features for comparison. */
   fit: Fit;
+  background?: Background;
   hyper?: Partial<VaeHyperParams>;
   log?: (line: string) => void;
 };
@@ -185,13 +186,15 @@ export async function evaluateRelevance(dataset: Dataset, options: EvalOptions):
   const started = performance.now();
   const log = options.log ?? (() => {});
   const { extractor, cacheDir, seed, fit } = options;
+  // What the engine flattens transparency onto in every namespace it creates (src/index/namespace.ts).
+  const background = options.background ?? 'white';
   const sources = dataset.images.map((image) => ({ path: image.path }));
   const progress = (what: string) => (done: number, total: number) => {
     if (done === total || done % 250 === 0) log(`${what}: ${done}/${total}`);
   };
-  const originals = await extractWithCache(sources, { extractor, fit, cacheDir, onProgress: progress(`features (${fit})`) });
+  const originals = await extractWithCache(sources, { extractor, fit, background, cacheDir, onProgress: progress(`features (${fit})`) });
   const otherFit: Fit = fit === 'crop' ? 'pad' : 'crop';
-  const other = await extractWithCache(sources, { extractor, fit: otherFit, cacheDir, onProgress: progress(`features (${otherFit})`) });
+  const other = await extractWithCache(sources, { extractor, fit: otherFit, background, cacheDir, onProgress: progress(`features (${otherFit})`) });
 
   const kept = dataset.images.map((_, i) => i).filter((i) => !originals.failures.has(i) && !other.failures.has(i));
   const failures = [...new Set([...originals.failures.keys(), ...other.failures.keys()])]
@@ -214,7 +217,7 @@ export async function evaluateRelevance(dataset: Dataset, options: EvalOptions):
   const sampleSize = Math.min(n, options.quick ? 8 : 200);
   const sample = seededShuffle(Array.from({ length: n }, (_, i) => i), seed).slice(0, sampleSize);
   const querySources = sample.flatMap((row) => ROBUSTNESS_TRANSFORMS.map((transform) => ({ path: dataset.images[kept[row]].path, transform })));
-  const edited = await extractWithCache(querySources, { extractor, fit, cacheDir, onProgress: progress('edited copies') });
+  const edited = await extractWithCache(querySources, { extractor, fit, background, cacheDir, onProgress: progress('edited copies') });
   const robust: RobustnessSet = {
     transforms: querySources.map((s) => s.transform),
     targets: Int32Array.from(querySources, (_, q) => sample[Math.floor(q / ROBUSTNESS_TRANSFORMS.length)]),

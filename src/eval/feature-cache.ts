@@ -9,7 +9,7 @@ import path from 'node:path';
 import { isAppError } from '../errors.js';
 import type { FeatureExtractor } from '../ml/features.js';
 import { preprocessImage } from '../ml/image.js';
-import { applyTransform, dHash, type RobustnessTransform } from './transforms.js';
+import { applyTransform, dHash, type RobustnessTransform } from '../ml/transforms.js';
 
 export type Fit = 'crop' | 'pad';
 export type Background = 'grey' | 'white';
@@ -61,7 +61,9 @@ async function writeAtomically(file: string, content: string | Uint8Array): Prom
   await rename(tmp, file);
 }
 
-const entryKey = (source: FeatureSource): string => `${source.path}\t${source.transform ?? ''}`;
+// Edited copies flattened onto white are other images than those flattened onto grey (older entries: grey).
+const entryKey = (source: FeatureSource, background: Background): string =>
+  `${source.path}\t${source.transform ?? ''}${source.transform && background !== 'grey' ? `\t${background}` : ''}`;
 
 export type ExtractOptions = {
   extractor: FeatureExtractor;
@@ -100,7 +102,7 @@ export async function extractWithCache(sources: FeatureSource[], options: Extrac
     const base = { size: info.size, mtimeMs: info.mtimeMs };
     try {
       const original = new Uint8Array(await readFile(source.path));
-      const bytes = source.transform ? new Uint8Array(await applyTransform(original, source.transform)) : original;
+      const bytes = source.transform ? new Uint8Array(await applyTransform(original, source.transform, background)) : original;
       // The engine's own checks first, so a refused image is reported with the engine's message.
       const { input } = await preprocessImage(bytes, { fit, background });
       const hash = await dHash(bytes);
@@ -119,7 +121,7 @@ export async function extractWithCache(sources: FeatureSource[], options: Extrac
   const work = async (): Promise<void> => {
     while (next < sources.length) {
       const i = next++;
-      const key = entryKey(sources[i]);
+      const key = entryKey(sources[i], background);
       let entry: Entry | undefined = cache.header.entries[key];
       if (entry) {
         const info = await stat(sources[i].path);

@@ -6,6 +6,7 @@ import { AppError } from '../errors.js';
 import type { VaeEncoderWorker } from '../ml/vae-encoder-client.js';
 import type { VaeModel } from '../ml/vae-model.js';
 import type { FeatureMatrix } from './store.js';
+import { keyIdOf } from './namespace.js';
 import { VectorIndex } from './vector-index.js';
 
 /** Rows per request to the encoding worker: 5 MB of features, ~50 ms of its work. */
@@ -34,7 +35,7 @@ export async function buildIndex(model: VaeModel, matrix: FeatureMatrix, encoder
   const { ids, features } = matrix;
   const { inputDim: d, latentDim: l } = model.meta;
   const total = ids.length;
-  const index = VectorIndex.create(`vae-${model.meta.id}`, l, total + SPARE_CAPACITY);
+  const index = VectorIndex.create(keyIdOf({ kind: 'vae', vaeId: model.meta.id }), l, total + SPARE_CAPACITY);
   const request = (start: number): Promise<Float32Array> => {
     const count = Math.min(ENCODE_CHUNK, total - start);
     const reply = encoder.encode(features.subarray(start * d, (start + count) * d), count);

@@ -2,6 +2,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Background } from '../ml/image.js';
 import { loadVae, type VaeModel } from '../ml/vae-model.js';
 import { FeatureStore } from './store.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';
@@ -13,8 +14,10 @@ export type ActiveKey = { kind: 'raw' } | { kind: 'vae'; vaeId: string };
 export const RAW_KEY_ID = 'raw';
 const SAVE_DELAY_MS = 2_000;
 
+/** A PCA key is kept in the VAE's format (linear-key.ts) but named for what it is: `pca64w-…`. */
 export function keyIdOf(key: ActiveKey): string {
-  return key.kind === 'raw' ? RAW_KEY_ID : `vae-${key.vaeId}`;
+  if (key.kind === 'raw') return RAW_KEY_ID;
+  return key.vaeId.startsWith('pca') ? key.vaeId : `vae-${key.vaeId}`;
 }
 
 export function vaeDir(dir: string, vaeId: string): string {
@@ -48,6 +51,8 @@ export class Namespace {
     private vae: VaeModel | undefined,
     private index: VectorIndex,
     private readonly log: Logger,
+    /** What transparency is flattened onto for this namespace's images: fixed at creation, see `open`. */
+    readonly background: Background,
   ) {}
 
   static async open(dataDir: string, name: string, featureDim: number, log: Logger): Promise<Namespace> {
@@ -67,7 +72,14 @@ export class Namespace {
       }
     }
     const index = await loadIndex(dir, name, store, key, vae ? vae.meta.latentDim : featureDim, log);
-    const ns = new Namespace(name, dir, store, key, vae, index, log);
+    // White measured better than the model's grey on both development sets (docs/relevance.md, Preprocessing),
+    // but stored features must stay comparable with new ones: a namespace that already held images keeps grey.
+    let background = await store.getMeta<Background>('background');
+    if (background === undefined) {
+      background = (await store.count()) === 0 ? 'white' : 'grey';
+      await store.setMeta('background', background);
+    }
+    const ns = new Namespace(name, dir, store, key, vae, index, log, background);
     ns.watchGraph(index);
     // A saved index that recorded the store's next id and holds as many images as the store has seen no
     // change since: listing every stored id (seconds at 1M) is only needed after a crash or a rebuild.

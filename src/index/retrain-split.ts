@@ -16,6 +16,8 @@ const MAX_TRAINING_ROWS = 10_000;
 export interface RetrainSplit {
   heldOut: Float32Array;
   heldCount: number;
+  /** Rows of the input matrix that form the held-out slice, in its order. */
+  heldRows: Int32Array;
   training: Float32Array;
   trainingCount: number;
 }
@@ -39,5 +41,5 @@ export function splitForRetrain(features: Float32Array, n: number, dim: number):
   }
   const sampleStride = rest.length / MAX_TRAINING_ROWS;
   const sampled = rest.length <= MAX_TRAINING_ROWS ? rest : Int32Array.from({ length: MAX_TRAINING_ROWS }, (_, j) => rest[Math.floor(j * sampleStride)]);
-  return { heldOut: gather(features, held, dim), heldCount, training: gather(features, sampled, dim), trainingCount: sampled.length };
+  return { heldOut: gather(features, held, dim), heldCount, heldRows: held, training: gather(features, sampled, dim), trainingCount: sampled.length };
 }

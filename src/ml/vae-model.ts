@@ -144,6 +144,10 @@ export type VaeMeta = {
   epochsTrained: number;
   /** Hex sha256 of weights.bin: set by saveVae, checked by loadVae. */
   weightsSha256?: string;
+  /** What the encoder is: a trained VAE (absent in files from before linear keys) or a PCA key (linear-key.ts). */
+  keyKind?: 'vae' | 'pca' | 'pca-whitened';
+  /** A whitened PCA key's shrinkage. */
+  shrinkage?: number;
   format: 1;
 };
 

@@ -25,20 +25,33 @@ function cancelledError(): AppError {
  * Trains with trainVae in a worker thread. `features` (n × inputDim, row-major) is transferred, not
  * copied, when it spans its whole ArrayBuffer: it is then detached here, so pass a copy if you still need it.
  */
-export function trainVaeInWorker(
+export async function trainVaeInWorker(
   features: Float32Array,
   n: number,
   hyper: Partial<VaeHyperParams>,
   options: TrainVaeInWorkerOptions = {},
 ): Promise<VaeModel> {
+  return (await trainKeysInWorker(features, n, hyper, undefined, options)).vae;
+}
+
+export type TrainedKeys = { vae: VaeModel; pca?: VaeModel };
+
+/** trainVaeInWorker, and with `pca` also a PCA key (linear-key.ts) fitted in the same worker on the same rows. */
+export function trainKeysInWorker(
+  features: Float32Array,
+  n: number,
+  hyper: Partial<VaeHyperParams>,
+  pca: VaeWorkerInput['pca'],
+  options: TrainVaeInWorkerOptions = {},
+): Promise<TrainedKeys> {
   const { onProgress, signal } = options;
   if (signal?.aborted) return Promise.reject(cancelledError());
-  return new Promise<VaeModel>((resolve, reject) => {
+  return new Promise<TrainedKeys>((resolve, reject) => {
     const wholeBuffer =
       features.buffer instanceof ArrayBuffer && features.byteOffset === 0 && features.byteLength === features.buffer.byteLength;
     const data = wholeBuffer ? features : features.slice();
     const stop = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
-    const input: VaeWorkerInput = { features: data, n, hyper, stop };
+    const input: VaeWorkerInput = { features: data, n, hyper, stop, ...(pca ? { pca } : {}) };
     let worker: Worker;
     try {
       worker = new Worker(new URL('./vae.worker.js', import.meta.url), {
@@ -52,7 +65,7 @@ export function trainVaeInWorker(
 
     let settled = false;
     let killTimer: NodeJS.Timeout | undefined;
-    const finish = (error: AppError | undefined, model?: VaeModel): void => {
+    const finish = (error: AppError | undefined, model?: TrainedKeys): void => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
@@ -73,7 +86,10 @@ export function trainVaeInWorker(
         if (message.type === 'progress') onProgress?.(message.progress);
         else if (message.type === 'error') finish(AppError.fromJSON(message.error));
         else if (signal?.aborted) finish(cancelledError());
-        else finish(undefined, new VaeModel(message.meta, message.weights));
+        else {
+          const vae = new VaeModel(message.meta, message.weights);
+          finish(undefined, message.pca ? { vae, pca: new VaeModel(message.pca.meta, message.pca.weights) } : { vae });
+        }
       } catch (error) {
         // A throwing onProgress (or a malformed result) must not become an uncaught exception here.
         finish(isAppError(error) ? error : new AppError('TRAINING_FAILED', 'Training failed.', { cause: error }));

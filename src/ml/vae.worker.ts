@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import type { VaeHyperParams, VaeMeta, VaeWeights } from './vae-model.js';
+import { fitPcaKey, type PcaKeyOptions } from './linear-key.js';
 import { trainVae, type VaeProgress } from './vae-train.js';
 
 export type VaeWorkerInput = {
@@ -13,12 +14,26 @@ export type VaeWorkerInput = {
   hyper: Partial<VaeHyperParams>;
   /** Set to non-zero by the parent to cancel; read between batches. */
   stop: Int32Array;
+  /** Also fit a PCA key on (a spread sample of) the same rows, after training: kept off the parent's event loop. */
+  pca?: PcaKeyOptions & { maxRows: number };
 };
 
 export type VaeWorkerMessage =
   | { type: 'progress'; progress: VaeProgress }
-  | { type: 'done'; meta: VaeMeta; weights: VaeWeights }
+  | { type: 'done'; meta: VaeMeta; weights: VaeWeights; pca?: { meta: VaeMeta; weights: VaeWeights } }
   | { type: 'error'; error: { code: ErrorCode; message: string; details: Record<string, unknown> } };
+
+/** At most `max` rows, evenly spread: PCA's subspace iteration costs rows × 1280 × 80 per round. */
+function spreadSample(features: Float32Array, n: number, max: number): [Float32Array, number] {
+  if (n <= max) return [features, n];
+  const d = features.length / n;
+  const out = new Float32Array(max * d);
+  for (let j = 0; j < max; j++) {
+    const r = Math.floor((j * n) / max);
+    out.set(features.subarray(r * d, (r + 1) * d), j * d);
+  }
+  return [out, max];
+}
 
 function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
@@ -35,8 +50,9 @@ async function run(port: NonNullable<typeof parentPort>, input: VaeWorkerInput):
       onProgress: (progress) => post({ type: 'progress', progress }),
       shouldStop: () => Atomics.load(input.stop, 0) !== 0,
     });
-    const buffers = new Set(Object.values(model.weights).map((array) => array.buffer as ArrayBuffer));
-    post({ type: 'done', meta: model.meta, weights: model.weights }, [...buffers]);
+    const pca = input.pca ? fitPcaKey(...spreadSample(input.features, input.n, input.pca.maxRows), model.meta.inputDim, input.pca) : undefined;
+    const buffers = new Set([...Object.values(model.weights), ...Object.values(pca?.weights ?? {})].map((array) => array.buffer as ArrayBuffer));
+    post({ type: 'done', meta: model.meta, weights: model.weights, ...(pca ? { pca: { meta: pca.meta, weights: pca.weights } } : {}) }, [...buffers]);
   } catch (error) {
     post({ type: 'error', error: toAppError(error).toJSON() });
   }

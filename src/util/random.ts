@@ -1,4 +1,4 @@
-/** Seeded randomness for the evaluation, so that the same seed picks the same samples and the same PCA start. */
+/** Seeded randomness (evaluation samples, PCA starts, benchmarks, tests): the same seed gives the same numbers. */
 
 /** mulberry32: uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {

@@ -3,14 +3,14 @@
  * bytes, and the perceptual-hash baseline they are measured against.
  */
 import sharp from 'sharp';
-import { MAX_INPUT_PIXELS } from '../ml/image.js';
-import { MODEL_PREPROCESSING } from '../ml/onnx-model.js';
+import { MAX_INPUT_PIXELS } from './image.js';
+import { MODEL_PREPROCESSING } from './onnx-model.js';
 
 export const ROBUSTNESS_TRANSFORMS = ['crop70', 'flip', 'colour', 'jpeg30', 'down25', 'text'] as const;
 export type RobustnessTransform = (typeof ROBUSTNESS_TRANSFORMS)[number];
 
 const [GREY_R, GREY_G, GREY_B] = MODEL_PREPROCESSING.alphaBackground;
-const GREY = { r: GREY_R, g: GREY_G, b: GREY_B };
+const FLATTEN = { grey: { r: GREY_R, g: GREY_G, b: GREY_B }, white: { r: 255, g: 255, b: 255 } } as const;
 
 function overlayText(width: number, height: number): Buffer {
   const size = Math.max(8, Math.round(height * 0.08));
@@ -22,14 +22,14 @@ function overlayText(width: number, height: number): Buffer {
 }
 
 /**
- * PNG (or JPEG for jpeg30) bytes of the edited image. Alpha is flattened onto the same grey as the model's
- * preprocessing first, so that JPEG (which has no alpha) does not turn transparent clip art black: that
- * would measure the flattening colour, not the edit.
+ * PNG (or JPEG for jpeg30) bytes of the edited image. Alpha is flattened first onto the background the model's
+ * preprocessing uses, so that JPEG (which has no alpha) does not turn transparent clip art black: that would
+ * measure the flattening colour, not the edit.
  */
-export async function applyTransform(bytes: Uint8Array, transform: RobustnessTransform): Promise<Buffer> {
+export async function applyTransform(bytes: Uint8Array, transform: RobustnessTransform, background: keyof typeof FLATTEN = 'grey'): Promise<Buffer> {
   const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS })
     .rotate()
-    .flatten({ background: GREY })
+    .flatten({ background: FLATTEN[background] })
     .toColourspace('srgb')
     .raw()
     .toBuffer({ resolveWithObject: true });
@@ -62,7 +62,7 @@ export async function applyTransform(bytes: Uint8Array, transform: RobustnessTra
 export async function dHash(bytes: Uint8Array): Promise<[number, number]> {
   const grey = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS })
     .rotate()
-    .flatten({ background: GREY })
+    .flatten({ background: FLATTEN.grey })
     .greyscale()
     .resize(9, 8, { fit: 'fill' })
     .raw()

@@ -1,0 +1,70 @@
+/**
+ * Which index key a retrain leaves a namespace on. Candidates are tried in a fixed order of preference (the
+ * collection's own VAE, then whitened PCA-64, both fitted on the same training rows); the first that passes the
+ * label-free rule (key-signals.ts) against raw features and the current key wins, else the current key stays.
+ * The order is the development sets' evidence (docs/relevance.md): label-free measures catch broken keys but
+ * cannot rank good ones by relevance, so they decide only whether a candidate is safe.
+ */
+import type { VaeModel } from '../ml/vae-model.js';
+import { keyKindOf } from '../ml/linear-key.js';
+import { KEY_RULE, keyRuleFailure, measureKey, type EditedCopies, type KeyRule, type KeySignals } from './key-signals.js';
+import { cosineNeighbours, MIN_GATE_SAMPLE } from './quality-gate.js';
+
+export type CandidateVerdict = { key: string; kind: string; signals: KeySignals; failure: string | null };
+
+export type KeyChoice = {
+  /** The candidate to switch to, or null to keep the current key. */
+  chosen: VaeModel | null;
+  /** One sentence for the admin, with the numbers. */
+  reason: string;
+  raw: KeySignals;
+  current: KeySignals | null;
+  candidates: CandidateVerdict[];
+};
+
+const describe = (model: VaeModel): string => {
+  const kind = keyKindOf(model);
+  return kind === 'vae' ? 'the new VAE' : kind === 'pca' ? `PCA-${model.meta.latentDim}` : `whitened PCA-${model.meta.latentDim}`;
+};
+
+export function chooseKey(
+  heldOut: Float32Array,
+  n: number,
+  current: VaeModel | null,
+  candidates: VaeModel[],
+  edited?: EditedCopies,
+  rule: KeyRule = KEY_RULE,
+  k = 20,
+): KeyChoice {
+  if (candidates.length === 0) throw new RangeError('chooseKey needs at least one candidate');
+  const d = candidates[0].meta.inputDim;
+  if (n < MIN_GATE_SAMPLE || heldOut.length < n * d) {
+    throw new RangeError(`the quality gate needs at least ${MIN_GATE_SAMPLE} held-out rows of ${d} features (got ${n})`);
+  }
+  const kk = Math.min(k, n - 1);
+  const rawNeighbours = cosineNeighbours(heldOut, n, d, kk);
+  const measure = (encode: (f: Float32Array, c: number) => Float32Array) => measureKey(encode, heldOut, n, rawNeighbours, kk, edited);
+  const raw = measure((f) => f);
+  const now = current ? measure((f, c) => current.encode(f, c)) : null;
+  const verdicts: CandidateVerdict[] = candidates.map((model) => {
+    const signals = measure((f, c) => model.encode(f, c));
+    const invalid = !Number.isFinite(signals.overlap);
+    return { key: model.meta.id, kind: keyKindOf(model), signals, failure: invalid ? 'it produces invalid values' : keyRuleFailure(signals, raw, now, rule) };
+  });
+  const winner = verdicts.findIndex((v) => v.failure === null);
+  const refusals = verdicts.map((v, i) => `${describe(candidates[i])}: ${v.failure}`).join('; ');
+  if (winner < 0) {
+    return { chosen: null, reason: `No candidate passed the quality check (${refusals}); the current key stays active.`, raw, current: now, candidates: verdicts };
+  }
+  const chosen = candidates[winner];
+  const passed = verdicts[winner].signals;
+  const edits = passed.editRecall === undefined ? '' : `, edited copies found first ${passed.editRecall.toFixed(3)} (raw ${raw.editRecall!.toFixed(3)})`;
+  const before = winner > 0 ? ` (${verdicts.slice(0, winner).map((v, i) => `${describe(candidates[i])} refused: ${v.failure}`).join('; ')})` : '';
+  return {
+    chosen,
+    reason: `Switched to ${describe(chosen)}: it keeps ${passed.overlap.toFixed(3)} of the raw-feature neighbours${edits}${before}.`,
+    raw,
+    current: now,
+    candidates: verdicts,
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * Label-free measures of an index key on a retrain's held-out slice: what the quality gate decides with. A
+ * namespace has no labels, so a key is judged by whether it keeps the raw-feature neighbourhoods (overlap@k)
+ * and whether an edited copy of an image (flipped, cropped, recoloured, made from its stored thumbnail) still
+ * finds that image first among the slice (edit recall@1). Broken keys (collapsed, noisy, under-trained,
+ * too few dimensions) lose on both; docs/relevance.md ("The gate") has the validation.
+ */
+import { cosineNeighbours, cosineSimilarities, neighbourOverlap, unitRows } from './quality-gate.js';
+
+/** Feature rows of edited copies; `targets[i]` is the held-out row copy i was made from. */
+export type EditedCopies = { features: Float32Array; count: number; targets: Int32Array };
+
+export type KeySignals = {
+  /** Mean share of each held-out image's k nearest raw-feature neighbours that the key also ranks in its k nearest. */
+  overlap: number;
+  /** Share of edited copies whose original is the key's nearest held-out image; undefined without copies. */
+  editRecall?: number;
+};
+
+export type Encode = (features: Float32Array, count: number) => Float32Array;
+
+/** Share of queries whose target is strictly the most similar row (ties count against the key). */
+function recallAt1(sims: Float32Array, queries: number, n: number, targets: Int32Array): number {
+  let first = 0;
+  for (let q = 0; q < queries; q++) {
+    const own = sims[q * n + targets[q]];
+    let beaten = false;
+    for (let j = 0; j < n && !beaten; j++) if (j !== targets[q] && sims[q * n + j] >= own) beaten = true;
+    if (!beaten) first++;
+  }
+  return first / queries;
+}
+
+export function measureKey(
+  encode: Encode,
+  heldOut: Float32Array,
+  n: number,
+  rawNeighbours: Int32Array,
+  k: number,
+  edited?: EditedCopies,
+): KeySignals {
+  const keys = encode(heldOut, n);
+  const dim = keys.length / n;
+  const overlap = neighbourOverlap(rawNeighbours, cosineNeighbours(keys, n, dim, k), n, k);
+  if (!edited || edited.count === 0) return { overlap };
+  const queries = encode(edited.features, edited.count);
+  const sims = cosineSimilarities(unitRows(queries, edited.count, dim), edited.count, unitRows(keys, n, dim), n, dim);
+  return { overlap, editRecall: recallAt1(sims, edited.count, n, edited.targets) };
+}
+
+export type KeyRule = {
+  /** The candidate must keep at least this share of the raw-feature neighbours. */
+  minOverlapVsRaw: number;
+  /** Its edit recall@1 must be at least this share of raw features' own. */
+  minEditRecallVsRaw: number;
+  /** Against a learned current key: how far below the current key's measures the candidate may fall. */
+  margin: number;
+};
+
+/**
+ * Chosen on the two development sets (docs/relevance.md, "The gate"): every good key (PCA-64 plain or whitened,
+ * VAEs trained to the default budget) kept ≥ 0.66 of the raw neighbours and ≥ 0.93 of raw's edit recall, while
+ * keys that lost more than 0.01 P@20 to raw fell below one of the two.
+ */
+export const KEY_RULE: Readonly<KeyRule> = Object.freeze({ minOverlapVsRaw: 0.5, minEditRecallVsRaw: 0.93, margin: 0.02 });
+
+const fmt = (v: number): string => v.toFixed(3);
+
+/** null when the candidate passes, else the reason it does not, with the numbers. */
+export function keyRuleFailure(candidate: KeySignals, raw: KeySignals, current: KeySignals | null, rule: KeyRule = KEY_RULE): string | null {
+  if (candidate.overlap < rule.minOverlapVsRaw) {
+    return `it keeps only ${fmt(candidate.overlap)} of the raw-feature neighbours (at least ${fmt(rule.minOverlapVsRaw)} needed)`;
+  }
+  if (candidate.editRecall !== undefined && raw.editRecall !== undefined && candidate.editRecall < rule.minEditRecallVsRaw * raw.editRecall) {
+    return `edited copies find their original first ${fmt(candidate.editRecall)} of the time, against ${fmt(raw.editRecall)} with raw features (at least ${rule.minEditRecallVsRaw * 100}% of it needed)`;
+  }
+  if (current) {
+    if (candidate.overlap < current.overlap - rule.margin) {
+      return `neighbour overlap would drop from ${fmt(current.overlap)} to ${fmt(candidate.overlap)}`;
+    }
+    if (candidate.editRecall !== undefined && current.editRecall !== undefined && candidate.editRecall < current.editRecall - rule.margin) {
+      return `edit recall@1 would drop from ${fmt(current.editRecall)} to ${fmt(candidate.editRecall)}`;
+    }
+  }
+  return null;
+}
