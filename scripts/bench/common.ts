@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mulberry32 } from '../../src/eval/random.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 export const SUITES = ['model', 'decode', 'ingest', 'query', 'retrain', 'memory'] as const;
 export type SuiteName = (typeof SUITES)[number];
