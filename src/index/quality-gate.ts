@@ -1,52 +1,8 @@
 /**
- * The check a retrained VAE must pass before it replaces the namespace's current index key. Features only:
- * a namespace has no labels, so the measures are how well each key keeps the raw-feature neighbourhoods of
- * held-out images (overlap@k) and, for VAE keys, the held-out ELBO. Pure: no files, no workers, no engine.
+ * The numeric pieces of the retrain quality check (key-signals.ts, key-choice.ts) and of the evaluation: cosine
+ * neighbours, their overlap, and a VAE's held-out ELBO. Pure: no files, no workers, no engine.
  */
-import { VaeModel, trainingPlan, transformRow } from '../ml/vae-model.js';
-
-/** The key a namespace answers with: the raw features, or a VAE's μ. */
-export type KeyEncoder = { kind: 'raw' } | { kind: 'vae'; model: VaeModel };
-
-export type GateMeasures = {
-  /** Mean share of each held-out image's k nearest raw-feature neighbours that the key also ranks in its k nearest. */
-  overlap: number;
-  /** Held-out negative ELBO per image in nats (recon + KL, decoding μ); VAE keys only. */
-  heldOutLoss?: number;
-  recon?: number;
-  kl?: number;
-  activeUnits?: number;
-};
-
-export type GateDecision = {
-  accept: boolean;
-  /** One sentence for the admin, with both numbers. */
-  reason: string;
-  current: GateMeasures;
-  candidate: GateMeasures;
-};
-
-export type GateOptions = {
-  k?: number;
-  /** How much lower than the current key's overlap the candidate's may be and still be accepted. */
-  overlapMargin?: number;
-  /** How much higher (relative) the candidate's held-out loss may be than the current VAE's. */
-  lossMargin?: number;
-  /**
-   * With raw features as the current key the current overlap is 1 by definition, so the candidate is held to
-   * this floor instead. On openclipart, VAEs trained with the default settings on 100 to 1,486 images kept
-   * 0.61-0.68 of the raw neighbours (and matched or beat raw features from ~250 images on), while
-   * undertrained ones (5 epochs) kept 0.17-0.27 and lost 0.04-0.19 of P@20: see docs/relevance.md.
-   */
-  minOverlapVsRaw?: number;
-};
-
-export const GATE_DEFAULTS: Readonly<Required<GateOptions>> = Object.freeze({
-  k: 20,
-  overlapMargin: 0.02,
-  lossMargin: 0.05,
-  minOverlapVsRaw: 0.5,
-});
+import { VaeModel, transformRow } from '../ml/vae-model.js';
 
 /** Held-out slices smaller than this make overlap@20 too noisy to decide on. */
 export const MIN_GATE_SAMPLE = 50;
@@ -191,71 +147,4 @@ export function countActiveUnits(mu: Float32Array, n: number, l: number): number
     if (sumSq / n - (sum / n) ** 2 > 0.01) active++;
   }
   return active;
-}
-
-function measure(key: KeyEncoder, heldOut: Float32Array, n: number, rawNeighbours: Int32Array, k: number): GateMeasures {
-  if (key.kind === 'raw') return { overlap: 1 };
-  const score = scoreVae(key.model, heldOut, n);
-  const kl = score.klPerDim.reduce((a, b) => a + b, 0);
-  const latent = cosineNeighbours(score.mu, n, key.model.meta.latentDim, k);
-  return {
-    overlap: neighbourOverlap(rawNeighbours, latent, n, k),
-    heldOutLoss: score.recon + kl,
-    recon: score.recon,
-    kl,
-    activeUnits: score.activeUnits,
-  };
-}
-
-const fmt = (v: number): string => v.toFixed(3);
-
-/**
- * Compares the candidate VAE with the namespace's current key on `n` held-out raw feature rows (n × 1280,
- * row-major; none of them may have been used to train the candidate). Rejects a candidate whose overlap@k
- * falls more than `overlapMargin` below the current key's (or below `minOverlapVsRaw` when the current key
- * is raw), or whose held-out loss exceeds the current VAE's by more than `lossMargin`.
- */
-/** Optimiser steps a VAE was trained for. */
-function stepsTrained(model: VaeModel): number {
-  return trainingPlan(model.meta.trainingSize, model.meta.hyper).stepsPerEpoch * model.meta.epochsTrained;
-}
-
-export function evaluateRetrainCandidate(
-  heldOut: Float32Array,
-  n: number,
-  current: KeyEncoder,
-  candidate: VaeModel,
-  options: GateOptions = {},
-): GateDecision {
-  const { k, overlapMargin, lossMargin, minOverlapVsRaw } = { ...GATE_DEFAULTS, ...options };
-  const d = candidate.meta.inputDim;
-  if (n < MIN_GATE_SAMPLE || heldOut.length < n * d) {
-    throw new RangeError(`the quality gate needs at least ${MIN_GATE_SAMPLE} held-out rows of ${d} features (got ${n})`);
-  }
-  const kk = Math.min(k, n - 1);
-  const rawNeighbours = cosineNeighbours(heldOut, n, d, kk);
-  const now = measure(current, heldOut, n, rawNeighbours, kk);
-  const next = measure({ kind: 'vae', model: candidate }, heldOut, n, rawNeighbours, kk);
-  const decide = (accept: boolean, reason: string): GateDecision => ({ accept, reason, current: now, candidate: next });
-
-  if (!Number.isFinite(next.heldOutLoss)) return decide(false, 'The new model produces invalid values on held-out images.');
-  if (current.kind === 'raw') {
-    return next.overlap >= minOverlapVsRaw
-      ? decide(true, `The new model keeps ${fmt(next.overlap)} of the raw-feature neighbours (at least ${fmt(minOverlapVsRaw)} needed).`)
-      : decide(false, `The new model keeps only ${fmt(next.overlap)} of the raw-feature neighbours (at least ${fmt(minOverlapVsRaw)} needed); raw features stay active.`);
-  }
-  if (next.overlap < now.overlap - overlapMargin) {
-    return decide(false, `Neighbour overlap would drop from ${fmt(now.overlap)} to ${fmt(next.overlap)} (more than ${fmt(overlapMargin)}); the current model stays active.`);
-  }
-  // The ELBO keeps falling long after retrieval has levelled off (docs/relevance.md, "Training budget"), so
-  // against a model trained for more steps (one from before the step budget) a higher loss says nothing.
-  const [nowSteps, nextSteps] = [stepsTrained(current.model), stepsTrained(candidate)];
-  const lossText = `held-out loss ${now.heldOutLoss!.toFixed(1)} → ${next.heldOutLoss!.toFixed(1)} nats`;
-  if (nextSteps < nowSteps) {
-    return decide(true, `Neighbour overlap ${fmt(now.overlap)} → ${fmt(next.overlap)}; ${lossText}, not compared: the current model trained ${nowSteps} steps, the new one ${nextSteps}.`);
-  }
-  if (next.heldOutLoss! > now.heldOutLoss! * (1 + lossMargin)) {
-    return decide(false, `Held-out loss would rise from ${now.heldOutLoss!.toFixed(1)} to ${next.heldOutLoss!.toFixed(1)} nats (more than ${lossMargin * 100}%); the current model stays active.`);
-  }
-  return decide(true, `Neighbour overlap ${fmt(now.overlap)} → ${fmt(next.overlap)}, ${lossText}.`);
 }
