@@ -58,11 +58,12 @@ export type KeyRule = {
 };
 
 /**
- * Chosen on the two development sets (docs/relevance.md, "The gate"): every good key (PCA-64 plain or whitened,
- * VAEs trained to the default budget) kept ≥ 0.66 of the raw neighbours and ≥ 0.93 of raw's edit recall, while
- * keys that lost more than 0.01 P@20 to raw fell below one of the two.
+ * Chosen on the two development sets (docs/relevance.md, "Gate check"): of 42 candidate keys, every one that lost
+ * more than 0.01 P@20 to raw features kept under 95 % of raw's edit recall or under half of its neighbours, while
+ * every key that gained more than 0.02 kept over 99 % of raw's edit recall. At 93 % two worse keys passed
+ * (PCA-16, and PCA-64 with noise). Overlap alone does not separate them: good VAEs keep only 0.54-0.56.
  */
-export const KEY_RULE: Readonly<KeyRule> = Object.freeze({ minOverlapVsRaw: 0.5, minEditRecallVsRaw: 0.93, margin: 0.02 });
+export const KEY_RULE: Readonly<KeyRule> = Object.freeze({ minOverlapVsRaw: 0.5, minEditRecallVsRaw: 0.95, margin: 0.02 });
 
 const fmt = (v: number): string => v.toFixed(3);
 
