@@ -241,6 +241,25 @@ test('save then load gives identical encodings; a corrupted or newer model is re
   await assert.rejects(loadVae(join(dir, 'nothing-here')), (error) => isAppError(error, 'MODEL_MISSING'));
 });
 
+test('a model saved before minSteps, reconScale and klWarmupFraction existed loads with the settings it trained with', async () => {
+  const { model } = await trainOnce();
+  const dir = join(await tempDir(), 'vae', 'legacy');
+  await saveVae(model, dir);
+  const metaFile = join(dir, 'meta.json');
+  const meta = JSON.parse(await readFile(metaFile, 'utf8'));
+  const { minSteps, reconScale, klWarmupFraction, ...oldHyper } = meta.hyper;
+  assert.deepEqual([typeof minSteps, typeof reconScale, typeof klWarmupFraction], ['number', 'number', 'number']);
+  await writeFile(metaFile, JSON.stringify({ ...meta, hyper: { ...oldHyper, epochs: 50, klWarmupEpochs: 10 } }));
+  const loaded = await loadVae(dir);
+  assert.equal(loaded.meta.hyper.minSteps, 0);
+  assert.equal(loaded.meta.hyper.reconScale, 0.5);
+  assert.equal(loaded.meta.hyper.klWarmupFraction, 0.2);
+  assert.equal('klWarmupEpochs' in loaded.meta.hyper, false);
+  // What the quality gate reads to count the steps an old model trained: the old plan, without minSteps.
+  assert.deepEqual(trainingPlan(10_000, loaded.meta.hyper), trainingPlan(10_000, { ...DEFAULT_VAE_HYPER, ...oldHyper, epochs: 50, minSteps: 0 }));
+  assert.deepEqual(loaded.encode(data.features, 4), model.encode(data.features, 4));
+});
+
 test('aborting rejects with TRAINING_CANCELLED within a batch or two', async () => {
   const controller = new AbortController();
   let abortedAt = 0;
