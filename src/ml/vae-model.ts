@@ -102,7 +102,12 @@ export type VaeHyperParams = {
  * learns to use its latents before the prior pulls on them, and 0.25 free nats per dimension keep the KL term
  * from pushing any dimension all the way onto the prior. The neighbour term is off: on openclipart its best
  * weight raised P@20 by 0.001-0.004 over three seeds but coarse P@20 by -0.005 to +0.003, and never reached
- * PCA-64 (docs/relevance.md, Tuning).
+ * PCA-64 (docs/relevance.md, Tuning). At least 300 steps: a small collection's 50 epochs are few steps (150 on the
+ * 728 card-deck images), and 300 raised card-deck P@20 from 0.097 to 0.101 (two seeds), matching the reference
+ * recipe's 0.102, while openclipart already trains 300; the reference recipe's other changes (no l2, summed squared
+ * error, no free bits, batch 128, longer warm-up, 600 steps) did not help on either set (docs/relevance.md, "Why the
+ * engine's VAE lost to a plain one"). minSteps leaves large collections alone: at 10k training rows the plan is
+ * already 518 steps.
  */
 export const DEFAULT_VAE_HYPER: Readonly<VaeHyperParams> = Object.freeze({
   latent: 64,
@@ -112,7 +117,7 @@ export const DEFAULT_VAE_HYPER: Readonly<VaeHyperParams> = Object.freeze({
   batchSize: 256,
   learningRate: 1e-3,
   beta: 1,
-  minSteps: 0,
+  minSteps: 300,
   reconScale: 0.5,
   klWarmupFraction: 0.2,
   freeBitsPerDim: 0.25,
