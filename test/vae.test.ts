@@ -215,6 +215,26 @@ test('maxSteps plans fewer epochs before training starts; a collection the size 
   assert.ok(trainingPlan(10_000, DEFAULT_VAE_HYPER).epochs < DEFAULT_VAE_HYPER.epochs);
 });
 
+test('minSteps plans more epochs for a small collection, unless an epoch count is given', () => {
+  // 728 images, 36 held out, batches of 256: 3 steps per epoch, so the default 300 steps are 100 epochs.
+  assert.deepEqual(trainingPlan(728, DEFAULT_VAE_HYPER), { heldOut: 36, stepsPerEpoch: 3, epochs: 100 });
+  assert.equal(trainingPlan(728, resolveVaeHyper({})).epochs, 100);
+  // A large collection is bounded by maxSteps as before: 9,500 training rows, 37 steps per epoch, 14 epochs.
+  assert.equal(trainingPlan(10_000, DEFAULT_VAE_HYPER).epochs, 14);
+  assert.equal(trainingPlan(728, resolveVaeHyper({ epochs: 2 })).epochs, 2);
+  assert.equal(trainingPlan(728, resolveVaeHyper({ epochs: 2, minSteps: 30 })).epochs, 10);
+  assert.equal(trainingPlan(728, resolveVaeHyper({ minSteps: 30_000 })).epochs, Math.ceil(DEFAULT_VAE_HYPER.maxSteps / 3));
+});
+
+test('reconScale and klWarmupFraction change training; reconScale ½ and a fifth of the steps are the old objective', async () => {
+  const rows = data.features.subarray(0, 128 * DIM);
+  const base = { ...SMALL, epochs: 2 };
+  const a = await trainVae(rows, 128, base);
+  assert.deepEqual((await trainVae(rows, 128, { ...base, reconScale: 0.5, klWarmupFraction: 0.2 })).weights, a.weights);
+  assert.notDeepEqual((await trainVae(rows, 128, { ...base, reconScale: 1 })).weights, a.weights);
+  assert.notDeepEqual((await trainVae(rows, 128, { ...base, klWarmupFraction: 0.5 })).weights, a.weights);
+});
+
 test('save then load gives identical encodings; a corrupted or newer model is refused', async () => {
   const { model } = await trainOnce();
   const dir = join(await tempDir(), 'vae', model.meta.id);
@@ -239,6 +259,25 @@ test('save then load gives identical encodings; a corrupted or newer model is re
   await assert.rejects(loadVae(dir), (error) => isAppError(error, 'MODEL_INVALID') && /newer version/.test(error.message));
 
   await assert.rejects(loadVae(join(dir, 'nothing-here')), (error) => isAppError(error, 'MODEL_MISSING'));
+});
+
+test('a model saved before minSteps, reconScale and klWarmupFraction existed loads with the settings it trained with', async () => {
+  const { model } = await trainOnce();
+  const dir = join(await tempDir(), 'vae', 'legacy');
+  await saveVae(model, dir);
+  const metaFile = join(dir, 'meta.json');
+  const meta = JSON.parse(await readFile(metaFile, 'utf8'));
+  const { minSteps, reconScale, klWarmupFraction, ...oldHyper } = meta.hyper;
+  assert.deepEqual([typeof minSteps, typeof reconScale, typeof klWarmupFraction], ['number', 'number', 'number']);
+  await writeFile(metaFile, JSON.stringify({ ...meta, hyper: { ...oldHyper, epochs: 50, klWarmupEpochs: 10 } }));
+  const loaded = await loadVae(dir);
+  assert.equal(loaded.meta.hyper.minSteps, 0);
+  assert.equal(loaded.meta.hyper.reconScale, 0.5);
+  assert.equal(loaded.meta.hyper.klWarmupFraction, 0.2);
+  assert.equal('klWarmupEpochs' in loaded.meta.hyper, false);
+  // What the quality gate reads to count the steps an old model trained: the old plan, without minSteps.
+  assert.deepEqual(trainingPlan(10_000, loaded.meta.hyper), trainingPlan(10_000, { ...DEFAULT_VAE_HYPER, ...oldHyper, epochs: 50, minSteps: 0 }));
+  assert.deepEqual(loaded.encode(data.features, 4), model.encode(data.features, 4));
 });
 
 test('aborting rejects with TRAINING_CANCELLED within a batch or two', async () => {
@@ -266,6 +305,8 @@ test('too little data is refused with NOT_ENOUGH_DATA, bad settings with CONFIG_
   await assert.rejects(trainVaeInWorker(data.features.slice(0, 10 * DIM), 10, SMALL), (error) => isAppError(error, 'NOT_ENOUGH_DATA'));
   await assert.rejects(trainVaeInWorker(data.features.slice(), N, { ...SMALL, latent: 0 }), (error) => isAppError(error, 'CONFIG_INVALID'));
   await assert.rejects(trainVaeInWorker(data.features.slice(), N, { ...SMALL, maxSteps: 0 }), (error) => isAppError(error, 'CONFIG_INVALID') && /maxSteps/.test(error.message));
+  await assert.rejects(trainVaeInWorker(data.features.slice(), N, { ...SMALL, klWarmupFraction: 1.5 }), (error) => isAppError(error, 'CONFIG_INVALID') && /klWarmupFraction/.test(error.message));
+  await assert.rejects(trainVaeInWorker(data.features.slice(), N, { ...SMALL, reconScale: 0 }), (error) => isAppError(error, 'CONFIG_INVALID') && /reconScale/.test(error.message));
   const misspelt = { ...SMALL, latentDim: 8 } as Partial<VaeHyperParams>;
   await assert.rejects(trainVaeInWorker(data.features.slice(), N, misspelt), (error) => isAppError(error, 'CONFIG_INVALID') && /latentDim/.test(error.message));
 });

@@ -132,7 +132,7 @@ function dHashRobustness(set: RobustnessSet, hashes: Uint32Array, n: number): Ro
 }
 
 async function trainVae(features: Float32Array, n: number, options: EvalOptions): Promise<VaeModel> {
-  const hyper = { ...options.hyper, seed: options.seed, ...(options.quick ? { epochs: 5, klWarmupEpochs: 1 } : {}) };
+  const hyper = { ...options.hyper, seed: options.seed, ...(options.quick ? { epochs: 5 } : {}) };
   // The worker takes ownership of the array it is given; callers keep theirs.
   return trainVaeInWorker(features.slice(), n, hyper);
 }

@@ -43,19 +43,31 @@ export function transformRow(
 export type VaeHyperParams = {
   latent: number;
   hidden: number;
-  /** Upper bound; `maxSteps` and `timeBudgetSeconds` may end training earlier. */
+  /** Epochs planned unless `minSteps` asks for more or `maxSteps` for fewer; `timeBudgetSeconds` may end training earlier. */
   epochs: number;
   /**
-   * Upper bound on optimiser steps (batches) over the whole run: the run plans min(epochs, ⌈maxSteps / steps per
-   * epoch⌉) epochs before it starts, so a large training set costs a bounded time and a small one its full epochs.
+   * Lower bound on optimiser steps (batches): a small training set runs more than `epochs` epochs to reach it, so
+   * that the model trains as long on 700 images as on 1,500. 0 plans exactly `epochs` (the meaning before this field).
+   */
+  minSteps: number;
+  /**
+   * Upper bound on optimiser steps over the whole run, above `minSteps`: the run plans
+   * min(max(epochs, ⌈minSteps / steps per epoch⌉), ⌈maxSteps / steps per epoch⌉) epochs before it starts, so a large
+   * training set costs a bounded time.
    */
   maxSteps: number;
   batchSize: number;
   learningRate: number;
   /** Weight of the KL term once warm-up is over. */
   beta: number;
-  /** KL weight ramps linearly from 0 to `beta` over this many epochs. */
-  klWarmupEpochs: number;
+  /**
+   * Weight of Σ(x − x̂)² (standardized inputs) in the training objective: ½ is the unit-variance Gaussian
+   * log-likelihood, 1 the plain summed squared error (equivalently ½ with the KL term at half weight). Losses
+   * are reported as the ½ log-likelihood whatever this is, so held-out losses of models stay comparable.
+   */
+  reconScale: number;
+  /** The KL weight ramps linearly from 0 to `beta` over this share of the planned optimiser steps. */
+  klWarmupFraction: number;
   /** Nats per latent dimension that the KL term does not charge for (free bits). */
   freeBitsPerDim: number;
   /** Share of the vectors kept out of training to measure a held-out loss. */
@@ -90,7 +102,12 @@ export type VaeHyperParams = {
  * learns to use its latents before the prior pulls on them, and 0.25 free nats per dimension keep the KL term
  * from pushing any dimension all the way onto the prior. The neighbour term is off: on openclipart its best
  * weight raised P@20 by 0.001-0.004 over three seeds but coarse P@20 by -0.005 to +0.003, and never reached
- * PCA-64 (docs/relevance.md, Tuning).
+ * PCA-64 (docs/relevance.md, Tuning). At least 300 steps: a small collection's 50 epochs are few steps (150 on the
+ * 728 card-deck images), and 300 raised card-deck P@20 from 0.097 to 0.101 (two seeds), matching the reference
+ * recipe's 0.102, while openclipart already trains 300; the reference recipe's other changes (no l2, summed squared
+ * error, no free bits, batch 128, longer warm-up, 600 steps) did not help on either set (docs/relevance.md, "Why the
+ * engine's VAE lost to a plain one"). minSteps leaves large collections alone: at 10k training rows the plan is
+ * already 518 steps.
  */
 export const DEFAULT_VAE_HYPER: Readonly<VaeHyperParams> = Object.freeze({
   latent: 64,
@@ -100,7 +117,9 @@ export const DEFAULT_VAE_HYPER: Readonly<VaeHyperParams> = Object.freeze({
   batchSize: 256,
   learningRate: 1e-3,
   beta: 1,
-  klWarmupEpochs: 10,
+  minSteps: 300,
+  reconScale: 0.5,
+  klWarmupFraction: 0.2,
   freeBitsPerDim: 0.25,
   heldOutFraction: 0.05,
   neighbourWeight: 0,
@@ -126,7 +145,24 @@ export function trainingPlan(n: number, hyper: VaeHyperParams): TrainingPlan {
   const fraction = Math.floor(n * hyper.heldOutFraction);
   const heldOut = fraction >= MIN_HELD_OUT ? fraction : 0;
   const stepsPerEpoch = Math.max(1, Math.round((n - heldOut) / hyper.batchSize));
-  return { heldOut, stepsPerEpoch, epochs: Math.min(hyper.epochs, Math.ceil(hyper.maxSteps / stepsPerEpoch)) };
+  const wanted = Math.max(hyper.epochs, Math.ceil(hyper.minSteps / stepsPerEpoch));
+  return { heldOut, stepsPerEpoch, epochs: Math.min(wanted, Math.ceil(hyper.maxSteps / stepsPerEpoch)) };
+}
+
+/**
+ * Settings saved before a field existed, completed with the value that reproduces how they trained, so that an old
+ * model's meta still describes it (trainingPlan on it gives the steps it ran; the gate compares steps).
+ */
+export function withLegacyDefaults(hyper: Partial<VaeHyperParams> & { klWarmupEpochs?: number }): VaeHyperParams {
+  const { klWarmupEpochs, ...rest } = hyper;
+  const epochs = rest.epochs ?? 50;
+  return {
+    minSteps: 0,
+    reconScale: 0.5,
+    // The old warm-up ran klWarmupEpochs out of `epochs`, shrunk with the planned run: the same share of it.
+    klWarmupFraction: klWarmupEpochs !== undefined ? Math.min(1, klWarmupEpochs / epochs) : 0.2,
+    ...rest,
+  } as VaeHyperParams;
 }
 
 export type VaeMeta = {
@@ -404,7 +440,7 @@ function checkMeta(value: unknown, dir: string): VaeMeta {
     throw invalid(dir, 'meta.json has bad hyperparameters');
   }
   if (hyper.latent !== meta.latentDim || hyper.hidden !== meta.hiddenDim) throw invalid(dir, 'meta.json dimensions disagree');
-  return meta as VaeMeta;
+  return { ...meta, hyper: withLegacyDefaults(hyper) } as VaeMeta;
 }
 
 export async function loadVae(dir: string): Promise<VaeModel> {
