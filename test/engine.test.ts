@@ -167,10 +167,12 @@ test('retrain: the quality gate accepts a good candidate, rejects a worse one, a
     assert.equal(accepted.swapped, true, accepted.gate.reason);
     assert.equal(accepted.forced, false);
     assert.equal(accepted.previousKey, 'raw');
-    assert.match(accepted.key, /^vae-/);
+    // Either candidate may win: the one whose edited copies find their originals more often.
+    assert.match(accepted.key, /^(vae-|pca32-)/);
     assert.ok(accepted.trainedOn < photos.length * 9, 'the gate’s held-out images are not trained on');
     assert.ok(accepted.gate.candidate.overlap >= 0.3, `overlap ${accepted.gate.candidate.overlap}`);
     assert.ok(accepted.activeUnits > 0);
+    assert.equal(accepted.gate.candidates.length, 2, 'the VAE and PCA are both judged');
     assert.ok(['training', 'checking', 'swapping'].every((p) => phases.has(p)));
 
     const chelsea = photos.find((p) => basename(p) === 'chelsea.png')!;

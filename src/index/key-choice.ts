@@ -1,9 +1,7 @@
 /**
- * Which index key a retrain leaves a namespace on. Candidates are tried in a fixed order of preference (the
- * collection's own VAE, then whitened PCA-64, both fitted on the same training rows); the first that passes the
- * label-free rule (key-signals.ts) against raw features and the current key wins, else the current key stays.
- * The order is the development sets' evidence (docs/relevance.md): label-free measures catch broken keys but
- * cannot rank good ones by relevance, so they decide only whether a candidate is safe.
+ * Which index key a retrain leaves a namespace on. Every candidate (the collection's own VAE and PCA-64, both
+ * fitted on the same training rows) is checked against the label-free rule (key-signals.ts) on held-out images;
+ * of those that pass, the one with the best edit recall wins, else the current key stays.
  */
 import type { VaeModel } from '../ml/vae-model.js';
 import { keyKindOf } from '../ml/linear-key.js';
@@ -51,7 +49,14 @@ export function chooseKey(
     const invalid = !Number.isFinite(signals.overlap);
     return { key: model.meta.id, kind: keyKindOf(model), signals, failure: invalid ? 'it produces invalid values' : keyRuleFailure(signals, raw, now, rule) };
   });
-  const winner = verdicts.findIndex((v) => v.failure === null);
+  // Of the candidates that pass, the one whose edited copies find their originals most often: on both development
+  // sets that ranked the safe keys as their true P@20 did (docs/relevance.md, "Gate check"). Ties, and a check
+  // without edited copies, go to the order of preference.
+  let winner = -1;
+  for (const [i, v] of verdicts.entries()) {
+    if (v.failure !== null) continue;
+    if (winner < 0 || (v.signals.editRecall ?? 0) > (verdicts[winner].signals.editRecall ?? 0)) winner = i;
+  }
   const refusals = verdicts.map((v, i) => `${describe(candidates[i])}: ${v.failure}`).join('; ');
   if (winner < 0) {
     return { chosen: null, reason: `No candidate passed the quality check (${refusals}); the current key stays active.`, raw, current: now, candidates: verdicts };
@@ -59,7 +64,10 @@ export function chooseKey(
   const chosen = candidates[winner];
   const passed = verdicts[winner].signals;
   const edits = passed.editRecall === undefined ? '' : `, edited copies found first ${passed.editRecall.toFixed(3)} (raw ${raw.editRecall!.toFixed(3)})`;
-  const before = winner > 0 ? ` (${verdicts.slice(0, winner).map((v, i) => `${describe(candidates[i])} refused: ${v.failure}`).join('; ')})` : '';
+  const others = verdicts
+    .map((v, i) => (i === winner ? '' : `${describe(candidates[i])} ${v.failure ? `refused: ${v.failure}` : `passed with edit recall ${v.signals.editRecall?.toFixed(3) ?? '–'}`}`))
+    .filter(Boolean);
+  const before = others.length > 0 ? ` (${others.join('; ')})` : '';
   return {
     chosen,
     reason: `Switched to ${describe(chosen)}: it keeps ${passed.overlap.toFixed(3)} of the raw-feature neighbours${edits}${before}.`,
