@@ -1,4 +1,7 @@
-import type { Client, Message } from 'discord.js';
+import { ChannelType, type Client, type ForumChannel, type Message, type NewsChannel, type ReadonlyCollection, type TextChannel, type ThreadChannel } from 'discord.js';
+
+type ThreadParent = TextChannel | NewsChannel | ForumChannel;
+type HistoryChannel = { messages: { fetch(options: { limit: number; before?: string }): Promise<ReadonlyCollection<string, Message>> } };
 import type { Logger } from '../log.js';
 import type { DownloadPolicy } from './download.js';
 import { indexMessage } from './ingest.js';
@@ -17,9 +20,9 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
   const running = new Map<string, Promise<void>>();
 
   async function run(state: BackfillState): Promise<void> {
-    const { client, engine, settings, policy, log } = deps;
+    const { client, settings, log } = deps;
     const channel = await client.channels.fetch(state.channelId).catch(() => null);
-    if (!channel || !channel.isTextBased() || !('messages' in channel)) {
+    if (!channel || (!channel.isTextBased() && channel.type !== ChannelType.GuildForum)) {
       log.warn(`backfill of channel ${state.channelId}: channel not reachable; stopping`);
       return;
     }
@@ -34,12 +37,37 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
         await statusChannel.messages.edit(state.statusMessageId, { content: text }).catch((error: Error) => log.warn(`backfill status edit failed: ${error.message}`));
       }
     };
+    // A forum has no messages of its own, only posts (threads).
+    if (!channel.isTextBased()) state.done = true;
+    else if (!(await readHistory(state, channel, () => status(false)))) return;
+    if (!state.parentId && !state.threadsDone && 'threads' in channel) {
+      for (const thread of await threadsOf(channel as ThreadParent)) {
+        if (!(await settings.isWatched(state.guildId, state.channelId))) return;
+        const own: BackfillState = (await settings.backfill(thread.id)) ?? { guildId: state.guildId, channelId: thread.id, parentId: state.channelId, done: false, messages: 0, images: 0 };
+        if (own.done) continue;
+        const before = { messages: own.messages, images: own.images };
+        if (!(await readHistory(own, thread, () => status(false)))) return;
+        state.messages += own.messages - before.messages;
+        state.images += own.images - before.images;
+        await settings.saveBackfill(state);
+      }
+      state.threadsDone = true;
+      await settings.saveBackfill(state);
+    }
+    await status(true);
+    log.info(`backfill of channel ${state.channelId} done: ${state.messages} messages, ${state.images} images`);
+  }
+
+  /** Reads one channel's or thread's history page by page; false when its channel stopped being watched. */
+  async function readHistory(state: BackfillState, channel: HistoryChannel, progress: () => Promise<void>): Promise<boolean> {
+    const { engine, settings, policy, log } = deps;
+    const source = state.parentId ? { channelId: state.parentId, threadId: state.channelId } : { channelId: state.channelId };
     while (!state.done) {
-      if (!(await settings.isWatched(state.guildId, state.channelId))) return;
+      if (!(await settings.isWatched(state.guildId, source.channelId))) return false;
       const page = await channel.messages.fetch({ limit: PAGE, ...(state.before ? { before: state.before } : {}) });
       const messages: Message[] = [...page.values()].sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
       for (const message of messages) {
-        const outcome = await indexMessage(engine, message, policy, log);
+        const outcome = await indexMessage(engine, message, policy, log, source);
         // A page re-read after a restart finds the images committed before it as duplicates: they count too, or
         // the total falls short by whatever the interrupted page had indexed.
         state.images += outcome.indexed + outcome.duplicates;
@@ -48,9 +76,30 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
       if (messages.length > 0) state.before = messages[messages.length - 1].id;
       state.done = messages.length < PAGE;
       await settings.saveBackfill(state);
-      await status(state.done);
+      await progress();
     }
-    log.info(`backfill of channel ${state.channelId} done: ${state.messages} messages, ${state.images} images`);
+    return true;
+  }
+
+  /**
+   * Every thread and forum post of a watched channel the bot can read: the active ones, then the archived public
+   * ones, then the archived private ones (all of them with Manage Threads, else those the bot has joined).
+   */
+  async function threadsOf(channel: ThreadParent): Promise<ThreadChannel[]> {
+    const found = new Map<string, ThreadChannel>();
+    for (const thread of (await channel.threads.fetchActive(false)).threads.values()) found.set(thread.id, thread);
+    const archived = async (options: { type: 'public' | 'private'; fetchAll?: boolean }) => {
+      let before: ThreadChannel | undefined;
+      for (;;) {
+        const page = await channel.threads.fetchArchived({ ...options, limit: 100, ...(before ? { before } : {}) }, false);
+        for (const thread of page.threads.values()) found.set(thread.id, thread);
+        before = [...page.threads.values()].at(-1);
+        if (!page.hasMore || !before) return;
+      }
+    };
+    await archived({ type: 'public' });
+    await archived({ type: 'private', fetchAll: true }).catch(() => archived({ type: 'private', fetchAll: false }).catch(() => undefined));
+    return [...found.values()];
   }
 
   return {
@@ -76,7 +125,8 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
     async resumeAll(guildIds: string[]): Promise<void> {
       for (const guildId of guildIds) {
         for (const channelId of await deps.settings.watched(guildId)) {
-          if (!(await deps.settings.backfill(channelId))?.done) this.start(guildId, channelId);
+          const state = await deps.settings.backfill(channelId);
+          if (!state?.done || !state.threadsDone) this.start(guildId, channelId);
         }
       }
     },

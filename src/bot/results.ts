@@ -8,6 +8,7 @@ import {
   type MessageActionRowComponentBuilder,
 } from 'discord.js';
 import { renderCollage } from '../collage.js';
+import { channelById } from './access.js';
 import type { ImageRecord } from '../index/store.js';
 import type { BotContext } from './context.js';
 import type { BrowseState } from './settings.js';
@@ -26,8 +27,17 @@ export interface ResultPayload {
   components: Array<ActionRowBuilder<MessageActionRowComponentBuilder>>;
 }
 
+/** Appended to a public answer that left out results not everyone in its channel may see. */
+export const LEFT_OUT = '\n(Some results from channels not everyone here can read were left out: use `/relevant private:true` to see them.)';
+
+/** The message's own channel: the thread, for an image posted in a thread or forum post. */
+function postedIn(record: ImageRecord): string | undefined {
+  return record.extra?.threadId ?? record.extra?.channelId;
+}
+
 export function jumpLink(record: ImageRecord): string | undefined {
-  const { guildId, channelId, messageId } = record.extra ?? {};
+  const { guildId, messageId } = record.extra ?? {};
+  const channelId = postedIn(record);
   return guildId && channelId && messageId ? `https://discord.com/channels/${guildId}/${channelId}/${messageId}` : undefined;
 }
 
@@ -80,9 +90,10 @@ export async function renderResults(ctx: BotContext, guild: Guild, state: Browse
 
 /** Attachment URLs expire, so the card asks Discord for the message again to get a live one. */
 async function currentImageUrl(guild: Guild, record: ImageRecord): Promise<string | undefined> {
-  const { channelId, messageId, imageKey } = record.extra ?? {};
+  const { messageId, imageKey } = record.extra ?? {};
+  const channelId = postedIn(record);
   if (!channelId || !messageId || !imageKey) return undefined;
-  const channel = guild.channels.cache.get(channelId);
+  const channel = await channelById(guild, channelId);
   if (!channel || !channel.isTextBased()) return undefined;
   try {
     const message = await channel.messages.fetch(messageId);

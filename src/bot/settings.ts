@@ -13,6 +13,10 @@ export interface BackfillState {
   images: number;
   statusChannelId?: string;
   statusMessageId?: string;
+  /** A thread's or forum post's own backfill: `channelId` is the thread, this is the watched channel. */
+  parentId?: string;
+  /** A watched channel's threads and forum posts (active and archived) have all been read. */
+  threadsDone?: boolean;
 }
 
 /** A result message that can still be browsed. */

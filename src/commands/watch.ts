@@ -1,4 +1,5 @@
 import { ApplicationCommandOptionType, ApplicationCommandType, ChannelType, MessageFlags, type ApplicationCommandOptionAllowedChannelType } from 'discord.js';
+import { readableBy } from '../bot/access.js';
 import type { SlashCommand } from './command.js';
 import { MANAGE_GUILD, requireManageGuild } from './admin.js';
 
@@ -52,9 +53,12 @@ export const unwatch: SlashCommand = {
 export const watching: SlashCommand = {
   data: { name: 'watching', description: 'List the channels whose images are indexed', type: ApplicationCommandType.ChatInput, dm_permission: false },
   async execute(ctx, interaction) {
-    const channels = await ctx.settings.watched(interaction.guildId!);
+    const watched = await ctx.settings.watched(interaction.guildId!);
+    // Only the channels the asker can read: the others' names are not theirs to see.
+    const channels = await readableBy(interaction, watched);
+    const list = channels.length === 0 ? 'No channel you can read is watched yet (an admin can use /watch).' : `Watching: ${channels.map((id) => `<#${id}>`).join(', ')}`;
     await interaction.reply({
-      content: channels.length === 0 ? 'No channel is watched yet (an admin can use /watch).' : `Watching: ${channels.map((id) => `<#${id}>`).join(', ')}`,
+      content: list,
       flags: MessageFlags.Ephemeral,
     });
   },
