@@ -71,10 +71,13 @@ export class Memberships {
   }
 }
 
-/** Whether `member` can read the place's history now, as Discord would decide it. */
-export async function canReadPlace(member: GuildMember, place: Place, memberships: Memberships): Promise<boolean> {
+/**
+ * Whether `member` can read the place's history now, as Discord would decide it; with `viewOnly`, whether they see
+ * what is posted there from now on (an answer's audience: View Channel is enough to see new messages).
+ */
+export async function canReadPlace(member: GuildMember, place: Place, memberships: Memberships, viewOnly = false): Promise<boolean> {
   const permissions = place.channel.permissionsFor(member);
-  if (!permissions?.has(READ)) return false;
+  if (!permissions?.has(viewOnly ? PermissionFlagsBits.ViewChannel : READ)) return false;
   if (!place.privateThread || !checkEnabled('private-threads')) return true;
   return permissions.has(PermissionFlagsBits.ManageThreads) || memberships.isMember(place.privateThread, member.id);
 }

@@ -38,14 +38,17 @@ function permissionsOf(guild: Guild, channel: NonThreadGuildBasedChannel, roles:
   return (bits & VIEW) === 0 ? 0 : bits;
 }
 
-/** Someone who is not a member of a private thread reads it only with Manage Threads in the parent. */
-function readsAsNonMember(place: Place, bits: number): boolean {
-  return (bits & (VIEW | HISTORY)) === (VIEW | HISTORY) && (!place.privateThread || (bits & MANAGE_THREADS) !== 0);
+/**
+ * Someone who is not a member of a private thread sees it only with Manage Threads in the parent. An answer is seen
+ * by whoever may view its channel (new messages need no history); a source needs history too.
+ */
+function readsAsNonMember(place: Place, bits: number, need = VIEW | HISTORY): boolean {
+  return (bits & need) === need && (!place.privateThread || (bits & MANAGE_THREADS) !== 0);
 }
 
 /**
  * Whether some combination of roles (without an overwrite of its own, and not a member of any private thread)
- * reads the answer's place but not the source's. Every combination that can exist is tried: the OR-closure of the
+ * sees the answer's place but cannot read the source's. Every combination that can exist is tried: the OR-closure of the
  * roles' vectors has at most 2^15 entries, and roles with Administrator are left out (they read everything).
  */
 function someRoleSetExposed(guild: Guild, answer: Place, source: Place): boolean {
@@ -57,7 +60,7 @@ function someRoleSetExposed(guild: Guild, answer: Place, source: Place): boolean
   const sets = new Set<number>([0]);
   for (const vector of vectors) for (const set of [...sets]) sets.add(set | vector);
   for (const set of sets) {
-    if (readsAsNonMember(answer, permissionsOf(guild, answer.channel, set, 3)) && !readsAsNonMember(source, permissionsOf(guild, source.channel, set, 9))) return true;
+    if (readsAsNonMember(answer, permissionsOf(guild, answer.channel, set, 3), VIEW) && !readsAsNonMember(source, permissionsOf(guild, source.channel, set, 9))) return true;
   }
   return false;
 }
@@ -99,7 +102,8 @@ export class AnswerAudience {
     if (!checkEnabled('audience')) return false;
     const source = await this.places.of(ref);
     if (!source) return true;
-    if (source.channel.id === this.answer.channel.id && source.privateThread?.id === this.answer.privateThread?.id) return false;
+    // Even an image from the answer's own channel can expose something: someone may view new messages there
+    // without being allowed to read its history.
     // Without the members of a private answer thread, its audience is taken as its parent's: more people, never fewer.
     const threadMembers = this.answer.privateThread && checkEnabled('thread-members') ? await this.#listThreadMembers() : [];
     const answer = threadMembers === null ? { channel: this.answer.channel } : this.answer;
@@ -110,7 +114,7 @@ export class AnswerAudience {
     for (const id of explicit) {
       const member = await this.#member(id);
       if (!member) continue;
-      if ((await canReadPlace(member, answer, this.#memberships)) && !(await canReadPlace(member, source, this.#memberships))) return true;
+      if ((await canReadPlace(member, answer, this.#memberships, true)) && !(await canReadPlace(member, source, this.#memberships))) return true;
     }
     return false;
   }
