@@ -22,7 +22,8 @@ export type ErrorCode =
   | 'DOWNLOAD_REFUSED'
   | 'DOWNLOAD_FAILED'
   | 'NOT_PERMITTED'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'OPTED_OUT';
 
 export class AppError extends Error {
   override readonly name = 'AppError';

@@ -79,15 +79,28 @@ describe('answers that come after the interaction token expired still reach the 
     assert.ok(world.logs.some((line) => line.startsWith('info ') && line.includes(id) && /token expired/.test(line)));
   });
 
-  test('an answer whose token has expired since still browses with reactions', async () => {
+  test('an answer whose token has expired since continues browsing in a new message addressed to the asker', async () => {
     const mark = world.logs.length;
+    const { fake } = world;
     const id = world.relevant(ids.guild, ids.art, ids.painter, await nearDuplicate(photos['owl.jpg']));
-    const answer = (await world.fake.waitForReply(id)).original!;
-    await waitFor('the four controls', () => (world.fake.state.messages.get(answer.id)?.reactions.size ?? 0) >= 4);
-    world.fake.expireInteractionToken(id);
-    world.fake.addReaction(ids.art, answer.id, ids.painter, '➡️');
-    await waitFor('the page turn', () => /^Result 2 of/.test(world.fake.serialize(world.fake.state.messages.get(answer.id)!).embeds?.[0]?.title ?? ''));
-    assert.deepEqual(refusedWebhookCalls(id), []);
+    const answer = (await fake.waitForReply(id)).original!;
+    await waitFor('the four controls', () => (fake.state.messages.get(answer.id)?.reactions.size ?? 0) >= 4);
+    fake.expireInteractionToken(id);
+    const since = snapshot();
+    fake.addReaction(ids.art, answer.id, ids.painter, '➡️');
+    await waitFor('the page in a new message', () => newBotMessages(ids.art, since).some((m) => /^Result 2 of/.test(m.embeds?.[0]?.title ?? '')));
+    const [moved] = newBotMessages(ids.art, since);
+    assert.match(moved.content, new RegExp(`^<@${ids.painter}> The \\d+ most relevant images`));
+    assert.match(fake.serialize(fake.state.messages.get(answer.id)!).embeds?.[0]?.title ?? '', /^Result 1 of/, 'the expired reply is left as it was');
+    assert.ok(refusedWebhookCalls(id).length > 0, 'the interaction webhook was tried first');
+    await waitFor('the four controls on the new message', () => (fake.state.messages.get(moved.id)?.reactions.size ?? 0) >= 4);
+    // The new message is an ordinary one: browsing goes on there, edited in place.
+    fake.addReaction(ids.art, moved.id, ids.painter, '➡️');
+    await waitFor('the next page turn', () => /^Result 3 of/.test(fake.serialize(fake.state.messages.get(moved.id)!).embeds?.[0]?.title ?? ''));
+    fake.addReaction(ids.art, answer.id, ids.painter, '➡️');
+    await world.bot.idle();
+    assert.equal(newBotMessages(ids.art, since).length, 1, 'the old reply no longer browses');
+    assert.deepEqual(fake.channelEditsOfInteractionResponses, []);
     assert.deepEqual(problems(mark), []);
   });
 
@@ -139,7 +152,7 @@ describe('answers that come after the interaction token expired still reach the 
     assert.deepEqual(problems(mark), []);
   });
 
-  test('a /retrain that outlasts its token still reports its progress and summary, and logs nothing alarming', async () => {
+  test('a /retrain that outlasts its token reports its progress and summary in a new message to the admin, and logs nothing alarming', async () => {
     const mark = world.logs.length;
     const { fake } = world;
     const { guild } = fake.addGuild({ name: 'Big club' });
@@ -156,18 +169,20 @@ describe('answers that come after the interaction token expired still reach the 
     // The bot reads its reply once to get the message it then edits; the token expires right after.
     await fake.waitForRequest((r) => r.method === 'GET' && r.params.token === token && r.status === 200);
     fake.expireInteractionToken(id);
-    const progressId = fake.reply(id).record.originalMessageId!;
-    const content = () => fake.state.messages.get(progressId)?.content ?? '';
-    await waitFor('the summary', () => /^(Retrained on|Trained a new model|Retrain stopped)/.test(content()), 120_000);
-    assert.match(content(), /^Retrained on \d+ images/);
+    const replyId = fake.reply(id).record.originalMessageId!;
+    const since = snapshot();
+    const progress = () => newBotMessages(gallery, since)[0];
+    await waitFor('the summary', () => /^<@\d+> (Retrained on|Trained a new model|Retrain stopped)/.test(progress()?.content ?? ''), 120_000);
+    assert.match(progress().content, new RegExp(`^<@${guild.ownerId}> Retrained on \\d+ images`));
+    assert.equal(newBotMessages(gallery, since).length, 1, 'one new message, edited with each report');
     assert.equal((await world.engine.stats(guild.id)).images, seeded);
 
     const { tokenExpiresAt } = fake.reply(id).record;
-    const edits = fake.requests.filter((r) => r.method === 'PATCH' && r.path.endsWith(`/messages/${progressId}`));
+    assert.deepEqual(fake.requests.filter((r) => r.method === 'PATCH' && r.params.messageId === replyId && r.at > tokenExpiresAt), [], 'the expired reply is not edited');
+    const edits = fake.requests.filter((r) => r.method === 'PATCH' && r.params.messageId === progress().id);
     assert.ok(edits.every((r) => r.status === 200 && r.route === '/channels/:channelId/messages/:messageId'));
-    assert.ok(edits.some((r) => r.at > tokenExpiresAt && /^Retraining/.test((r.body as { content: string }).content)), 'progress after the token expired');
-    assert.ok(edits.at(-1)!.at > tokenExpiresAt, 'the summary came after the token expired');
-    assert.deepEqual(fake.reply(id).requests.filter((r) => r.status >= 400), []);
+    assert.ok(edits.length > 0 && edits.at(-1)!.at > tokenExpiresAt, 'the summary edits the new message');
+    assert.deepEqual(fake.channelEditsOfInteractionResponses, []);
     assert.deepEqual(problems(mark), []);
   });
 });

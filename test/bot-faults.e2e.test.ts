@@ -72,7 +72,7 @@ describe('Discord faults: the bot stays up, loses nothing, and still answers', (
     assert.equal(resultLinks(reply.original?.embeds as APIEmbed[])[0], messageLink(guildId, channel, posted.id));
   });
 
-  test('a watched channel the bot may not read fails its backfill with a log line, and nothing else breaks', async () => {
+  test('a channel the bot may not read is refused by /watch with what is missing, and nothing else breaks', async () => {
     const { fake } = world;
     const botRole = [...fake.state.roles.values()].find((r) => r.guildId === guildId && r.name === 'Bot')!;
     const locked = fake.addChannel(guildId, {
@@ -80,8 +80,9 @@ describe('Discord faults: the bot stays up, loses nothing, and still answers', (
       overwrites: [{ id: botRole.id, type: OverwriteType.Role, allow: '0', deny: PermissionFlagsBits.ReadMessageHistory.toString() }],
     }).id;
     fake.postMessage({ channelId: locked, authorId: painter, files: [{ filename: 'x.png', data: await readFile(photos[3]) }], dispatch: false });
-    await watch(locked);
-    await waitFor('the failed backfill to be logged', () => world.logs.some((l) => l.startsWith('error backfill of channel') && l.includes(locked)));
+    const refusal = await watch(locked);
+    assert.match(refusal.original?.content ?? '', /^I cannot watch .*missing Read Message History/);
+    assert.equal(await world.settings.isWatched(guildId, locked), false);
     const id = world.relevant(guildId, locked, painter, await nearDuplicate(photos[0]));
     const reply = await fake.waitForReply(id);
     assert.ok(reply.original, 'the bot still answers');

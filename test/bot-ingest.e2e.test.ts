@@ -125,24 +125,28 @@ describe('the bot indexes watched channels and forgets what Discord deletes', ()
     const count = async () => (await world.engine.stats(guild.id)).images;
 
     const first = fake.postMessage({ channelId: art, authorId: painter, files: [{ filename: 'a.png', data: await readFile(photos[0]) }, { filename: 'b.jpg', data: await readFile(photos[7]) }] });
-    // Indexed before its duplicate is posted: the first message to be indexed owns a duplicated image.
+    // Indexed before its repost: the repost becomes the image's second reference.
     await waitFor('the first message indexed', async () => (await count()) === 2);
     fake.postMessage({ channelId: chat, authorId: painter, files: [{ filename: 'c.png', data: await readFile(photos[1]) }] });
     fake.postMessage({ channelId: art, authorId: painter, content: 'just words' });
-    fake.postMessage({ channelId: art, authorId: painter, files: [{ filename: 'same.png', data: await readFile(photos[0]) }] });
+    const repost = fake.postMessage({ channelId: art, authorId: painter, files: [{ filename: 'same.png', data: await readFile(photos[0]) }] });
     const bulk = [2, 3].map((i) => fake.postMessage({ channelId: art, authorId: painter, files: [{ filename: `${i}.png`, data: readFileSync(photos[i]) }] }));
     const sketch = fake.postMessage({ channelId: sketches, authorId: painter, files: [{ filename: 's.png', data: await readFile(photos[4]) }] });
     await waitFor('five images', async () => (await count()) === 5);
     await world.bot.idle();
-    assert.equal(await count(), 5, 'the unwatched channel and the exact duplicate were not indexed');
+    assert.equal(await count(), 5, 'the unwatched channel was not indexed, and the exact duplicate only as a second post');
+    assert.equal((await world.engine.findByRef(repost.id, { namespace: guild.id })).length, 1);
     assert.ok(sketch.attachments.length === 1);
 
     fake.deleteMessage(first.id);
-    await waitFor('both images of the deleted message gone', async () => (await count()) === 3);
+    // One of its images is still posted (the repost): only the other leaves.
+    await waitFor('the deleted message’s own image gone', async () => (await count()) === 4);
     fake.bulkDeleteMessages(art, bulk.map((m) => m.id));
-    await waitFor('bulk deletion', async () => (await count()) === 1);
+    await waitFor('bulk deletion', async () => (await count()) === 2);
     fake.deleteChannel(sketches);
-    await waitFor('channel deletion', async () => (await count()) === 0);
+    await waitFor('channel deletion', async () => (await count()) === 1);
+    fake.deleteMessage(repost.id);
+    await waitFor('the last post of the reposted image deleted', async () => (await count()) === 0);
     assert.deepEqual(await world.settings.watched(guild.id), [art]);
 
     fake.postMessage({ channelId: art, authorId: painter, files: [{ filename: 'late.png', data: await readFile(photos[5]) }] });

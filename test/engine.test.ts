@@ -51,10 +51,14 @@ test('index → query round trip on real photos, across restarts, corruption and
     assert.ok(!byId.hits.some((h) => h.record.id === result.self!.id));
   });
 
-  await t.test('exact duplicates are recognised, not indexed twice', async () => {
+  await t.test('exact duplicates are recognised, not indexed twice: a second path is a second reference', async () => {
     const again = await engine.index(await readFile(owl), { source: '/elsewhere/owl-copy.jpg' });
     assert.equal(again.status, 'duplicate');
-    assert.equal(again.record.source, owl);
+    assert.equal(again.record.source, '/elsewhere/owl-copy.jpg');
+    assert.deepEqual(again.record.refs.map((r) => r.source), [owl, '/elsewhere/owl-copy.jpg']);
+    const same = await engine.index(await readFile(owl), { source: owl });
+    assert.equal(same.status, 'duplicate');
+    assert.equal(same.record.refs.length, 2, 'the same path read again adds nothing');
     assert.equal((await engine.stats()).images, photos.length);
   });
 
@@ -225,6 +229,55 @@ test('images grouped by a ref are removed together; predicates and whole namespa
     await engine.dropNamespace('guild1');
     assert.deepEqual(await engine.namespaces(), ['guild2']);
     assert.equal((await engine.stats('guild2')).images, 1, 'other namespaces are untouched');
+  } finally {
+    await engine.close();
+  }
+});
+
+test('one image per content, one reference per post: visible through any reference, removed with its last one', async () => {
+  const dataDir = await tempDir();
+  const engine = createEngine({ dataDir });
+  try {
+    const [first, second] = await referencePhotoPaths();
+    const bytes = await readFile(first);
+    const post = (message: string, channel: string, author: string) => ({
+      namespace: 'g',
+      source: `discord:g/${channel}/${message}/att`,
+      ref: message,
+      extra: { channelId: channel, messageId: message, authorId: author },
+    });
+    const a = await engine.index(bytes, post('m1', 'public', 'alice'));
+    const b = await engine.index(bytes, post('m2', 'private', 'bob'));
+    await engine.index(await readFile(second), post('m3', 'public', 'alice'));
+    assert.deepEqual([a.status, b.status], ['indexed', 'duplicate']);
+    assert.equal(b.record.id, a.record.id);
+    assert.equal(b.record.extra?.channelId, 'private', 'the duplicate is seen through its own post');
+    assert.equal((await engine.stats('g')).images, 2);
+    assert.deepEqual((await engine.get(a.record.id, { namespace: 'g' }))?.refs.map((r) => r.ref), ['m1', 'm2']);
+
+    // A caller who can read only the private channel finds the image there, shown through that post.
+    const privateOnly = await engine.query(await readFile(second), { namespace: 'g', filter: (r) => r.extra?.channelId === 'private' });
+    assert.deepEqual(privateOnly.hits.map((h) => [h.record.id, h.record.extra?.messageId]), [[a.record.id, 'm2']]);
+    assert.deepEqual(privateOnly.hits[0].record.refs.map((r) => r.ref), ['m2'], 'a hit carries only the reference it was accepted through');
+    assert.deepEqual(await engine.findByRef('m2', { namespace: 'g' }).then((views) => views.map((v) => v.source)), ['discord:g/private/m2/att']);
+
+    // Deleting the first post removes one reference; the image stays for the second post.
+    const gone = await engine.removeByRef('m1', { namespace: 'g' });
+    assert.deepEqual(gone.map((r) => [r.id, r.extra?.messageId, r.imageRemoved]), [[a.record.id, 'm1', false]]);
+    assert.equal((await engine.stats('g')).images, 2);
+    const afterFirst = await engine.query(await readFile(second), { namespace: 'g', filter: (r) => r.extra?.channelId === 'public' });
+    assert.deepEqual(afterFirst.hits.map((h) => h.record.id), [], 'no public post of it is left');
+
+    // A `where` that picks nothing removes nothing; the author's last reference takes the image with it.
+    assert.deepEqual(await engine.removeByRef('m2', { namespace: 'g', where: (v) => v.extra?.channelId === 'public' }), []);
+    const bobs = await engine.removeWhere((r) => r.extra?.authorId === 'bob', { namespace: 'g' });
+    assert.deepEqual(bobs.map((r) => [r.id, r.imageRemoved]), [[a.record.id, true]]);
+    assert.equal(await engine.get(a.record.id, { namespace: 'g' }), undefined);
+    assert.equal(await engine.thumbnail(a.record.id, { namespace: 'g' }), undefined);
+    assert.equal((await engine.stats('g')).images, 1);
+    const again = await engine.index(bytes, post('m4', 'public', 'carol'));
+    assert.equal(again.status, 'indexed', 'content whose last reference went is new again');
+    assert.notEqual(again.record.id, a.record.id, 'ids are never reused');
   } finally {
     await engine.close();
   }

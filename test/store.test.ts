@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import KeyvSqlite from '@keyv/sqlite';
+import Keyv from 'keyv';
 import { isAppError } from '../src/errors.js';
 import { FeatureStore } from '../src/index/store.js';
+import { encodeFloat16 } from '../src/util/float16.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 function features(seed: number): Float32Array {
@@ -63,5 +66,70 @@ test('loadFeatures returns every stored row in scan order as one matrix, and ref
   assert.equal(matrix.features.length, 1202 * 1280);
   scanned.forEach((image, row) => assert.deepEqual(matrix.features.subarray(row * 1280, (row + 1) * 1280), image.features, `row ${row}`));
   await assert.rejects(store.loadFeatures(64), (error) => isAppError(error, 'STORE_FAILED') && /1280 features where 64/.test(error.message));
+  await store.close();
+});
+
+test('references: a second post is added once, removed on its own; the last one takes the image and its keys', async () => {
+  const store = await FeatureStore.open(join(await tempDir(), 'store.sqlite'));
+  const image = await store.exclusive(() => store.insert({ ...base, source: 'post1', ref: 'm1', sha256: 'aa' }, features(1), new Uint8Array([1, 2, 3])));
+  const second = { source: 'post2', ref: 'm2', addedAt: base.addedAt, extra: { channelId: 'c2' } };
+  assert.equal((await store.exclusive(() => store.addReference(image.id, second)))?.added, true);
+  assert.equal((await store.exclusive(() => store.addReference(image.id, second)))?.added, false, 'the same source twice is one reference');
+  assert.equal(await store.exclusive(() => store.addReference(99, second)), undefined);
+  assert.deepEqual((await store.get(image.id))?.refs.map((r) => r.source), ['post1', 'post2']);
+  assert.deepEqual([await store.idsByRef('m1'), await store.idsByRef('m2')], [[image.id], [image.id]]);
+
+  const first = await store.exclusive(() => store.removeReferences(image.id, (r) => r.ref === 'm1'));
+  assert.deepEqual([first.removed.map((r) => r.source), first.imageDeleted], [['post1'], false]);
+  assert.deepEqual(await store.idsByRef('m1'), []);
+  const left = await store.get(image.id);
+  assert.deepEqual([left?.source, left?.extra?.channelId, left?.refs.length], ['post2', 'c2', 1], 'the remaining post is the record’s first');
+  assert.ok(await store.getThumbnail(image.id));
+
+  const last = await store.exclusive(() => store.removeReferences(image.id, () => true));
+  assert.deepEqual([last.removed.map((r) => r.source), last.imageDeleted], [['post2'], true]);
+  assert.deepEqual([await store.get(image.id), await store.findBySha('aa'), await store.getThumbnail(image.id), await store.idsByRef('m2')], [undefined, undefined, undefined, []]);
+  assert.deepEqual(await store.exclusive(() => store.removeReferences(image.id, () => true)), { removed: [], imageDeleted: false });
+  await store.close();
+});
+
+test('a store written before references is read as one reference per image and upgraded record by record', async () => {
+  const path = join(await tempDir(), 'store.sqlite');
+  // The format of the previous release, written with keyv directly: source, extra and ref at the top level.
+  const adapter = new KeyvSqlite({ uri: `sqlite://${path}` });
+  const old = new Keyv({ store: adapter, namespace: 'store' });
+  const f16 = encodeFloat16(features(1)).toString('base64');
+  await old.set('img:1', { id: 1, sha256: 'aa', source: 'discord:g/c/m1/a', width: 10, height: 20, addedAt: base.addedAt, extra: { channelId: 'c', authorId: 'u' }, ref: 'm1', f16 });
+  await old.set('img:2', { id: 2, sha256: 'bb', source: 'b.png', width: 10, height: 20, addedAt: base.addedAt, f16 });
+  await old.set('sha:aa', 1);
+  await old.set('sha:bb', 2);
+  await old.set('ref:m1|1', 1);
+  await old.set('meta:nextId', 3);
+  await old.disconnect();
+  const raw = async (id: number) => {
+    const check = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path}` }), namespace: 'store' });
+    const value = await check.get<Record<string, unknown>>(`img:${id}`);
+    await check.disconnect();
+    return value;
+  };
+
+  const store = await FeatureStore.open(path);
+  const legacy = await store.get(1);
+  assert.deepEqual(legacy?.refs, [{ source: 'discord:g/c/m1/a', ref: 'm1', extra: { channelId: 'c', authorId: 'u' }, addedAt: base.addedAt }]);
+  assert.deepEqual([legacy?.source, legacy?.ref, legacy?.extra?.authorId], ['discord:g/c/m1/a', 'm1', 'u']);
+  assert.deepEqual((await store.get(2))?.refs.map((r) => r.source), ['b.png']);
+  const scanned: number[] = [];
+  for await (const image of store.scan()) scanned.push(image.refs.length);
+  assert.deepEqual(scanned, [1, 1]);
+  assert.equal((await raw(1))?.refs, undefined, 'reading rewrites nothing: there is no migration step to interrupt');
+
+  await store.exclusive(() => store.addReference(1, { source: 'discord:g/c/m2/a', ref: 'm2', addedAt: base.addedAt }));
+  const upgraded = await raw(1);
+  assert.deepEqual([upgraded?.source, (upgraded?.refs as unknown[]).length], [undefined, 2], 'a touched record is written in the new form');
+  const removed = await store.exclusive(() => store.removeReferences(1, (r) => r.ref === 'm1'));
+  assert.deepEqual([removed.removed[0].extra?.authorId, await store.idsByRef('m1'), await store.idsByRef('m2')], ['u', [], [1]]);
+  assert.equal((await store.exclusive(() => store.removeReferences(2, () => true))).imageDeleted, true, 'a legacy record without a ref is removed whole');
+  assert.equal(await store.findBySha('bb'), undefined);
+  assert.equal((await store.loadFeatures(1280)).ids.length, 1);
   await store.close();
 });

@@ -8,6 +8,7 @@ import {
   type NonThreadGuildBasedChannel,
   type ThreadChannel,
 } from 'discord.js';
+import { firstAcceptedView } from '../index/references.js';
 import type { ImageRecord } from '../index/store.js';
 import { checkEnabled } from './privacy-checks.js';
 
@@ -33,6 +34,11 @@ export function sourceOf(record: ImageRecord): SourceRef | undefined {
   const channelId = record.extra?.channelId;
   if (!channelId) return undefined;
   return record.extra?.threadId ? { channelId, threadId: record.extra.threadId } : { channelId };
+}
+
+/** The message's own channel: the thread, for an image posted in a thread or forum post. */
+export function postedIn(record: ImageRecord): string | undefined {
+  return record.extra?.threadId ?? record.extra?.channelId;
 }
 
 export function placeOf(channel: GuildBasedChannel): Place | undefined {

@@ -6,11 +6,11 @@ import {
 } from 'discord.js';
 import { AppError } from '../errors.js';
 import type { QueryResult } from '../index/engine.js';
-import { channelById, placeOf, Places, resultFilter, sourceOf } from './access.js';
-import { AnswerAudience } from './audience.js';
+import { channelById, placeOf } from './access.js';
+import { answerRules, pickView, publicFilter } from './answer-rules.js';
 import type { BotContext } from './context.js';
 import { editReplyOrPost, followUpPrivately } from './late-answer.js';
-import { CONTROLS, LEFT_OUT, renderResults } from './results.js';
+import { browseHit, CONTROLS, LEFT_OUT, renderResults } from './results.js';
 import type { BrowseState } from './settings.js';
 
 export interface AnswerOptions {
@@ -42,24 +42,24 @@ export async function answerRelevant(ctx: BotContext, interaction: QueryInteract
   if (!guild || !channel || !place || !member || !('permissionsFor' in channel)) {
     throw new AppError('NOT_PERMITTED', 'Relevant images can only be searched in a server channel.');
   }
-  const places = new Places(guild);
-  const result = await ctx.engine.query(bytes, {
-    namespace: guild.id,
-    k: options.k,
-    filter: resultFilter(guild, { member, channel, sameChannelOnly: options.sameChannelOnly }, places),
-  });
+  const rules = answerRules(guild, { member, channel, place, sameChannelOnly: options.sameChannelOnly });
+  const result = await ctx.engine.query(bytes, { namespace: guild.id, k: options.k, filter: rules.readable });
   if (result.hits.length === 0) {
     await editReplyOrPost(ctx, interaction, { content: 'I found no relevant images that you can see here yet.' });
     return;
   }
-  const audience = new AnswerAudience(guild, place, places);
   let exposes = false;
-  for (const hit of options.ephemeral ? [] : result.hits) {
-    const ref = sourceOf(hit.record);
-    if (!ref || (await audience.exposes(ref))) {
-      exposes = true;
-      break;
+  if (!options.ephemeral) {
+    // Each hit is shown through a post that exposes nothing when it has one; one that has none sends the answer private.
+    const hits: QueryResult['hits'] = [];
+    for (const hit of result.hits) {
+      const record = await ctx.engine.get(hit.record.id, { namespace: guild.id });
+      const picked = record && (await pickView(record, rules, hit.record.source));
+      if (!picked) continue;
+      exposes ||= picked.exposes;
+      hits.push({ ...hit, record: picked.view });
     }
+    result.hits = hits;
   }
   const state = firstPage(guild.id, channel.id, interaction.user.id, result, options.ephemeral || exposes);
   const payload = await renderResults(ctx, guild, state);
@@ -96,28 +96,15 @@ export async function answerMention(ctx: BotContext, message: Message, bytes: Bu
   const channel = guild ? await channelById(guild, message.channelId) : undefined;
   const place = channel && placeOf(channel);
   if (!guild || !member || !channel || !place) return;
-  const places = new Places(guild);
-  const permitted = resultFilter(guild, { member, channel }, places);
-  const audience = new AnswerAudience(guild, place, places);
-  let withheld = false;
-  const result = await ctx.engine.query(bytes, {
-    namespace: guild.id,
-    k: 20,
-    filter: async (record) => {
-      if (!(await permitted(record))) return false;
-      const ref = sourceOf(record);
-      const exposes = !ref || (await audience.exposes(ref));
-      withheld ||= exposes;
-      return !exposes;
-    },
-  });
+  const shown = publicFilter(answerRules(guild, { member, channel, place }));
+  const result = await ctx.engine.query(bytes, { namespace: guild.id, k: 20, filter: shown.filter });
   if (result.hits.length === 0) {
     await message.reply({ content: 'I found no relevant images I can show here.' });
     return;
   }
   const state = firstPage(guild.id, channel.id, message.author.id, result, false);
   const payload = await renderResults(ctx, guild, state);
-  if (withheld) payload.content += LEFT_OUT;
+  if (shown.withheld()) payload.content += LEFT_OUT;
   const reply = await message.reply(payload);
   await ctx.settings.saveBrowse(reply.id, state, ctx.config.browseTtlMinutes * 60_000);
   await addControls(reply);
@@ -129,7 +116,7 @@ function firstPage(guildId: string, channelId: string, invokerId: string, result
     guildId,
     channelId,
     invokerId,
-    hits: result.hits.map((h) => ({ id: h.record.id, score: h.score })),
+    hits: result.hits.map(browseHit),
     position: 0,
     ephemeral,
     queryThumbnail: result.thumbnail?.toString('base64'),

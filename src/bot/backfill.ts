@@ -1,25 +1,44 @@
-import { ChannelType, type Client, type ForumChannel, type Message, type NewsChannel, type ReadonlyCollection, type TextChannel, type ThreadChannel } from 'discord.js';
+import { ChannelType, DiscordAPIError, RESTJSONErrorCodes, type Client, type ForumChannel, type GuildBasedChannel, type Message, type NewsChannel, type ReadonlyCollection, type RepliableInteraction, type TextChannel, type ThreadChannel } from 'discord.js';
 
 type ThreadParent = TextChannel | NewsChannel | ForumChannel;
 type HistoryChannel = { messages: { fetch(options: { limit: number; before?: string }): Promise<ReadonlyCollection<string, Message>> } };
 import type { Logger } from '../log.js';
+import { listInWords, missingBotPermissions } from './bot-permissions.js';
+import type { BackfillStatusMessage } from './context.js';
 import type { DownloadPolicy } from './download.js';
 import { indexMessage } from './ingest.js';
+import { ProgressMessage } from './progress-message.js';
 import type { BackfillState, BotSettings } from './settings.js';
 import type { Engine } from '../index/engine.js';
 
 const PAGE = 100;
 const STATUS_EVERY_MS = 5_000;
 
+/** Discord's answers when the bot may not (or no longer) read a channel: 50001 Missing Access, 50013 Missing Permissions. */
+function lostAccess(error: unknown): error is DiscordAPIError {
+  return error instanceof DiscordAPIError && (error.code === RESTJSONErrorCodes.MissingAccess || error.code === RESTJSONErrorCodes.MissingPermissions);
+}
+
 /**
  * Reads a watched channel's history, newest first, a page of 100 at a time. The cursor (oldest message done) is
  * saved after every page, so a restart resumes where it stopped; re-reading a page is harmless because exact
- * duplicates are recognised.
+ * duplicates are recognised. A channel the bot can no longer read stops its backfill with the reason, which waits
+ * for a new /watch instead of failing again at every start.
  */
 export function createBackfiller(deps: { client: Client; engine: Engine; settings: BotSettings; policy: DownloadPolicy; log: Logger }) {
   const running = new Map<string, Promise<void>>();
 
-  async function run(state: BackfillState): Promise<void> {
+  /** The status message of the backfill: the /watch reply, or the message that took over from it. */
+  function statusOf(state: BackfillState, interaction?: RepliableInteraction): ProgressMessage | undefined {
+    if (!state.statusChannelId || !state.statusMessageId) return undefined;
+    const target = { channelId: state.statusChannelId, messageId: state.statusMessageId, userId: state.statusUserId, ordinary: state.statusIsOrdinary ?? false };
+    return new ProgressMessage({ client: deps.client, log: deps.log, what: `backfill status of channel ${state.channelId}` }, target, interaction, async (moved) => {
+      Object.assign(state, { statusChannelId: moved.channelId, statusMessageId: moved.messageId, statusIsOrdinary: true });
+      await deps.settings.saveBackfill(state);
+    });
+  }
+
+  async function run(state: BackfillState, status: ProgressMessage | undefined): Promise<void> {
     const { client, settings, log } = deps;
     const channel = await client.channels.fetch(state.channelId).catch(() => null);
     if (!channel || (!channel.isTextBased() && channel.type !== ChannelType.GuildForum)) {
@@ -27,26 +46,34 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
       return;
     }
     let lastStatus = 0;
-    const status = async (final: boolean) => {
-      if (!state.statusChannelId || !state.statusMessageId) return;
+    const report = async (final: boolean) => {
       if (!final && Date.now() - lastStatus < STATUS_EVERY_MS) return;
       lastStatus = Date.now();
-      const text = `${final ? 'History of' : 'Reading the history of'} <#${state.channelId}>: ${state.messages} messages read, ${state.images} images indexed${final ? '. Done.' : '…'}`;
-      const statusChannel = await client.channels.fetch(state.statusChannelId).catch(() => null);
-      if (statusChannel?.isTextBased() && 'messages' in statusChannel) {
-        await statusChannel.messages.edit(state.statusMessageId, { content: text }).catch((error: Error) => log.warn(`backfill status edit failed: ${error.message}`));
-      }
+      await status?.report(
+        `${final ? 'History of' : 'Reading the history of'} <#${state.channelId}>: ${state.messages} messages read, ${state.images} images indexed${final ? '. Done.' : '…'}`,
+      );
     };
     // A forum has no messages of its own, only posts (threads).
     if (!channel.isTextBased()) state.done = true;
-    else if (!(await readHistory(state, channel, () => status(false)))) return;
+    else {
+      const read = await readHistory(state, channel, () => report(false));
+      if (read === 'no-access') {
+        await status?.report(
+          `Stopped reading the history of <#${state.channelId}>: ${state.problem}. ${state.messages} messages read, ${state.images} images indexed so far. ` +
+            'Give me access, then use /watch on the channel again to continue.',
+        );
+        log.warn(`backfill of channel ${state.channelId} waits for a new /watch of the channel`);
+      }
+      if (read !== 'read') return;
+    }
     if (!state.parentId && !state.threadsDone && 'threads' in channel) {
       for (const thread of await threadsOf(channel as ThreadParent)) {
         if (!(await settings.isWatched(state.guildId, state.channelId))) return;
         const own: BackfillState = (await settings.backfill(thread.id)) ?? { guildId: state.guildId, channelId: thread.id, parentId: state.channelId, done: false, messages: 0, images: 0 };
         if (own.done) continue;
         const before = { messages: own.messages, images: own.images };
-        if (!(await readHistory(own, thread, () => status(false)))) return;
+        // A thread the bot may not read (a private one it was not added to) is skipped; the rest of the channel goes on.
+        if ((await readHistory(own, thread, () => report(false))) === 'unwatched') return;
         state.messages += own.messages - before.messages;
         state.images += own.images - before.images;
         await settings.saveBackfill(state);
@@ -54,17 +81,30 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
       state.threadsDone = true;
       await settings.saveBackfill(state);
     }
-    await status(true);
+    await report(true);
     log.info(`backfill of channel ${state.channelId} done: ${state.messages} messages, ${state.images} images`);
   }
 
-  /** Reads one channel's or thread's history page by page; false when its channel stopped being watched. */
-  async function readHistory(state: BackfillState, channel: HistoryChannel, progress: () => Promise<void>): Promise<boolean> {
+  /**
+   * Reads one channel's or thread's history page by page: 'unwatched' when its channel stopped being watched,
+   * 'no-access' when Discord refused it (the reason is saved in `state.problem`).
+   */
+  async function readHistory(state: BackfillState, channel: HistoryChannel, progress: () => Promise<void>): Promise<'read' | 'unwatched' | 'no-access'> {
     const { engine, settings, policy, log } = deps;
     const source = state.parentId ? { channelId: state.parentId, threadId: state.channelId } : { channelId: state.channelId };
     while (!state.done) {
-      if (!(await settings.isWatched(state.guildId, source.channelId))) return false;
-      const page = await channel.messages.fetch({ limit: PAGE, ...(state.before ? { before: state.before } : {}) });
+      if (!(await settings.isWatched(state.guildId, source.channelId))) return 'unwatched';
+      let page;
+      try {
+        page = await channel.messages.fetch({ limit: PAGE, ...(state.before ? { before: state.before } : {}) });
+      } catch (error) {
+        if (!lostAccess(error)) throw error;
+        const missing = 'guild' in channel ? (await missingBotPermissions(channel as GuildBasedChannel)).read : [];
+        state.problem = missing.length > 0 ? `I am missing ${listInWords(missing)} there` : `Discord refused me access to it (${error.message})`;
+        await settings.saveBackfill(state);
+        log.warn(`backfill of channel ${state.channelId} stopped: ${state.problem} (Discord: ${error.code} ${error.message})`);
+        return 'no-access';
+      }
       const messages: Message[] = [...page.values()].sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
       for (const message of messages) {
         const outcome = await indexMessage(engine, message, policy, log, source);
@@ -78,7 +118,7 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
       await settings.saveBackfill(state);
       await progress();
     }
-    return true;
+    return 'read';
   }
 
   /**
@@ -103,13 +143,20 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
   }
 
   return {
-    start(guildId: string, channelId: string, statusMessage?: { channelId: string; messageId: string }): void {
+    /**
+     * Starts or resumes the channel's backfill. With `status` (a /watch), the /watch reply reports its progress and
+     * a backfill stopped by a permission problem is tried again.
+     */
+    start(guildId: string, channelId: string, status?: BackfillStatusMessage): void {
       if (running.has(channelId)) return;
       const task = (async () => {
         const state: BackfillState = (await deps.settings.backfill(channelId)) ?? { guildId, channelId, done: false, messages: 0, images: 0 };
-        if (statusMessage) Object.assign(state, { statusChannelId: statusMessage.channelId, statusMessageId: statusMessage.messageId });
+        if (status) {
+          Object.assign(state, { statusChannelId: status.channelId, statusMessageId: status.messageId, statusUserId: status.interaction.user.id, statusIsOrdinary: false });
+          delete state.problem;
+        }
         await deps.settings.saveBackfill(state);
-        await run(state);
+        await run(state, statusOf(state, status?.interaction));
       })()
         .catch((error: Error) => deps.log.error(`backfill of channel ${channelId} failed: ${error.message}; it resumes at the next start`))
         .finally(() => running.delete(channelId));
@@ -117,16 +164,17 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
     },
 
     /**
-     * Resumes every unfinished backfill of the guilds the bot is in. A watched channel without a backfill state is
-     * one whose /watch was interrupted after committing the watch but before the backfill saved its first state:
-     * it starts from the newest message, or its history would never be read (a second /watch only says "already
-     * watched").
+     * Resumes every unfinished backfill of the guilds the bot is in, except those stopped for lack of access (they
+     * wait for a new /watch). A watched channel without a backfill state is one whose /watch was interrupted after
+     * committing the watch but before the backfill saved its first state: it starts from the newest message, or its
+     * history would never be read (a second /watch only says "already watched").
      */
     async resumeAll(guildIds: string[]): Promise<void> {
       for (const guildId of guildIds) {
         for (const channelId of await deps.settings.watched(guildId)) {
           const state = await deps.settings.backfill(channelId);
-          if (!state?.done || !state.threadsDone) this.start(guildId, channelId);
+          if (state?.problem) deps.log.warn(`backfill of channel ${channelId} not resumed: ${state.problem}; a new /watch of the channel tries again`);
+          else if (!state?.done || !state.threadsDone) this.start(guildId, channelId);
         }
       }
     },

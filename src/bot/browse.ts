@@ -1,55 +1,47 @@
 import type { Guild } from 'discord.js';
-import type { ImageRecord } from '../index/store.js';
-import { channelById, placeOf, Places, resultFilter, sourceOf } from './access.js';
-import { AnswerAudience } from './audience.js';
+import { channelById, placeOf } from './access.js';
+import { answerRules, pickView, publicFilter, type AnswerRules } from './answer-rules.js';
 import type { BotContext } from './context.js';
 import { checkEnabled } from './privacy-checks.js';
-import { LEFT_OUT, renderResults, type BrowseAction, type ResultPayload } from './results.js';
+import { browseHit, LEFT_OUT, renderResults, type BrowseAction, type ResultPayload } from './results.js';
 import type { BrowseState } from './settings.js';
 
 export type BrowseOutcome = { kind: 'ignored' } | { kind: 'closed' } | { kind: 'updated'; payload: ResultPayload };
 
-interface Rules {
-  /** The asker can read the image where it was posted (and NSFW rules hold). */
-  readable(record: ImageRecord): Promise<boolean>;
-  /** On a public message: someone who reads this channel cannot read the image's source. */
-  exposes(record: ImageRecord): Promise<boolean>;
-}
-
 /**
  * The rules of a result message as they stand now. Permissions change at any time and a message stays browsable
  * for BROWSE_TTL_MINUTES, so they are worked out again for every page: the asker's roles fresh from Discord (the
- * bot is not told of role changes), the channels' overwrites as the gateway last sent them.
+ * bot is not told of role changes), the channels' overwrites as the gateway last sent them. A private message
+ * exposes nothing.
  */
-async function rulesNow(guild: Guild, state: BrowseState): Promise<Rules | undefined> {
+async function rulesNow(guild: Guild, state: BrowseState): Promise<AnswerRules | undefined> {
   const member = await guild.members.fetch({ user: state.invokerId, force: true }).catch(() => null);
   const channel = await channelById(guild, state.channelId);
   const place = channel && placeOf(channel);
   if (!member || !channel || !place) return undefined;
-  const places = new Places(guild);
-  const readable = resultFilter(guild, { member, channel }, places);
-  const audience = new AnswerAudience(guild, place, places);
-  return {
-    readable,
-    async exposes(record) {
-      if (state.ephemeral) return false;
-      const ref = sourceOf(record);
-      return ref === undefined || audience.exposes(ref);
-    },
-  };
+  const rules = answerRules(guild, { member, channel, place });
+  return state.ephemeral ? { readable: rules.readable, exposes: async () => false } : rules;
 }
 
-/** The stored hits that may still be shown, and where the shown one is (or would be) among them. */
-async function stillShowable(ctx: BotContext, state: BrowseState, rules: Rules): Promise<{ hits: BrowseState['hits']; position: number; shownKept: boolean }> {
+/**
+ * The stored hits that may still be shown, each through a post that may be shown now (the one shown so far if it
+ * still may), and where the shown one is (or would be) among them.
+ */
+async function stillShowable(ctx: BotContext, state: BrowseState, rules: AnswerRules): Promise<{ hits: BrowseState['hits']; position: number; shownKept: boolean }> {
   const hits: BrowseState['hits'] = [];
   let position = 0;
   let shownKept = false;
   for (const [index, hit] of state.hits.entries()) {
     if (index === state.position) position = hits.length;
-    const record = await ctx.engine.get(hit.id, { namespace: state.guildId });
-    if (checkEnabled('recheck-pages') && (!record || !(await rules.readable(record)) || (await rules.exposes(record)))) continue;
+    let kept = hit;
+    if (checkEnabled('recheck-pages')) {
+      const record = await ctx.engine.get(hit.id, { namespace: state.guildId });
+      const picked = record && (await pickView(record, rules, hit.source));
+      if (!picked || picked.exposes) continue;
+      kept = { ...hit, source: picked.view.source };
+    }
     if (index === state.position) shownKept = true;
-    hits.push(hit);
+    hits.push(kept);
   }
   return { hits, position, shownKept };
 }
@@ -72,7 +64,7 @@ export async function applyBrowse(ctx: BotContext, guild: Guild, messageId: stri
     await ctx.settings.endBrowse(messageId);
     return { kind: 'updated', payload: { content: 'None of these results can be shown here any more.', embeds: [], files: [], components: [] } };
   }
-  let withheld = false;
+  let withheld = () => false;
   if (action === 'previous' || action === 'next') {
     const count = kept.hits.length;
     // A shown result that may no longer be shown is skipped: ➡️ goes to the one after it, ⬅️ to the one before.
@@ -82,26 +74,16 @@ export async function applyBrowse(ctx: BotContext, guild: Guild, messageId: stri
   } else {
     if (!kept.shownKept) return { kind: 'ignored' };
     const shown = state.hits[state.position];
-    const result = await ctx.engine.query(
-      { id: shown.id },
-      {
-        namespace: guild.id,
-        k: state.hits.length,
-        filter: async (record) => {
-          if (!(await rules.readable(record))) return false;
-          const exposes = checkEnabled('audience-on-more') && (await rules.exposes(record));
-          withheld ||= exposes;
-          return !exposes;
-        },
-      },
-    );
+    const more = publicFilter(rules, checkEnabled('audience-on-more'));
+    const result = await ctx.engine.query({ id: shown.id }, { namespace: guild.id, k: state.hits.length, filter: more.filter });
+    withheld = more.withheld;
     if (result.hits.length === 0) return { kind: 'ignored' };
     state.queryThumbnail = (await ctx.engine.thumbnail(shown.id, { namespace: guild.id }))?.toString('base64');
-    state.hits = result.hits.map((h) => ({ id: h.record.id, score: h.score }));
+    state.hits = result.hits.map(browseHit);
     state.position = 0;
   }
   await ctx.settings.saveBrowse(messageId, state, ctx.config.browseTtlMinutes * 60_000);
   const payload = await renderResults(ctx, guild, state);
-  if (withheld) payload.content += LEFT_OUT;
+  if (withheld()) payload.content += LEFT_OUT;
   return { kind: 'updated', payload };
 }

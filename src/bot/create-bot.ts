@@ -6,14 +6,19 @@ import type { Logger } from '../log.js';
 import { onInteractionCreate } from '../events/interaction-create.js';
 import { onMessageCreate } from '../events/message-create.js';
 import { onMessageReactionAdd } from '../events/message-reaction-add.js';
+import { onMessageUpdate } from '../events/message-update.js';
 import { onChannelDelete, onGuildDelete, onMessageDelete, onMessageDeleteBulk } from '../events/removals.js';
 import { createBackfiller } from './backfill.js';
 import type { BotContext } from './context.js';
 import { downloadPolicy } from './download-policy.js';
 import { IngestQueue } from './ingest.js';
+import { InteractionReplies } from './interaction-replies.js';
+import { honourOptOuts } from './opt-out.js';
 import { RateLimiter } from './rate-limit.js';
+import { reconcileChannels, reconcileGuilds } from './reconcile.js';
 import { registerCommands } from './register-commands.js';
 import type { BotSettings } from './settings.js';
+import { errorTextFor } from './user-text.js';
 
 /**
  * Messages ingested at once: download, decode (libuv's threads) and the model (its worker) overlap, and the
@@ -21,6 +26,8 @@ import type { BotSettings } from './settings.js';
  */
 const INGEST_CONCURRENCY = 4;
 const INGEST_BACKLOG = 10_000;
+/** /forget-me reads every stored image of every guild; a few times an hour is plenty for one person. */
+const FORGET_ME_PER_HOUR = 3;
 
 export interface Bot {
   client: Client;
@@ -36,7 +43,8 @@ export interface Bot {
 }
 
 export function createBot(deps: { config: BotConfig; engine: Engine; settings: BotSettings; log: Logger; clientOptions?: Partial<ClientOptions> }): Bot {
-  const { config, engine, settings, log } = deps;
+  const { config, settings, log } = deps;
+  const engine = honourOptOuts(deps.engine, settings);
   const client = new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent, GatewayIntentBits.GuildMessageReactions],
     // Reactions and deletions on messages sent before this process started arrive uncached.
@@ -54,8 +62,12 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
     log,
     ingest,
     queryLimiter: new RateLimiter(config.queriesPerMinute, 60_000),
+    replies: new InteractionReplies(),
+    forgetMeLimiter: new RateLimiter(FORGET_ME_PER_HOUR, 3_600_000),
     startBackfill: (guildId, channelId, status) => backfiller.start(guildId, channelId, status),
   };
+
+  let reconciling: Promise<void> = Promise.resolve();
 
   // Every handler's failure is logged here so that one bad event never takes the process down.
   const guard =
@@ -65,6 +77,7 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
     };
   client.on(Events.InteractionCreate, guard('interactionCreate', onInteractionCreate));
   client.on(Events.MessageCreate, guard('messageCreate', onMessageCreate));
+  client.on(Events.MessageUpdate, guard('messageUpdate', onMessageUpdate));
   client.on(Events.MessageDelete, guard('messageDelete', onMessageDelete));
   client.on(Events.MessageBulkDelete, guard('messageDeleteBulk', onMessageDeleteBulk));
   client.on(Events.ChannelDelete, guard('channelDelete', (ctx, channel) => onChannelDelete(ctx, channel as { id: string; guildId?: string | null })));
@@ -87,7 +100,10 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
         const count = await registerCommands(client.rest, client.application.id, config.registerCommands);
         log.info(`registered ${count} commands (${config.registerCommands})`);
       }
+      const deps = { client, engine, settings, log };
+      await reconcileGuilds(deps);
       await backfiller.resumeAll([...client.guilds.cache.keys()]);
+      reconciling = reconcileChannels(deps).catch((error: Error) => log.error(`start-up channel check failed: ${error.message}`));
     },
     async stop() {
       await ingest.idle();
@@ -99,7 +115,7 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
           ? 'This server now has enough images: I am training its own relevance model in the background. Searches keep working meanwhile.'
           : event.phase === 'finished'
             ? describeSummary(event.summary)
-            : `The automatic retrain stopped: ${event.error.message} The current model stays active.`;
+            : `The automatic retrain stopped: ${errorTextFor(event.error, event.namespace)} The current model stays active.`;
       void (async () => {
         const [channelId] = await settings.watched(event.namespace);
         const channel = channelId ? await client.channels.fetch(channelId).catch(() => null) : null;
@@ -107,6 +123,7 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
       })().catch((error: Error) => log.warn(`auto-retrain notice for ${event.namespace} failed: ${error.message}`));
     },
     async idle() {
+      await reconciling;
       for (;;) {
         await ingest.idle();
         await backfiller.idle();

@@ -34,10 +34,13 @@ export async function indexMessage(
   policy: DownloadPolicy,
   log: Logger,
   source: SourceRef = { channelId: message.channelId },
+  /** Only these image keys (an edit's new attachments); all by default. */
+  only?: ReadonlySet<string>,
 ): Promise<IngestOutcome> {
   const outcome: IngestOutcome = { indexed: 0, duplicates: 0, failed: 0 };
   if (!message.guildId || message.author.bot) return outcome;
   for (const image of imagesOf(message, policy.hosts)) {
+    if (only && !only.has(image.key)) continue;
     try {
       const bytes = await downloadImage(image.url, policy);
       const result = await engine.index(bytes, {
@@ -58,6 +61,8 @@ export async function indexMessage(
       if (result.status === 'indexed') outcome.indexed += 1;
       else outcome.duplicates += 1;
     } catch (error) {
+      // Its author used /forget-me: not an error, and nothing to log per image.
+      if (isAppError(error, 'OPTED_OUT')) continue;
       outcome.failed += 1;
       const reason = isAppError(error) ? error.message : String(error);
       log.warn(`message ${message.id} in channel ${message.channelId}: image ${image.key} skipped: ${reason}`);

@@ -21,7 +21,10 @@ export function isExpiredInteraction(error: unknown): boolean {
  */
 export async function editReplyOrPost(ctx: BotContext, interaction: RepliableInteraction, payload: AnswerPayload, late: AnswerPayload = payload): Promise<Delivery> {
   try {
-    return { via: 'reply', message: await interaction.editReply(payload) };
+    const message = await interaction.editReply(payload);
+    // Later changes of a public reply (reactions turning pages) go through this interaction's webhook too.
+    if (!interaction.ephemeral) ctx.replies.remember(message, interaction);
+    return { via: 'reply', message };
   } catch (error) {
     if (!isExpiredInteraction(error)) throw error;
     return interaction.ephemeral ? privateAnswerLost(ctx, interaction) : postInChannel(ctx, interaction, late);

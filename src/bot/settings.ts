@@ -17,6 +17,15 @@ export interface BackfillState {
   parentId?: string;
   /** A watched channel's threads and forum posts (active and archived) have all been read. */
   threadsDone?: boolean;
+  /** Who asked for the backfill: a status that moves to a new message is addressed to them. */
+  statusUserId?: string;
+  /** true once the status is an ordinary message of the bot's; otherwise it is the /watch reply. */
+  statusIsOrdinary?: boolean;
+  /**
+   * Why the backfill stopped (the bot lost access to the channel). It is not resumed at start-up until a new
+   * /watch of the channel has checked the permissions again.
+   */
+  problem?: string;
 }
 
 /** A result message that can still be browsed. */
@@ -24,7 +33,8 @@ export interface BrowseState {
   guildId: string;
   channelId: string;
   invokerId: string;
-  hits: Array<{ id: number; score: number }>;
+  /** `source`: the reference (post) the hit was found through, which the card shows and links to. */
+  hits: Array<{ id: number; score: number; source?: string }>;
   position: number;
   ephemeral: boolean;
   /** A small WebP of the image the results are relevant to, for re-drawing the overview (base64). */
@@ -100,6 +110,26 @@ export class BotSettings {
 
   async endBrowse(messageId: string): Promise<void> {
     await this.keyv.delete(`browse:${messageId}`);
+  }
+
+  /** Whether the user asked (with /forget-me) that none of their images be indexed, in any guild. */
+  async isOptedOut(userId: string): Promise<boolean> {
+    return (await this.keyv.get<boolean>(`optOut:${userId}`)) === true;
+  }
+
+  async setOptedOut(userId: string, optedOut: boolean): Promise<void> {
+    if (optedOut) await this.keyv.set(`optOut:${userId}`, true);
+    else await this.keyv.delete(`optOut:${userId}`);
+  }
+
+  /** Every guild this file holds settings for (watched channels or switches). */
+  async guildIds(): Promise<string[]> {
+    const ids = new Set<string>();
+    for await (const [key] of this.keyv.iterator?.(this.keyv.namespace) ?? []) {
+      const match = /^(?:bot:)?(?:watch|autoRetrain):(\d+)$/.exec(String(key));
+      if (match) ids.add(match[1]);
+    }
+    return [...ids];
   }
 
   /** Forgets a channel entirely (it was deleted). */

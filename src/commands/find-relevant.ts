@@ -6,9 +6,10 @@ import { imagesOf } from '../bot/message-images.js';
 import { AppError } from '../errors.js';
 import type { MessageMenuCommand } from './command.js';
 import { MAX_RESULTS } from './relevant.js';
+import { GUILD_ONLY } from './admin.js';
 
 export const findRelevant: MessageMenuCommand = {
-  data: { name: 'Find relevant images', type: ApplicationCommandType.Message, dm_permission: false },
+  data: { name: 'Find relevant images', type: ApplicationCommandType.Message, contexts: GUILD_ONLY },
   async execute(ctx, interaction) {
     checkQueryRate(ctx, interaction.user.id);
     const [image] = imagesOf(interaction.targetMessage, ctx.config.cdnHosts);

@@ -1,14 +1,14 @@
 import type { RESTPostAPIApplicationCommandsJSONBody } from 'discord.js';
 import type { MessageMenuCommand, SlashCommand } from './command.js';
 import { findRelevant } from './find-relevant.js';
-import { forgetMe } from './forget-me.js';
+import { forgetMe, indexMe } from './forget-me.js';
 import { purge } from './purge.js';
 import { relevanceStatus } from './relevance-status.js';
 import { relevant } from './relevant.js';
 import { retrain } from './retrain.js';
 import { unwatch, watch, watching } from './watch.js';
 
-export const slashCommands: SlashCommand[] = [relevant, watch, unwatch, watching, retrain, relevanceStatus, forgetMe, purge];
+export const slashCommands: SlashCommand[] = [relevant, watch, unwatch, watching, retrain, relevanceStatus, forgetMe, indexMe, purge];
 export const messageMenuCommands: MessageMenuCommand[] = [findRelevant];
 
 /** What gets registered with Discord. */

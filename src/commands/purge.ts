@@ -1,14 +1,14 @@
 import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags } from 'discord.js';
 import { editReplyOrPost } from '../bot/late-answer.js';
 import type { SlashCommand } from './command.js';
-import { MANAGE_GUILD, requireManageGuild } from './admin.js';
+import { GUILD_ONLY, MANAGE_GUILD, requireManageGuild } from './admin.js';
 
 export const purge: SlashCommand = {
   data: {
     name: 'purge',
     description: 'Remove every indexed image of a channel and stop watching it',
     type: ApplicationCommandType.ChatInput,
-    dm_permission: false,
+    contexts: GUILD_ONLY,
     default_member_permissions: MANAGE_GUILD,
     options: [{ name: 'channel', description: 'The channel to purge', type: ApplicationCommandOptionType.Channel, required: true }],
   },

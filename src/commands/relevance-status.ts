@@ -1,9 +1,10 @@
 import { ApplicationCommandType, MessageFlags } from 'discord.js';
 import { readableBy } from '../bot/access.js';
 import type { SlashCommand } from './command.js';
+import { GUILD_ONLY } from './admin.js';
 
 export const relevanceStatus: SlashCommand = {
-  data: { name: 'relevance-status', description: 'Images indexed, queue, backfill progress and model version', type: ApplicationCommandType.ChatInput, dm_permission: false },
+  data: { name: 'relevance-status', description: 'Images indexed, queue, backfill progress and model version', type: ApplicationCommandType.ChatInput, contexts: GUILD_ONLY },
   async execute(ctx, interaction) {
     const guildId = interaction.guildId!;
     const stats = await ctx.engine.stats(guildId);

@@ -4,6 +4,7 @@ import { downloadPolicy } from '../bot/download-policy.js';
 import { downloadImage } from '../bot/download.js';
 import { AppError } from '../errors.js';
 import type { SlashCommand } from './command.js';
+import { GUILD_ONLY } from './admin.js';
 
 export const MAX_RESULTS = 20;
 
@@ -12,7 +13,7 @@ export const relevant: SlashCommand = {
     name: 'relevant',
     description: 'Find the earlier images in this server most relevant to an image',
     type: ApplicationCommandType.ChatInput,
-    dm_permission: false,
+    contexts: GUILD_ONLY,
     options: [
       { name: 'image', description: 'The image to search with', type: ApplicationCommandOptionType.Attachment, required: true },
       { name: 'k', description: `How many results (1–${MAX_RESULTS})`, type: ApplicationCommandOptionType.Integer, min_value: 1, max_value: MAX_RESULTS },

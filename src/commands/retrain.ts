@@ -1,9 +1,11 @@
-import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags, type Message } from 'discord.js';
+import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags } from 'discord.js';
 import type { BotContext } from '../bot/context.js';
-import { AppError, isAppError } from '../errors.js';
+import { ProgressMessage } from '../bot/progress-message.js';
+import { errorTextFor } from '../bot/user-text.js';
+import { isAppError } from '../errors.js';
 import type { RetrainProgress, RetrainSummary } from '../index/engine.js';
 import type { SlashCommand } from './command.js';
-import { MANAGE_GUILD, requireManageGuild } from './admin.js';
+import { GUILD_ONLY, MANAGE_GUILD, requireManageGuild } from './admin.js';
 
 const EDIT_EVERY_MS = 3_000;
 
@@ -12,7 +14,7 @@ export const retrain: SlashCommand = {
     name: 'retrain',
     description: "Retrain this server's relevance model on its own images",
     type: ApplicationCommandType.ChatInput,
-    dm_permission: false,
+    contexts: GUILD_ONLY,
     default_member_permissions: MANAGE_GUILD,
     options: [
       { name: 'force', description: 'Use the new model even if the quality check prefers the current one', type: ApplicationCommandOptionType.Boolean },
@@ -29,30 +31,33 @@ export const retrain: SlashCommand = {
       return;
     }
     const before = await ctx.engine.stats(guildId);
-    // The interaction token expires after 15 minutes; a long retrain reports in a channel message instead.
     await interaction.reply({ content: `Retraining on ${before.images} images. Searches keep working with the current model meanwhile.` });
-    const progress = await interaction.fetchReply();
+    const reply = await interaction.fetchReply();
+    // Edited through the interaction while its token lives (15 minutes); a longer retrain reports in a new message.
+    const progress = new ProgressMessage(
+      { client: ctx.client, log: ctx.log, what: `retrain of guild ${guildId}` },
+      { channelId: reply.channelId, messageId: reply.id, userId: interaction.user.id, ordinary: false },
+      interaction,
+    );
     await runRetrain(ctx, guildId, progress, interaction.options.getBoolean('force') ?? false);
   },
 };
 
-async function runRetrain(ctx: BotContext, guildId: string, progress: Message, force: boolean): Promise<void> {
+async function runRetrain(ctx: BotContext, guildId: string, progress: ProgressMessage, force: boolean): Promise<void> {
   let lastEdit = 0;
   const report = (p: RetrainProgress) => {
     const now = Date.now();
     if (p.phase === 'training' && now - lastEdit < EDIT_EVERY_MS) return;
     lastEdit = now;
-    progress.edit({ content: describeProgress(p) }).catch((error: Error) => ctx.log.warn(`retrain progress edit failed: ${error.message}`));
+    void progress.report(describeProgress(p));
   };
   try {
     const summary = await ctx.engine.retrain({ namespace: guildId, onProgress: report, force });
-    await progress.edit({ content: describeSummary(summary) });
+    await progress.report(describeSummary(summary));
   } catch (error) {
-    const reason = isAppError(error) ? error.message : 'an internal error (see the log)';
     if (!isAppError(error)) ctx.log.error(`retrain of ${guildId} failed: ${(error as Error).stack ?? error}`);
-    await progress.edit({ content: `Retrain stopped: ${reason} The current model stays active.` });
-    if (isAppError(error, 'BUSY')) return;
-    if (!isAppError(error)) throw new AppError('TRAINING_FAILED', 'The retrain failed.', { cause: error });
+    const reason = isAppError(error) ? errorTextFor(error, guildId) : 'an internal error (see the log).';
+    await progress.report(`Retrain stopped: ${reason} The current model stays active.`);
   }
 }
 

@@ -1,7 +1,8 @@
 import { ApplicationCommandOptionType, ApplicationCommandType, ChannelType, MessageFlags, type ApplicationCommandOptionAllowedChannelType } from 'discord.js';
 import { readableBy } from '../bot/access.js';
 import type { SlashCommand } from './command.js';
-import { MANAGE_GUILD, requireManageGuild } from './admin.js';
+import { cannotAnswerFullyText, cannotWatchText, missingBotPermissions } from '../bot/bot-permissions.js';
+import { GUILD_ONLY, MANAGE_GUILD, requireManageGuild } from './admin.js';
 
 export const WATCHABLE_CHANNEL_TYPES: ApplicationCommandOptionAllowedChannelType[] = [ChannelType.GuildText, ChannelType.GuildAnnouncement, ChannelType.GuildForum, ChannelType.PublicThread];
 
@@ -10,7 +11,7 @@ export const watch: SlashCommand = {
     name: 'watch',
     description: 'Index the images posted in a channel, including its history',
     type: ApplicationCommandType.ChatInput,
-    dm_permission: false,
+    contexts: GUILD_ONLY,
     default_member_permissions: MANAGE_GUILD,
     options: [
       { name: 'channel', description: 'The channel to watch', type: ApplicationCommandOptionType.Channel, channel_types: WATCHABLE_CHANNEL_TYPES, required: true },
@@ -18,15 +19,27 @@ export const watch: SlashCommand = {
   },
   async execute(ctx, interaction) {
     requireManageGuild(interaction);
-    const channel = interaction.options.getChannel('channel', true);
-    const added = await ctx.settings.watch(interaction.guildId!, channel.id);
-    if (!added) {
-      await interaction.reply({ content: `<#${channel.id}> is already watched.`, flags: MessageFlags.Ephemeral });
+    const guildId = interaction.guildId!;
+    const { id: channelId } = interaction.options.getChannel('channel', true);
+    const channel = interaction.guild?.channels.cache.get(channelId) ?? (await interaction.guild?.channels.fetch(channelId).catch(() => null));
+    // A channel the bot cannot even see is not in its cache and cannot be fetched: it lacks View Channel.
+    const missing = channel ? await missingBotPermissions(channel) : { read: ['View Channel', 'Read Message History'], answer: [] };
+    if (missing.read.length > 0) {
+      await interaction.reply({ content: cannotWatchText(channelId, missing), flags: MessageFlags.Ephemeral });
       return;
     }
-    await interaction.reply({ content: `Now indexing new images in <#${channel.id}>. Reading its history:` });
+    const added = await ctx.settings.watch(guildId, channelId);
+    const stopped = added ? undefined : (await ctx.settings.backfill(channelId))?.problem;
+    if (!added && !stopped) {
+      await interaction.reply({ content: `<#${channelId}> is already watched.`, flags: MessageFlags.Ephemeral });
+      return;
+    }
+    await interaction.reply({
+      content: added ? `Now indexing new images in <#${channelId}>. Reading its history:` : `Trying <#${channelId}> again. Reading the rest of its history:`,
+    });
     const status = await interaction.fetchReply();
-    ctx.startBackfill(interaction.guildId!, channel.id, { channelId: status.channelId, messageId: status.id });
+    ctx.startBackfill(guildId, channelId, { channelId: status.channelId, messageId: status.id, interaction });
+    if (missing.answer.length > 0) await interaction.followUp({ content: cannotAnswerFullyText(channelId, missing.answer), flags: MessageFlags.Ephemeral });
   },
 };
 
@@ -35,7 +48,7 @@ export const unwatch: SlashCommand = {
     name: 'unwatch',
     description: 'Stop indexing a channel (images already indexed stay searchable)',
     type: ApplicationCommandType.ChatInput,
-    dm_permission: false,
+    contexts: GUILD_ONLY,
     default_member_permissions: MANAGE_GUILD,
     options: [{ name: 'channel', description: 'The channel to stop watching', type: ApplicationCommandOptionType.Channel, required: true }],
   },
@@ -51,14 +64,16 @@ export const unwatch: SlashCommand = {
 };
 
 export const watching: SlashCommand = {
-  data: { name: 'watching', description: 'List the channels whose images are indexed', type: ApplicationCommandType.ChatInput, dm_permission: false },
+  data: { name: 'watching', description: 'List the channels whose images are indexed', type: ApplicationCommandType.ChatInput, contexts: GUILD_ONLY },
   async execute(ctx, interaction) {
     const watched = await ctx.settings.watched(interaction.guildId!);
     // Only the channels the asker can read: the others' names are not theirs to see.
     const channels = await readableBy(interaction, watched);
-    const list = channels.length === 0 ? 'No channel you can read is watched yet (an admin can use /watch).' : `Watching: ${channels.map((id) => `<#${id}>`).join(', ')}`;
+    const problems = new Map((await ctx.settings.backfills(interaction.guildId!)).flatMap((b) => (b.problem ? [[b.channelId, b.problem] as const] : [])));
+    // A channel whose history stopped for lack of access needs an admin: say so next to it.
+    const shown = channels.map((id) => (problems.has(id) ? `<#${id}> (needs attention: ${problems.get(id)}; fix it, then /watch it again)` : `<#${id}>`));
     await interaction.reply({
-      content: list,
+      content: channels.length === 0 ? 'No channel you can read is watched yet (an admin can use /watch).' : `Watching: ${shown.join(', ')}`,
       flags: MessageFlags.Ephemeral,
     });
   },

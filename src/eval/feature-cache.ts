@@ -12,6 +12,10 @@ import { preprocessImage } from '../ml/image.js';
 import { applyTransform, dHash, type RobustnessTransform } from './transforms.js';
 
 export type Fit = 'crop' | 'pad';
+export type Background = 'grey' | 'white';
+/** How an image becomes the model's input: square crop or letterbox, and the colour transparency is flattened onto. */
+export type Preprocess = { fit: Fit; background: Background };
+export const preprocessName = (p: Preprocess): string => (p.background === 'grey' ? p.fit : `${p.fit}-${p.background}`);
 
 export type FeatureSource = { path: string; transform?: RobustnessTransform };
 
@@ -26,19 +30,19 @@ export type ExtractedSet = {
 };
 
 type Entry = { size: number; mtimeMs: number; hash?: [number, number]; row?: number; error?: string };
-type CacheHeader = { modelVersion: string; fit: Fit; dim: number; entries: Record<string, Entry> };
+type CacheHeader = { modelVersion: string; fit: string; dim: number; entries: Record<string, Entry> };
 
 /** Changing how a transform or the hash is computed must invalidate old entries: bump this. */
 const CACHE_SCHEMA = 1;
 /** Images decoded while the model works on others; two cores do not gain from more. */
 const IN_FLIGHT = 4;
 
-export function cacheFileStem(cacheDir: string, modelVersion: string, fit: Fit): string {
+export function cacheFileStem(cacheDir: string, modelVersion: string, fit: string): string {
   const key = createHash('sha256').update(`${CACHE_SCHEMA}\n${modelVersion}\n${fit}`).digest('hex').slice(0, 16);
   return path.join(cacheDir, `features-${fit}-${key}`);
 }
 
-async function readCache(stem: string, modelVersion: string, fit: Fit): Promise<{ header: CacheHeader; data: Float32Array }> {
+async function readCache(stem: string, modelVersion: string, fit: string): Promise<{ header: CacheHeader; data: Float32Array }> {
   try {
     const header = JSON.parse(await readFile(`${stem}.json`, 'utf8')) as CacheHeader;
     const bytes = await readFile(`${stem}.f32`);
@@ -62,16 +66,19 @@ const entryKey = (source: FeatureSource): string => `${source.path}\t${source.tr
 export type ExtractOptions = {
   extractor: FeatureExtractor;
   fit: Fit;
+  background?: Background;
   cacheDir: string;
   onProgress?: (done: number, total: number) => void;
 };
 
 export async function extractWithCache(sources: FeatureSource[], options: ExtractOptions): Promise<ExtractedSet> {
   const { extractor, fit, cacheDir } = options;
+  const background = options.background ?? 'grey';
+  const name = preprocessName({ fit, background });
   const dim = extractor.dim;
   await mkdir(cacheDir, { recursive: true });
-  const stem = cacheFileStem(cacheDir, extractor.modelVersion, fit);
-  const cache = await readCache(stem, extractor.modelVersion, fit);
+  const stem = cacheFileStem(cacheDir, extractor.modelVersion, name);
+  const cache = await readCache(stem, extractor.modelVersion, name);
   const rows: Float32Array[] = [];
   for (let r = 0; r * dim < cache.data.length; r++) rows.push(cache.data.subarray(r * dim, (r + 1) * dim));
 
@@ -95,7 +102,7 @@ export async function extractWithCache(sources: FeatureSource[], options: Extrac
       const original = new Uint8Array(await readFile(source.path));
       const bytes = source.transform ? new Uint8Array(await applyTransform(original, source.transform)) : original;
       // The engine's own checks first, so a refused image is reported with the engine's message.
-      const { input } = await preprocessImage(bytes, { fit });
+      const { input } = await preprocessImage(bytes, { fit, background });
       const hash = await dHash(bytes);
       rows.push(await options.extractor.extract(input));
       return { ...base, hash, row: rows.length - 1 };

@@ -1,9 +1,11 @@
-import { MessageFlags, type Interaction, type RepliableInteraction } from 'discord.js';
+import { ApplicationCommandType, InteractionContextType, MessageFlags, type Interaction, type RepliableInteraction } from 'discord.js';
 import { applyBrowse } from '../bot/browse.js';
 import type { BotContext } from '../bot/context.js';
 import { editReplyOrPost } from '../bot/late-answer.js';
 import type { BrowseAction } from '../bot/results.js';
+import { errorTextFor } from '../bot/user-text.js';
 import { messageMenuCommands, slashCommands } from '../commands/index.js';
+import type { MessageMenuCommand, SlashCommand } from '../commands/command.js';
 import { isAppError } from '../errors.js';
 
 /**
@@ -14,10 +16,10 @@ export async function onInteractionCreate(ctx: BotContext, interaction: Interact
   try {
     if (interaction.isChatInputCommand()) {
       const command = slashCommands.find((c) => c.data.name === interaction.commandName);
-      if (command) await command.execute(ctx, interaction);
+      if (command && (await offeredHere(command, interaction))) await command.execute(ctx, interaction);
     } else if (interaction.isMessageContextMenuCommand()) {
       const command = messageMenuCommands.find((c) => c.data.name === interaction.commandName);
-      if (command) await command.execute(ctx, interaction);
+      if (command && (await offeredHere(command, interaction))) await command.execute(ctx, interaction);
     } else if (interaction.isButton() && interaction.customId.startsWith('browse:') && interaction.guild) {
       const action = interaction.customId.slice('browse:'.length) as BrowseAction;
       const outcome = await applyBrowse(ctx, interaction.guild, interaction.message.id, interaction.user.id, action);
@@ -28,7 +30,7 @@ export async function onInteractionCreate(ctx: BotContext, interaction: Interact
   } catch (error) {
     if (!isAppError(error)) ctx.log.error(`interaction ${interaction.id} failed: ${(error as Error).stack ?? error}`);
     else ctx.log.info(`interaction ${interaction.id}: ${error.code}: ${error.message}`);
-    if (interaction.isRepliable()) await tellUser(ctx, interaction, isAppError(error) ? error.message : 'Something went wrong on my side; it has been logged.');
+    if (interaction.isRepliable()) await tellUser(ctx, interaction, errorTextFor(error, interaction.guildId));
   }
 }
 
@@ -39,4 +41,16 @@ async function tellUser(ctx: BotContext, interaction: RepliableInteraction, cont
   } catch (error) {
     ctx.log.warn(`interaction ${interaction.id}: could not tell the user what went wrong: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Server commands are registered with `contexts: [Guild]`, so Discord does not offer them elsewhere; one used
+ * anyway (a stale registration, a DM) is answered with a sentence instead of failing on the missing server.
+ */
+async function offeredHere(command: SlashCommand | MessageMenuCommand, interaction: RepliableInteraction): Promise<boolean> {
+  const contexts = command.data.contexts ?? [InteractionContextType.Guild];
+  if (interaction.inGuild() || contexts.includes(InteractionContextType.BotDM)) return true;
+  const name = command.data.type === ApplicationCommandType.Message ? `“${command.data.name}”` : `/${command.data.name}`;
+  await interaction.reply({ content: `${name} works in a server, not in direct messages: use it in a channel of a server we share.`, flags: MessageFlags.Ephemeral });
+  return false;
 }

@@ -5,6 +5,7 @@ import { downloadPolicy } from '../bot/download-policy.js';
 import { downloadImage } from '../bot/download.js';
 import { indexMessage, watchedSourceOf } from '../bot/ingest.js';
 import { imagesOf } from '../bot/message-images.js';
+import { errorTextFor } from '../bot/user-text.js';
 import { isAppError } from '../errors.js';
 
 export async function onMessageCreate(ctx: BotContext, message: Message): Promise<void> {
@@ -33,6 +34,6 @@ async function answerMentionSafely(ctx: BotContext, message: Message): Promise<v
     await answerMention(ctx, message, await downloadImage(image.url, downloadPolicy(ctx.config)));
   } catch (error) {
     if (!isAppError(error)) ctx.log.error(`mention ${message.id} failed: ${(error as Error).stack ?? error}`);
-    await message.reply({ content: isAppError(error) ? error.message : 'Something went wrong on my side; it has been logged.' }).catch(() => undefined);
+    await message.reply({ content: errorTextFor(error, message.guildId) }).catch(() => undefined);
   }
 }

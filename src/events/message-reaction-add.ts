@@ -1,9 +1,13 @@
 import type { MessageReaction, PartialMessageReaction, PartialUser, User } from 'discord.js';
 import { applyBrowse } from '../bot/browse.js';
 import type { BotContext } from '../bot/context.js';
+import { continueInNewMessage } from '../bot/moved-results.js';
 import { actionOfEmoji } from '../bot/results.js';
 
-/** ⬅️ ➡️ 🔎 ❌ on a result message; the invoker's reaction is removed afterwards so the control works again. */
+/**
+ * ⬅️ ➡️ 🔎 ❌ on a result message; the invoker's reaction is removed afterwards so the control works again. A
+ * result message that is an interaction's reply is changed through the interaction's webhook (ctx.replies).
+ */
 export async function onMessageReactionAdd(ctx: BotContext, reaction: MessageReaction | PartialMessageReaction, user: User | PartialUser): Promise<void> {
   if (user.id === ctx.client.user?.id) return;
   const action = actionOfEmoji(reaction.emoji.name);
@@ -13,9 +17,13 @@ export async function onMessageReactionAdd(ctx: BotContext, reaction: MessageRea
   if (outcome.kind === 'ignored') return;
   const message = reaction.message.partial ? await reaction.message.fetch() : reaction.message;
   if (outcome.kind === 'closed') {
-    await message.delete();
+    await ctx.replies.delete(message);
     return;
   }
-  await message.edit({ ...outcome.payload, attachments: [] });
+  const edited = await ctx.replies.edit(message, { ...outcome.payload, attachments: [] });
+  if (!edited) {
+    await continueInNewMessage(ctx, message, user.id, outcome.payload);
+    return;
+  }
   await reaction.users.remove(user.id).catch((error: Error) => ctx.log.warn(`could not remove a browsing reaction: ${error.message}`));
 }

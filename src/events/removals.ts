@@ -5,7 +5,7 @@ import type { BotContext } from '../bot/context.js';
 export async function onMessageDelete(ctx: BotContext, message: Message | PartialMessage): Promise<void> {
   if (!message.guildId) return;
   const removed = await ctx.engine.removeByRef(message.id, { namespace: message.guildId });
-  if (removed.length > 0) ctx.log.info(`message ${message.id} deleted: ${removed.length} image(s) removed`);
+  if (removed.length > 0) ctx.log.info(`message ${message.id} deleted: ${removed.length} image reference(s) removed`);
 }
 
 export async function onMessageDeleteBulk(ctx: BotContext, messages: ReadonlyCollection<Snowflake, Message | PartialMessage>): Promise<void> {
@@ -19,7 +19,7 @@ export async function onChannelDelete(ctx: BotContext, channel: GuildBasedChanne
   await ctx.settings.forgetChannel(guildId, channel.id);
   // A thread's images are stored under its watched channel, with the thread's id beside it.
   const removed = await ctx.engine.removeWhere((record) => record.extra?.channelId === channel.id || record.extra?.threadId === channel.id, { namespace: guildId });
-  ctx.log.info(`channel ${channel.id} deleted: ${removed.length} image(s) removed`);
+  ctx.log.info(`channel ${channel.id} deleted: ${removed.length} image reference(s) removed`);
 }
 
 /** Removed from a guild (kicked, or the guild was deleted): everything of that guild goes. */

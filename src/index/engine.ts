@@ -15,7 +15,8 @@ import { buildIndex } from './build-index.js';
 import { evaluateRetrainCandidate, MIN_GATE_SAMPLE, type GateDecision } from './quality-gate.js';
 import { Namespace, fillIndex, keyIdOf, namespaceDir, validateNamespaceName, vaeDir, type ActiveKey } from './namespace.js';
 import { splitForRetrain } from './retrain-split.js';
-import type { ImageRecord } from './store.js';
+import { firstAcceptedView, removeReferences, selectViews, type RemovedReference } from './references.js';
+import { referenceViews, throughReference, type ImageRecord, type ImageReference } from './store.js';
 import { indexFileBytes, type VectorIndex } from './vector-index.js';
 
 export const DEFAULT_NAMESPACE = 'local';
@@ -61,20 +62,29 @@ export type AutoRetrainEvent =
   | { namespace: string; phase: 'finished'; summary: RetrainSummary }
   | { namespace: string; phase: 'failed'; error: Error };
 
+/** One post of an image: `source` identifies it (a second post of the same bytes becomes a second reference). */
 export interface IndexMeta {
   namespace?: string;
   source: string;
   extra?: Record<string, string>;
-  /** A key several images can share, e.g. the message they were posted in (see `removeByRef`). */
+  /** A key several references can share, e.g. the message they were posted in (see `removeByRef`). */
   ref?: string;
 }
 
+/**
+ * `duplicate`: the same bytes were already stored; `meta` was added to them as a reference unless one with the same
+ * source was already there. Either way `record` is seen through the reference with `meta.source`.
+ */
 export type IndexResult = { status: 'indexed'; record: ImageRecord } | { status: 'duplicate'; record: ImageRecord };
+export type { RemovedReference };
 
 export interface QueryOptions {
   namespace?: string;
   k?: number;
-  /** Decides per candidate whether the caller may see it (the bot checks channel permissions here). */
+  /**
+   * Decides per candidate whether the caller may see it (the bot checks channel permissions here). It is asked about
+   * the candidate seen through each of its references in turn, and the hit is the first view it accepts.
+   */
   filter?: (record: ImageRecord) => boolean | Promise<boolean>;
 }
 
@@ -143,10 +153,20 @@ export interface Engine {
   remove(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
   get(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
   thumbnail(id: number, options?: { namespace?: string }): Promise<Buffer | undefined>;
-  /** Removes every image stored under `ref`; returns what was removed. */
-  removeByRef(ref: string, options?: { namespace?: string }): Promise<ImageRecord[]>;
-  /** Removes every image the predicate selects (a full scan: for rare events such as a deleted channel). */
-  removeWhere(predicate: (record: ImageRecord) => boolean, options?: { namespace?: string }): Promise<ImageRecord[]>;
+  /**
+   * Removes the references stored under `ref` (those `where` picks, seen as the image through each; all by
+   * default); an image goes with its last reference. Returns the removed references.
+   */
+  removeByRef(ref: string, options?: { namespace?: string; where?: (view: ImageRecord) => boolean }): Promise<RemovedReference[]>;
+  /**
+   * Removes every reference the predicate picks (it sees the image through each reference in turn; a full scan: for
+   * rare events such as a deleted channel); an image goes with its last reference.
+   */
+  removeWhere(predicate: (view: ImageRecord) => boolean, options?: { namespace?: string }): Promise<RemovedReference[]>;
+  /** Every reference of the namespace, each seen as its image through it (a full scan, for start-up checks). */
+  references(options?: { namespace?: string }): AsyncGenerator<ImageRecord>;
+  /** The references stored under `ref`, each seen as its image through it. */
+  findByRef(ref: string, options?: { namespace?: string }): Promise<ImageRecord[]>;
   /** Deletes a namespace and everything in it (the bot was removed from a guild). */
   dropNamespace(namespace: string): Promise<void>;
   /** Trains a candidate VAE; it replaces the current key only if the quality gate accepts it, or with `force`. */
@@ -304,18 +324,25 @@ export function createEngine(options: EngineOptions): Engine {
       const name = meta.namespace ?? DEFAULT_NAMESPACE;
       const ns = await namespace(name);
       const hash = sha256(bytes);
+      const addedAt = new Date().toISOString();
+      const reference: ImageReference = { source: meta.source, addedAt, ...(meta.ref === undefined ? {} : { ref: meta.ref }), ...(meta.extra === undefined ? {} : { extra: meta.extra }) };
+      // Known bytes get this post as a reference (one feature row per content, one reference per post).
+      const asDuplicate = async (id: number | undefined): Promise<IndexResult | undefined> => {
+        const known = id === undefined ? undefined : await ns.store.addReference(id, reference);
+        const view = known?.record.refs.find((r) => r.source === meta.source);
+        return known && view ? { status: 'duplicate', record: { ...throughReference(known.record, view), refs: known.record.refs } } : undefined;
+      };
       const known = await ns.store.findBySha(hash);
       if (known !== undefined) {
-        const record = await ns.store.get(known);
-        if (record) return { status: 'duplicate', record };
+        const duplicate = await ns.store.exclusive(() => asDuplicate(known));
+        if (duplicate) return duplicate;
       }
       const image = await features(bytes, true);
       const result = await ns.store.exclusive(async (): Promise<IndexResult> => {
-        const again = await ns.store.findBySha(hash);
-        const existing = again === undefined ? undefined : await ns.store.get(again);
-        if (existing) return { status: 'duplicate', record: existing };
+        const duplicate = await asDuplicate(await ns.store.findBySha(hash));
+        if (duplicate) return duplicate;
         const record = await ns.store.insert(
-          { sha256: hash, source: meta.source, width: image.width, height: image.height, addedAt: new Date().toISOString(), extra: meta.extra, ref: meta.ref },
+          { sha256: hash, source: meta.source, width: image.width, height: image.height, addedAt, extra: meta.extra, ref: meta.ref },
           image.features,
           image.thumbnail,
         );
@@ -368,9 +395,9 @@ export function createEngine(options: EngineOptions): Engine {
         const records = await ns.store.getRecords(neighbours.map((n) => n.id));
         hits.length = 0;
         for (const n of neighbours) {
-          const record = records.get(n.id);
+          const stored = records.get(n.id);
+          const record = stored && queryOptions.filter ? await firstAcceptedView(stored, queryOptions.filter) : stored;
           if (!record) continue;
-          if (queryOptions.filter && !(await queryOptions.filter(record))) continue;
           hits.push({ record, score: n.score });
           if (hits.length === k) break;
         }
@@ -387,14 +414,33 @@ export function createEngine(options: EngineOptions): Engine {
 
     async removeByRef(ref, refOptions = {}) {
       const ns = await namespace(refOptions.namespace);
-      return removeIds(ns, await ns.store.idsByRef(ref));
+      const selections = new Map<number, (reference: ImageReference) => boolean>();
+      for (const record of (await ns.store.getRecords(await ns.store.idsByRef(ref))).values()) {
+        const select = selectViews(record, (view) => view.ref === ref && (refOptions.where?.(view) ?? true));
+        if (select) selections.set(record.id, select);
+      }
+      return removeReferences(ns, selections);
     },
 
     async removeWhere(predicate, whereOptions = {}) {
       const ns = await namespace(whereOptions.namespace);
-      const ids: number[] = [];
-      for await (const image of ns.store.scan()) if (predicate(stripFeatures(image))) ids.push(image.id);
-      return removeIds(ns, ids);
+      const selections = new Map<number, (reference: ImageReference) => boolean>();
+      for await (const image of ns.store.scan()) {
+        const select = selectViews(stripFeatures(image), predicate);
+        if (select) selections.set(image.id, select);
+      }
+      return removeReferences(ns, selections);
+    },
+
+    async *references(referenceOptions = {}) {
+      const ns = await namespace(referenceOptions.namespace);
+      for await (const image of ns.store.scan()) yield* referenceViews(stripFeatures(image));
+    },
+
+    async findByRef(ref, refOptions = {}) {
+      const ns = await namespace(refOptions.namespace);
+      const records = await ns.store.getRecords(await ns.store.idsByRef(ref));
+      return [...records.values()].flatMap((record) => referenceViews(record).filter((view) => view.ref === ref));
     },
 
     async dropNamespace(name) {

@@ -5,26 +5,81 @@ import Keyv from 'keyv';
 import { AppError } from '../errors.js';
 import { decodeFloat16, decodeFloat16Into, encodeFloat16 } from '../util/float16.js';
 
+/**
+ * One place an image was posted (a file for the CLI, one attachment of one message for the bot). Identical bytes
+ * posted twice are one image with two references, so each post can be found, shown and removed on its own.
+ */
+export interface ImageReference {
+  /** Where the image came from: a file path for the CLI, a message/attachment reference for the bot. Identifies the reference. */
+  source: string;
+  /** A caller key several references can share (the bot: the message id), to find and remove them together. */
+  ref?: string;
+  /** Caller-defined fields (for the bot: channel, author, message ids); strings only so they stay portable. */
+  extra?: Record<string, string>;
+  addedAt: string;
+}
+
 /** What is kept per image: enough to rebuild any index or retrain without the original bytes. */
 export interface ImageRecord {
   id: number;
   sha256: string;
-  /** Where the image came from: a file path for the CLI, a message/attachment reference for the bot. */
+  /** The first reference's source, or the one a query's hit was found through (see `throughReference`). */
   source: string;
   width: number;
   height: number;
   addedAt: string;
-  /** Caller-defined fields (for the bot: channel, author, message ids); strings only so they stay portable. */
+  /** The `extra` of the same reference as `source`. */
   extra?: Record<string, string>;
-  /** A caller key several images can share (the bot: the message id), to find and remove them together. */
+  /** The `ref` of the same reference as `source`. */
   ref?: string;
+  /** Every reference of the image, oldest first; never empty for a stored image (one only, in a hit's view). */
+  refs: ImageReference[];
+}
+
+/** The record as seen through one of its references: `source`, `extra` and `ref` are that reference's. */
+export function throughReference(record: ImageRecord, reference: ImageReference): ImageRecord {
+  const { extra: _extra, ref: _ref, ...rest } = record;
+  return {
+    ...rest,
+    source: reference.source,
+    ...(reference.extra === undefined ? {} : { extra: reference.extra }),
+    ...(reference.ref === undefined ? {} : { ref: reference.ref }),
+    refs: [reference],
+  };
+}
+
+/** The record seen through each of its references in turn. */
+export function referenceViews(record: ImageRecord): ImageRecord[] {
+  return record.refs.map((reference) => throughReference(record, reference));
+}
+
+/** What `removeReferences` did to one image. */
+export interface ReferenceRemoval {
+  /** The image as it was, seen through each removed reference. */
+  removed: ImageRecord[];
+  /** True when the last reference went, and the image with it. */
+  imageDeleted: boolean;
 }
 
 export interface StoredImage extends ImageRecord {
   features: Float32Array;
 }
 
-interface RecordValue extends ImageRecord {
+/**
+ * The stored form. Records written before references existed hold one post's `source`, `extra` and `ref` at the top
+ * level and no `refs`; they are read as an image with that one reference (`fromValue`) and rewritten in this form
+ * when a reference is added or removed, so there is no migration step that could be interrupted.
+ */
+interface RecordValue {
+  id: number;
+  sha256: string;
+  width: number;
+  height: number;
+  addedAt: string;
+  refs?: ImageReference[];
+  source?: string;
+  extra?: Record<string, string>;
+  ref?: string;
   /** base64 of the raw features as float16. */
   f16: string;
 }
@@ -42,9 +97,9 @@ const LOAD_SLACK_ROWS = 256;
 
 /**
  * The feature store of one namespace: a SQLite file reached through keyv. Keys: `img:<id>` → record with
- * features, `sha:<sha256>` → id (duplicate detection), `ref:<ref>|<id>` (lookup by caller key), `thumb:<id>` → a
- * small WebP, `meta:<name>` → small values. An image counts as stored once the transaction that writes its keys
- * has committed.
+ * features and references, `sha:<sha256>` → id (duplicate detection), `ref:<ref>|<id>` (lookup by caller key, one
+ * per ref any of the image's references has), `thumb:<id>` → a small WebP, `meta:<name>` → small values. An image
+ * counts as stored once the transaction that writes its keys has committed.
  */
 export class FeatureStore {
   private queue: Promise<unknown> = Promise.resolve();
@@ -85,18 +140,63 @@ export class FeatureStore {
     return typeof id === 'number' ? id : undefined;
   }
 
-  /** Allocates the next id and stores the image in one transaction. Call inside `exclusive`. */
-  async insert(record: Omit<ImageRecord, 'id'>, features: Float32Array, thumbnail?: Uint8Array): Promise<ImageRecord> {
+  /**
+   * Allocates the next id and stores the image, with `source`, `extra` and `ref` as its first reference, in one
+   * transaction. Call inside `exclusive`.
+   */
+  async insert(record: Omit<ImageRecord, 'id' | 'refs'>, features: Float32Array, thumbnail?: Uint8Array): Promise<ImageRecord> {
     return this.transaction(async () => {
       const id = await this.nextId();
-      const full: ImageRecord = { id, ...record };
-      const value: RecordValue = { ...full, f16: encodeFloat16(features).toString('base64') };
+      const reference: ImageReference = { source: record.source, addedAt: record.addedAt, ...(record.ref === undefined ? {} : { ref: record.ref }), ...(record.extra === undefined ? {} : { extra: record.extra }) };
+      const value: RecordValue = { id, sha256: record.sha256, width: record.width, height: record.height, addedAt: record.addedAt, refs: [reference], f16: encodeFloat16(features).toString('base64') };
       await this.keyv.set(`img:${id}`, value);
       await this.keyv.set(`sha:${record.sha256}`, id);
       if (record.ref !== undefined) await this.keyv.set(refKey(record.ref, id), 1);
       if (thumbnail) await this.keyv.set(`thumb:${id}`, Buffer.from(thumbnail).toString('base64'));
       await this.keyv.set('meta:nextId', id + 1);
-      return full;
+      return withoutFeatures(value);
+    });
+  }
+
+  /**
+   * Adds a reference to a stored image in one transaction, unless it already has one with the same source (a
+   * post read again). Returns the record as it is now, or undefined if the image is gone. Call inside `exclusive`.
+   */
+  async addReference(id: number, reference: ImageReference): Promise<{ record: ImageRecord; added: boolean } | undefined> {
+    return this.transaction(async () => {
+      const value = await this.keyv.get<RecordValue>(`img:${id}`);
+      if (!value) return undefined;
+      const refs = referencesOf(value);
+      if (refs.some((r) => r.source === reference.source)) return { record: withoutFeatures(value), added: false };
+      const updated = upgraded(value, [...refs, reference]);
+      await this.keyv.set(`img:${id}`, updated);
+      if (reference.ref !== undefined) await this.keyv.set(refKey(reference.ref, id), 1);
+      return { record: withoutFeatures(updated), added: true };
+    });
+  }
+
+  /**
+   * Removes the image's references that `select` picks, in one transaction; the image itself (features,
+   * thumbnail, duplicate key) goes with its last reference. Call inside `exclusive`.
+   */
+  async removeReferences(id: number, select: (reference: ImageReference) => boolean): Promise<ReferenceRemoval> {
+    return this.transaction(async () => {
+      const value = await this.keyv.get<RecordValue>(`img:${id}`);
+      if (!value) return { removed: [], imageDeleted: false };
+      const record = withoutFeatures(value);
+      const refs = referencesOf(value);
+      const gone = refs.filter(select);
+      if (gone.length === 0) return { removed: [], imageDeleted: false };
+      const kept = refs.filter((r) => !gone.includes(r));
+      if (kept.length === 0) {
+        await this.deleteKeys(value);
+      } else {
+        await this.keyv.set(`img:${id}`, upgraded(value, kept));
+        for (const ref of new Set(gone.map((r) => r.ref))) {
+          if (ref !== undefined && !kept.some((r) => r.ref === ref)) await this.keyv.delete(refKey(ref, id));
+        }
+      }
+      return { removed: gone.map((r) => throughReference(record, r)), imageDeleted: kept.length === 0 };
     });
   }
 
@@ -117,17 +217,21 @@ export class FeatureStore {
     return out;
   }
 
-  /** Deletes the image and its duplicate key. Call inside `exclusive`. */
+  /** Deletes the image with every reference, and its duplicate key. Call inside `exclusive`. */
   async delete(id: number): Promise<ImageRecord | undefined> {
     return this.transaction(async () => {
       const value = await this.keyv.get<RecordValue>(`img:${id}`);
       if (!value) return undefined;
-      await this.keyv.delete(`img:${id}`);
-      await this.keyv.delete(`thumb:${id}`);
-      if (value.ref !== undefined) await this.keyv.delete(refKey(value.ref, id));
-      if ((await this.findBySha(value.sha256)) === id) await this.keyv.delete(`sha:${value.sha256}`);
+      await this.deleteKeys(value);
       return withoutFeatures(value);
     });
+  }
+
+  private async deleteKeys(value: RecordValue): Promise<void> {
+    await this.keyv.delete(`img:${value.id}`);
+    await this.keyv.delete(`thumb:${value.id}`);
+    for (const ref of new Set(referencesOf(value).map((r) => r.ref))) if (ref !== undefined) await this.keyv.delete(refKey(ref, value.id));
+    if ((await this.findBySha(value.sha256)) === value.id) await this.keyv.delete(`sha:${value.sha256}`);
   }
 
   /** Every stored image in id-key order, read a page at a time so memory stays flat. */
@@ -259,9 +363,23 @@ function refKey(ref: string, id: number | ''): string {
   return `ref:${ref}|${id}`;
 }
 
+/** A stored value's references: its `refs`, or the one reference a record written before them describes. */
+function referencesOf(value: RecordValue): ImageReference[] {
+  if (value.refs) return value.refs;
+  const { source = '', ref, extra, addedAt } = value;
+  return [{ source, addedAt, ...(ref === undefined ? {} : { ref }), ...(extra === undefined ? {} : { extra }) }];
+}
+
+/** The value in the current form, with these references. */
+function upgraded(value: RecordValue, refs: ImageReference[]): RecordValue {
+  const { id, sha256, width, height, addedAt, f16 } = value;
+  return { id, sha256, width, height, addedAt, refs, f16 };
+}
+
 function withoutFeatures(value: RecordValue): ImageRecord {
-  const { f16: _features, ...record } = value;
-  return record;
+  const refs = referencesOf(value);
+  const { id, sha256, width, height, addedAt } = value;
+  return { ...throughReference({ id, sha256, width, height, addedAt, source: '', refs }, refs[0]), refs };
 }
 
 function toStored(value: RecordValue): StoredImage {

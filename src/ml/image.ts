@@ -10,7 +10,11 @@ export const MAX_INPUT_PIXELS = 100_000_000;
 
 const SIZE = MODEL_INPUT.size;
 const [GREY_R, GREY_G, GREY_B] = MODEL_PREPROCESSING.alphaBackground;
-const BACKGROUND = { r: GREY_R, g: GREY_G, b: GREY_B, alpha: 1 };
+const BACKGROUNDS = {
+  grey: { r: GREY_R, g: GREY_G, b: GREY_B, alpha: 1 },
+  white: { r: 255, g: 255, b: 255, alpha: 1 },
+} as const;
+export type Background = keyof typeof BACKGROUNDS;
 
 // The process is long-running and sees each image once: libvips' operation cache would only hold memory. One
 // libvips thread per image because parallelism comes from several images in flight on libuv's pool, next to the
@@ -106,6 +110,8 @@ export interface PreprocessOptions {
    * 'pad': the whole image, letterboxed onto the grey background.
    */
   fit?: 'crop' | 'pad';
+  /** What transparency (and the letterbox) is flattened onto: the model's grey (default) or white. */
+  background?: Background;
 }
 
 export interface PreprocessedImage {
@@ -144,9 +150,10 @@ export async function preprocessImage(bytes: Uint8Array, options: PreprocessOpti
     throw error instanceof AppError ? error : fromSharpError(error, format, maxPixels);
   }
 
-  let pipeline = open().rotate().flatten({ background: BACKGROUND });
+  const background = BACKGROUNDS[options.background ?? 'grey'];
+  let pipeline = open().rotate().flatten({ background });
   if (options.fit === 'pad') {
-    pipeline = pipeline.resize(SIZE, SIZE, { fit: 'contain', background: BACKGROUND, kernel: 'linear' });
+    pipeline = pipeline.resize(SIZE, SIZE, { fit: 'contain', background, kernel: 'linear' });
   } else {
     const side = Math.min(width, height);
     pipeline = pipeline

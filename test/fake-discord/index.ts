@@ -43,6 +43,7 @@ import {
 import type { ClientOptions } from 'discord.js';
 import { FakeCdn } from './cdn.js';
 import { fakeClientOptions } from './client.js';
+import { dmCommandInteraction } from './dm.js';
 import { FakeGateway } from './gateway.js';
 import { RestFaults, sendJson, type LoggedRequest } from './http.js';
 import {
@@ -55,7 +56,7 @@ import {
   type InteractionRecord,
 } from './interactions.js';
 import { attachmentPayload, channelPayload, memberPayload, rolePayload, userPayload } from './payloads.js';
-import { buildRouter, handleRest } from './routes.js';
+import { INTERACTION_RESPONSE_EDIT_REFUSED, buildRouter, handleRest } from './routes.js';
 import { FakeWorld, type FakeDiscordOptions } from './world.js';
 
 export type { LoggedFile, LoggedRequest } from './http.js';
@@ -90,6 +91,8 @@ export class FakeDiscord extends FakeWorld {
   /** 'request' (a LoggedRequest), emitted once the request is answered and logged. */
   readonly events = new EventEmitter();
   readonly #server: Server;
+  /** user id → the id of their DM channel with the bot */
+  readonly #dmChannels = new Map<string, string>();
   #closing: Promise<void> | null = null;
 
   constructor(server: Server, port: number, options: FakeDiscordOptions) {
@@ -180,6 +183,37 @@ export class FakeDiscord extends FakeWorld {
       data: { custom_id: target.customId, component_type: ComponentType.Button },
       message: this.serialize(message),
     } as APIMessageComponentInteraction as unknown as FakeInteraction);
+  }
+
+  /**
+   * A user runs a chat-input command in their direct messages with the bot (no guild, `context` BotDM). The DM
+   * channel's id stays the same for a user. Returns the interaction's id; see `waitForReply`.
+   */
+  dmCommand(input: { userId: string; name: string; options?: CommandOptionInput[]; locale?: string }): string {
+    this.require(this.state.users.get(input.userId), `user ${input.userId}`);
+    let dmChannelId = this.#dmChannels.get(input.userId);
+    if (!dmChannelId) {
+      dmChannelId = this.state.snowflake();
+      this.#dmChannels.set(input.userId, dmChannelId);
+    }
+    return this.#dispatchInteraction(
+      dmCommandInteraction(this.state, {
+        ...input,
+        id: this.state.snowflake(),
+        commandId: this.commands.global.find((command) => command.name === input.name && (command.type ?? 1) === ApplicationCommandType.ChatInput)?.id ?? this.state.snowflake(),
+        applicationId: this.applicationId,
+        token: randomBytes(48).toString('base64url'),
+        dmChannelId,
+      }),
+    );
+  }
+
+  /**
+   * Requests that tried to edit an interaction's response (or follow-up) through the channel-message route, which
+   * Discord documents only for ordinary messages; the fake refuses them (403 50005) so the bot's use shows up here.
+   */
+  get channelEditsOfInteractionResponses(): LoggedRequest[] {
+    return this.requests.filter((request) => (request.response as { message?: string } | undefined)?.message === INTERACTION_RESPONSE_EDIT_REFUSED);
   }
 
   /** The interaction's token expires now, as it would `interactionTokenLifetimeMs` after the interaction. */

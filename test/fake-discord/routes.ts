@@ -19,6 +19,8 @@ import { addThreadRoutes } from './thread-routes.js';
 import { compareSnowflakes, type FakeChannel, type FakeMessage } from './state.js';
 
 const API_PREFIX = /^\/api\/v\d+/;
+/** The refusal of an interaction response edited through the channel route (see the PATCH route below). */
+export const INTERACTION_RESPONSE_EDIT_REFUSED = 'Cannot edit an interaction response through the channel message route';
 /** Interaction callbacks and webhook routes authenticate with the interaction token in the path, not the bot token. */
 const TOKEN_AUTHENTICATED = /^\/(interactions|webhooks)\//;
 
@@ -185,6 +187,10 @@ export function buildRouter(fake: FakeDiscord): Router {
     channelFor(params.channelId, 0n);
     const message = messageIn(params.channelId, params.messageId);
     if (message.authorId !== fake.botUserId) throw new HttpError(403, 50005, 'Cannot edit a message authored by another user');
+    // Discord documents editing an interaction's response and follow-ups through the interaction webhook
+    // (PATCH /webhooks/{application.id}/{token}/messages/...), not this route. Refused here, so a bot relying on it
+    // fails in tests rather than on Discord; `channelEditsOfInteractionResponses` lists the attempts.
+    if (message.interactionId !== null) throw new HttpError(403, 50005, INTERACTION_RESPONSE_EDIT_REFUSED);
     return editMessage(fake, message, body, files);
   });
   router.add('DELETE', '/channels/:channelId/messages/:messageId', ({ params }) => {

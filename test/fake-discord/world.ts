@@ -326,9 +326,14 @@ export class FakeWorld {
     return attachmentPayload(this.cdn, attachment);
   }
 
-  deleteMessage(messageId: string): void {
+  /**
+   * A user deletes a message. `dispatch: false`: the bot never hears of it (deleted while it was down, or out of
+   * its view); REST then answers 10008 Unknown Message for it and its attachments 404, as on Discord.
+   */
+  deleteMessage(messageId: string, options: { dispatch?: boolean } = {}): void {
     const message = this.require(this.state.messages.get(messageId), `message ${messageId}`);
     this.removeMessages([message]);
+    if (options.dispatch === false) return;
     this.gateway.dispatch({
       t: GatewayDispatchEvents.MessageDelete,
       d: { id: message.id, channel_id: message.channelId, ...(message.guildId ? { guild_id: message.guildId } : {}) },
@@ -341,18 +346,46 @@ export class FakeWorld {
     this.gateway.dispatch({ t: GatewayDispatchEvents.MessageDeleteBulk, d: { ids: messageIds, channel_id: channelId, guild_id: channel.guildId } });
   }
 
-  deleteChannel(channelId: string): void {
+  /** `dispatch: false`: deleted while the bot was down (it finds out only from the channel list, or 10003). */
+  deleteChannel(channelId: string, options: { dispatch?: boolean } = {}): void {
     const channel = this.require(this.state.channels.get(channelId), `channel ${channelId}`);
     this.removeMessages(this.state.channelMessages(channelId));
     this.state.deleteChannel(channelId);
+    if (options.dispatch === false) return;
     this.gateway.dispatch({ t: GatewayDispatchEvents.ChannelDelete, d: channelPayload(channel) });
   }
 
-  /** The bot is kicked or the guild deleted: GUILD_DELETE without `unavailable`, and the guild is gone from REST. */
-  removeBotFromGuild(guildId: string): void {
+  /**
+   * The bot is kicked or the guild deleted: GUILD_DELETE without `unavailable`, and the guild is gone from REST.
+   * `dispatch: false`: it happened while the bot was down; the next READY simply no longer lists the guild.
+   */
+  removeBotFromGuild(guildId: string, options: { dispatch?: boolean } = {}): void {
     for (const channel of this.state.guildChannels(guildId)) this.removeMessages(this.state.channelMessages(channel.id));
     this.state.deleteGuild(guildId);
+    if (options.dispatch === false) return;
     this.gateway.dispatch({ t: GatewayDispatchEvents.GuildDelete, d: { id: guildId } });
+  }
+
+  /**
+   * A user edits their message: new content, attachments removed (their CDN URLs then answer 404) or added (Discord
+   * lets the author remove attachments; adding needs a new upload, which clients do through the same PATCH). The
+   * client hears MESSAGE_UPDATE with the whole message, unless `dispatch: false` (edited while the bot was down).
+   */
+  editMessage(
+    messageId: string,
+    edit: { content?: string; removeAttachmentIds?: string[]; addFiles?: FileInput[]; embeds?: APIEmbed[]; dispatch?: boolean },
+  ): APIMessage {
+    const message = this.require(this.state.messages.get(messageId), `message ${messageId}`);
+    const removed = message.attachments.filter((attachment) => edit.removeAttachmentIds?.includes(attachment.id));
+    for (const attachment of removed) this.cdn.remove(attachment.id);
+    const added = (edit.addFiles ?? []).map((file) => storedAttachment(this.state, message.channelId, file));
+    for (const { attachment, data } of added) this.cdn.store(attachment, data);
+    message.attachments = [...message.attachments.filter((attachment) => !removed.includes(attachment)), ...added.map((upload) => upload.attachment)];
+    if (edit.content !== undefined) message.content = edit.content;
+    if (edit.embeds !== undefined) message.embeds = edit.embeds;
+    message.editedTimestamp = new Date().toISOString();
+    if (edit.dispatch !== false) this.dispatchMessage(GatewayDispatchEvents.MessageUpdate, message);
+    return this.serialize(message);
   }
 
   /** A user reacts; returns once MESSAGE_REACTION_ADD has been sent. */
