@@ -62,7 +62,6 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
           `Stopped reading the history of <#${state.channelId}>: ${state.problem}. ${state.messages} messages read, ${state.images} images indexed so far. ` +
             'Give me access, then use /watch on the channel again to continue.',
         );
-        log.warn(`backfill of channel ${state.channelId} waits for a new /watch of the channel`);
       }
       if (read !== 'read') return;
     }
@@ -102,7 +101,8 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
         const missing = 'guild' in channel ? (await missingBotPermissions(channel as GuildBasedChannel)).read : [];
         state.problem = missing.length > 0 ? `I am missing ${listInWords(missing)} there` : `Discord refused me access to it (${error.message})`;
         await settings.saveBackfill(state);
-        log.warn(`backfill of channel ${state.channelId} stopped: ${state.problem} (Discord: ${error.code} ${error.message})`);
+        const next = state.parentId ? 'the thread is skipped' : 'it waits for a new /watch of the channel';
+        log.warn(`backfill of channel ${state.channelId} stopped: ${state.problem} (Discord: ${error.code} ${error.message}); ${next}`);
         return 'no-access';
       }
       const messages: Message[] = [...page.values()].sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
