@@ -11,12 +11,22 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MessageFlags, OverwriteType, PermissionFlagsBits } from 'discord.js';
 import type { APIEmbed } from 'discord-api-types/v10';
-import { disablePrivacyChecksForTest } from '../src/bot/privacy-checks.js';
+import { disablePrivacyChecksForTest, type PrivacyCheck } from '../src/bot/privacy-checks.js';
 import { askRelevant, resultLinks, startBotWorld, type BotWorld } from './helpers/bot-world.js';
 import { referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';
 
 const VIEW = PermissionFlagsBits.ViewChannel.toString();
+
+/** Runs one situation with one check switched off. */
+async function withCheckOff<T>(check: PrivacyCheck, situation: () => Promise<T>): Promise<T> {
+  disablePrivacyChecksForTest([check]);
+  try {
+    return await situation();
+  } finally {
+    disablePrivacyChecksForTest([]);
+  }
+}
 
 describe('privacy checks the leak test rarely reaches', () => {
   let world: BotWorld;
@@ -93,13 +103,8 @@ describe('privacy checks the leak test rarely reaches', () => {
   });
 
   test('…and with the thread-member check switched off, the same answer leaks (the situation needs the check)', async () => {
-    disablePrivacyChecksForTest(['thread-members']);
-    try {
-      const answer = await askInPrivateThread();
-      assert.ok(fromVault(answer.publicLinks).length > 0, 'expected the vault images in the public answer');
-    } finally {
-      disablePrivacyChecksForTest([]);
-    }
+    const answer = await withCheckOff('thread-members', askInPrivateThread);
+    assert.ok(fromVault(answer.publicLinks).length > 0, 'expected the vault images in the public answer');
   });
 
   /**
@@ -123,12 +128,8 @@ describe('privacy checks the leak test rarely reaches', () => {
   });
 
   test('…and with the member-overwrite check switched off, the same answer leaks (the situation needs the check)', async () => {
-    disablePrivacyChecksForTest(['member-overwrites']);
-    try {
-      assert.ok(fromVault((await askInMembersOnlyChannel()).publicLinks).length > 0, 'expected the vault images in the public answer');
-    } finally {
-      disablePrivacyChecksForTest([]);
-    }
+    const answer = await withCheckOff('member-overwrites', askInMembersOnlyChannel);
+    assert.ok(fromVault(answer.publicLinks).length > 0, 'expected the vault images in the public answer');
   });
 
   /**
@@ -160,11 +161,6 @@ describe('privacy checks the leak test rarely reaches', () => {
   });
 
   test('…and with the audience check on 🔎 switched off, it leaks (the situation needs the check)', async () => {
-    disablePrivacyChecksForTest(['audience-on-more']);
-    try {
-      assert.ok(fromVault(await moreOnPublicAnswer()).length > 0, 'expected vault images after 🔎');
-    } finally {
-      disablePrivacyChecksForTest([]);
-    }
+    assert.ok(fromVault(await withCheckOff('audience-on-more', moreOnPublicAnswer)).length > 0, 'expected vault images after 🔎');
   });
 });
