@@ -44,10 +44,6 @@ export async function answerRelevant(ctx: BotContext, interaction: QueryInteract
   }
   const rules = answerRules(guild, { member, channel, place, sameChannelOnly: options.sameChannelOnly });
   const result = await ctx.engine.query(bytes, { namespace: guild.id, k: options.k, filter: rules.readable });
-  if (result.hits.length === 0) {
-    await editReplyOrPost(ctx, interaction, { content: 'I found no relevant images that you can see here yet.' });
-    return;
-  }
   let exposes = false;
   if (!options.ephemeral) {
     // Each hit is shown through a post that exposes nothing when it has one; one that has none sends the answer private.
@@ -60,6 +56,10 @@ export async function answerRelevant(ctx: BotContext, interaction: QueryInteract
       hits.push({ ...hit, record: picked.view });
     }
     result.hits = hits;
+  }
+  if (result.hits.length === 0) {
+    await editReplyOrPost(ctx, interaction, { content: 'I found no relevant images that you can see here yet.' });
+    return;
   }
   const state = firstPage(guild.id, channel.id, interaction.user.id, result, options.ephemeral || exposes);
   const payload = await renderResults(ctx, guild, state);
