@@ -109,6 +109,8 @@ describe('answers that come after the interaction token expired still reach the 
     const id = world.relevant(ids.guild, ids.art, ids.painter, await nearDuplicate(photos['rocket.jpg']), [{ name: 'private', type: ApplicationCommandOptionType.Boolean, value: true }]);
     const answer = (await world.fake.waitForReply(id)).original!;
     assert.ok(((answer.flags ?? 0) & 64) !== 0 && (answer.components?.length ?? 0) > 0, 'an ephemeral answer with buttons');
+    // The browsing state is saved just after the answer is sent: a click before that would find nothing to browse.
+    await waitFor('the browsing state', async () => (await world.settings.browse(answer.id)) !== undefined);
     world.fake.expireInteractionToken(id);
     const click = world.fake.clickButton({ guildId: ids.guild, channelId: ids.art, userId: ids.painter, messageId: answer.id, customId: 'browse:next' });
     await world.fake.waitForReply(click);

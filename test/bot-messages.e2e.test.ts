@@ -109,12 +109,12 @@ describe('the bot’s messages', () => {
     assert.deepEqual(problems(mark), []);
   });
 
-  test('every command is registered with contexts instead of dm_permission; only /forget-me is offered in DMs', () => {
+  test('every command is registered with contexts instead of dm_permission; only /forget-me and /index-me are offered in DMs', () => {
     const registered = world.fake.commands.global;
     assert.ok(registered.length >= 9);
     for (const command of registered) {
       assert.equal((command as { dm_permission?: unknown }).dm_permission, undefined, command.name);
-      const expected = command.name === 'forget-me' ? [InteractionContextType.Guild, InteractionContextType.BotDM] : [InteractionContextType.Guild];
+      const expected = ['forget-me', 'index-me'].includes(command.name) ? [InteractionContextType.Guild, InteractionContextType.BotDM] : [InteractionContextType.Guild];
       assert.deepEqual(command.contexts, expected, command.name);
     }
   });

@@ -19,7 +19,7 @@ describe('start-up reconciles the store with the guilds and channels that still 
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  test('a guild left and channels deleted while offline lose their images and settings at the next start, logged', async () => {
+  test('a guild left and channels and a thread deleted while offline lose their images and settings at the next start, logged', async () => {
     const photos = await referencePhotoPaths();
     dataDir = await mkdtemp(join(tmpdir(), 'relevant-offline-'));
     fake = await startFakeDiscord();
@@ -42,8 +42,11 @@ describe('start-up reconciles the store with the guilds and channels that still 
       await postIn(channelId);
       await postIn(channelId);
     }
+    // A thread of a watched channel: its image is stored under the channel, with the thread beside it.
+    const sketches = fake.addThread(art, { name: 'sketches', ownerId: painter }).id;
+    await postIn(sketches);
     await world.bot.idle();
-    await waitFor('eight images', async () => (await world!.engine.stats(kept.guild)).images + (await world!.engine.stats(left.guild)).images === 8);
+    await waitFor('nine images', async () => (await world!.engine.stats(kept.guild)).images + (await world!.engine.stats(left.guild)).images === 9);
     await world.settings.unwatch(kept.guild, goneUnwatched); // unwatched: its images stay searchable, until the channel goes
     await world.settings.setAutoRetrain(left.guild, false);
     await world.stop();
@@ -52,6 +55,7 @@ describe('start-up reconciles the store with the guilds and channels that still 
     fake.removeBotFromGuild(left.guild, { dispatch: false });
     fake.deleteChannel(goneWatched, { dispatch: false });
     fake.deleteChannel(goneUnwatched, { dispatch: false });
+    fake.deleteThread(sketches);
 
     world = await startBotWorld({ dataDir, fake });
     await world.bot.idle();
@@ -66,6 +70,7 @@ describe('start-up reconciles the store with the guilds and channels that still 
     assert.ok(logged.some((l) => l.includes(`guild ${left.guild}`) && l.includes('2 image(s) and settings were deleted')), logged.join('\n'));
     assert.ok(logged.some((l) => l.includes(`watched channel ${goneWatched}`) && l.includes('2 image reference(s) removed')), logged.join('\n'));
     assert.ok(logged.some((l) => l.includes(`channel ${goneUnwatched}`) && l.includes('2 image reference(s) removed')), logged.join('\n'));
+    assert.ok(logged.some((l) => l.includes(`channel ${sketches}`) && l.includes('1 image reference(s) removed')), logged.join('\n'));
 
     // Nothing else is touched by a start-up that finds nothing to do.
     await world.stop();

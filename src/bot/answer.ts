@@ -1,16 +1,16 @@
 import {
   type ChatInputCommandInteraction,
-  type GuildBasedChannel,
   type GuildMember,
   type Message,
   type MessageContextMenuCommandInteraction,
 } from 'discord.js';
 import { AppError } from '../errors.js';
 import type { QueryResult } from '../index/engine.js';
-import { exposesToOthers, resultFilter } from './access.js';
+import { channelById, placeOf } from './access.js';
+import { answerRules, pickView, publicFilter } from './answer-rules.js';
 import type { BotContext } from './context.js';
 import { editReplyOrPost, followUpPrivately } from './late-answer.js';
-import { browseHit, CONTROLS, renderResults } from './results.js';
+import { browseHit, CONTROLS, LEFT_OUT, renderResults } from './results.js';
 import type { BrowseState } from './settings.js';
 
 export interface AnswerOptions {
@@ -36,26 +36,31 @@ export function checkQueryRate(ctx: BotContext, userId: string): void {
  */
 export async function answerRelevant(ctx: BotContext, interaction: QueryInteraction, bytes: Buffer, options: AnswerOptions): Promise<void> {
   const guild = interaction.guild;
-  const channel = interaction.channel as GuildBasedChannel | null;
+  const channel = guild && interaction.channelId ? await channelById(guild, interaction.channelId) : undefined;
   const member = interaction.member as GuildMember | null;
-  if (!guild || !channel || !member || !('permissionsFor' in channel)) {
+  const place = channel && placeOf(channel);
+  if (!guild || !channel || !place || !member || !('permissionsFor' in channel)) {
     throw new AppError('NOT_PERMITTED', 'Relevant images can only be searched in a server channel.');
   }
-  const result = await ctx.engine.query(bytes, {
-    namespace: guild.id,
-    k: options.k,
-    filter: resultFilter(guild, { member, channel, sameChannelOnly: options.sameChannelOnly }),
-  });
+  const rules = answerRules(guild, { member, channel, place, sameChannelOnly: options.sameChannelOnly });
+  const result = await ctx.engine.query(bytes, { namespace: guild.id, k: options.k, filter: rules.readable });
+  let exposes = false;
+  if (!options.ephemeral) {
+    // Each hit is shown through a post that exposes nothing when it has one; one that has none sends the answer private.
+    const hits: QueryResult['hits'] = [];
+    for (const hit of result.hits) {
+      const record = await ctx.engine.get(hit.record.id, { namespace: guild.id });
+      const picked = record && (await pickView(record, rules, hit.record.source));
+      if (!picked) continue;
+      exposes ||= picked.exposes;
+      hits.push({ ...hit, record: picked.view });
+    }
+    result.hits = hits;
+  }
   if (result.hits.length === 0) {
     await editReplyOrPost(ctx, interaction, { content: 'I found no relevant images that you can see here yet.' });
     return;
   }
-  const exposes =
-    !options.ephemeral &&
-    result.hits.some((hit) => {
-      const source = guild.channels.cache.get(hit.record.extra?.channelId ?? '');
-      return source !== undefined && exposesToOthers(guild, channel, source);
-    });
   const state = firstPage(guild.id, channel.id, interaction.user.id, result, options.ephemeral || exposes);
   const payload = await renderResults(ctx, guild, state);
   const ttl = ctx.config.browseTtlMinutes * 60_000;
@@ -88,28 +93,18 @@ export async function addControls(message: Message): Promise<void> {
 export async function answerMention(ctx: BotContext, message: Message, bytes: Buffer): Promise<void> {
   const guild = message.guild;
   const member = message.member;
-  const channel = message.channel as GuildBasedChannel;
-  if (!guild || !member) return;
-  const permitted = resultFilter(guild, { member, channel });
-  let withheld = false;
-  const result = await ctx.engine.query(bytes, {
-    namespace: guild.id,
-    k: 20,
-    filter: (record) => {
-      if (!permitted(record)) return false;
-      const source = guild.channels.cache.get(record.extra?.channelId ?? '');
-      const exposes = source !== undefined && exposesToOthers(guild, channel, source);
-      withheld ||= exposes;
-      return !exposes;
-    },
-  });
+  const channel = guild ? await channelById(guild, message.channelId) : undefined;
+  const place = channel && placeOf(channel);
+  if (!guild || !member || !channel || !place) return;
+  const shown = publicFilter(answerRules(guild, { member, channel, place }));
+  const result = await ctx.engine.query(bytes, { namespace: guild.id, k: 20, filter: shown.filter });
   if (result.hits.length === 0) {
     await message.reply({ content: 'I found no relevant images I can show here.' });
     return;
   }
   const state = firstPage(guild.id, channel.id, message.author.id, result, false);
   const payload = await renderResults(ctx, guild, state);
-  if (withheld) payload.content += '\n(Some results from channels not everyone here can read were left out: use `/relevant private:true` to see them.)';
+  if (shown.withheld()) payload.content += LEFT_OUT;
   const reply = await message.reply(payload);
   await ctx.settings.saveBrowse(reply.id, state, ctx.config.browseTtlMinutes * 60_000);
   await addControls(reply);

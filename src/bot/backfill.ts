@@ -1,4 +1,7 @@
-import { DiscordAPIError, RESTJSONErrorCodes, type Client, type Message, type RepliableInteraction } from 'discord.js';
+import { ChannelType, DiscordAPIError, RESTJSONErrorCodes, type Client, type ForumChannel, type GuildBasedChannel, type Message, type NewsChannel, type ReadonlyCollection, type RepliableInteraction, type TextChannel, type ThreadChannel } from 'discord.js';
+
+type ThreadParent = TextChannel | NewsChannel | ForumChannel;
+type HistoryChannel = { messages: { fetch(options: { limit: number; before?: string }): Promise<ReadonlyCollection<string, Message>> } };
 import type { Logger } from '../log.js';
 import { listInWords, missingBotPermissions } from './bot-permissions.js';
 import type { BackfillStatusMessage } from './context.js';
@@ -36,9 +39,9 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
   }
 
   async function run(state: BackfillState, status: ProgressMessage | undefined): Promise<void> {
-    const { client, engine, settings, policy, log } = deps;
+    const { client, settings, log } = deps;
     const channel = await client.channels.fetch(state.channelId).catch(() => null);
-    if (!channel || !channel.isTextBased() || !('messages' in channel)) {
+    if (!channel || (!channel.isTextBased() && channel.type !== ChannelType.GuildForum)) {
       log.warn(`backfill of channel ${state.channelId}: channel not reachable; stopping`);
       return;
     }
@@ -50,26 +53,61 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
         `${final ? 'History of' : 'Reading the history of'} <#${state.channelId}>: ${state.messages} messages read, ${state.images} images indexed${final ? '. Done.' : '…'}`,
       );
     };
+    // A forum has no messages of its own, only posts (threads).
+    if (!channel.isTextBased()) state.done = true;
+    else {
+      const read = await readHistory(state, channel, () => report(false));
+      if (read === 'no-access') {
+        await status?.report(
+          `Stopped reading the history of <#${state.channelId}>: ${state.problem}. ${state.messages} messages read, ${state.images} images indexed so far. ` +
+            'Give me access, then use /watch on the channel again to continue.',
+        );
+      }
+      if (read !== 'read') return;
+    }
+    if (!state.parentId && !state.threadsDone && 'threads' in channel) {
+      for (const thread of await threadsOf(channel as ThreadParent)) {
+        if (!(await settings.isWatched(state.guildId, state.channelId))) return;
+        const own: BackfillState = (await settings.backfill(thread.id)) ?? { guildId: state.guildId, channelId: thread.id, parentId: state.channelId, done: false, messages: 0, images: 0 };
+        if (own.done) continue;
+        const before = { messages: own.messages, images: own.images };
+        // A thread the bot may not read (a private one it was not added to) is skipped; the rest of the channel goes on.
+        if ((await readHistory(own, thread, () => report(false))) === 'unwatched') return;
+        state.messages += own.messages - before.messages;
+        state.images += own.images - before.images;
+        await settings.saveBackfill(state);
+      }
+      state.threadsDone = true;
+      await settings.saveBackfill(state);
+    }
+    await report(true);
+    log.info(`backfill of channel ${state.channelId} done: ${state.messages} messages, ${state.images} images`);
+  }
+
+  /**
+   * Reads one channel's or thread's history page by page: 'unwatched' when its channel stopped being watched,
+   * 'no-access' when Discord refused it (the reason is saved in `state.problem`).
+   */
+  async function readHistory(state: BackfillState, channel: HistoryChannel, progress: () => Promise<void>): Promise<'read' | 'unwatched' | 'no-access'> {
+    const { engine, settings, policy, log } = deps;
+    const source = state.parentId ? { channelId: state.parentId, threadId: state.channelId } : { channelId: state.channelId };
     while (!state.done) {
-      if (!(await settings.isWatched(state.guildId, state.channelId))) return;
+      if (!(await settings.isWatched(state.guildId, source.channelId))) return 'unwatched';
       let page;
       try {
         page = await channel.messages.fetch({ limit: PAGE, ...(state.before ? { before: state.before } : {}) });
       } catch (error) {
         if (!lostAccess(error)) throw error;
-        const missing = 'guild' in channel ? (await missingBotPermissions(channel)).read : [];
+        const missing = 'guild' in channel ? (await missingBotPermissions(channel as GuildBasedChannel)).read : [];
         state.problem = missing.length > 0 ? `I am missing ${listInWords(missing)} there` : `Discord refused me access to it (${error.message})`;
         await settings.saveBackfill(state);
-        log.warn(`backfill of channel ${state.channelId} stopped: ${state.problem} (Discord: ${error.code} ${error.message}); it waits for a new /watch of the channel`);
-        await status?.report(
-          `Stopped reading the history of <#${state.channelId}>: ${state.problem}. ${state.messages} messages read, ${state.images} images indexed so far. ` +
-            'Give me access, then use /watch on the channel again to continue.',
-        );
-        return;
+        const next = state.parentId ? 'the thread is skipped' : 'it waits for a new /watch of the channel';
+        log.warn(`backfill of channel ${state.channelId} stopped: ${state.problem} (Discord: ${error.code} ${error.message}); ${next}`);
+        return 'no-access';
       }
       const messages: Message[] = [...page.values()].sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
       for (const message of messages) {
-        const outcome = await indexMessage(engine, message, policy, log);
+        const outcome = await indexMessage(engine, message, policy, log, source);
         // A page re-read after a restart finds the images committed before it as duplicates: they count too, or
         // the total falls short by whatever the interrupted page had indexed.
         state.images += outcome.indexed + outcome.duplicates;
@@ -78,9 +116,30 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
       if (messages.length > 0) state.before = messages[messages.length - 1].id;
       state.done = messages.length < PAGE;
       await settings.saveBackfill(state);
-      await report(state.done);
+      await progress();
     }
-    log.info(`backfill of channel ${state.channelId} done: ${state.messages} messages, ${state.images} images`);
+    return 'read';
+  }
+
+  /**
+   * Every thread and forum post of a watched channel the bot can read: the active ones, then the archived public
+   * ones, then the archived private ones (all of them with Manage Threads, else those the bot has joined).
+   */
+  async function threadsOf(channel: ThreadParent): Promise<ThreadChannel[]> {
+    const found = new Map<string, ThreadChannel>();
+    for (const thread of (await channel.threads.fetchActive(false)).threads.values()) found.set(thread.id, thread);
+    const archived = async (options: { type: 'public' | 'private'; fetchAll?: boolean }) => {
+      let before: ThreadChannel | undefined;
+      for (;;) {
+        const page = await channel.threads.fetchArchived({ ...options, limit: 100, ...(before ? { before } : {}) }, false);
+        for (const thread of page.threads.values()) found.set(thread.id, thread);
+        before = [...page.threads.values()].at(-1);
+        if (!page.hasMore || !before) return;
+      }
+    };
+    await archived({ type: 'public' });
+    await archived({ type: 'private', fetchAll: true }).catch(() => archived({ type: 'private', fetchAll: false }).catch(() => undefined));
+    return [...found.values()];
   }
 
   return {
@@ -115,7 +174,7 @@ export function createBackfiller(deps: { client: Client; engine: Engine; setting
         for (const channelId of await deps.settings.watched(guildId)) {
           const state = await deps.settings.backfill(channelId);
           if (state?.problem) deps.log.warn(`backfill of channel ${channelId} not resumed: ${state.problem}; a new /watch of the channel tries again`);
-          else if (!state?.done) this.start(guildId, channelId);
+          else if (!state?.done || !state.threadsDone) this.start(guildId, channelId);
         }
       }
     },

@@ -3,12 +3,25 @@ import { isAppError } from '../errors.js';
 import type { Engine } from '../index/engine.js';
 import type { Logger } from '../log.js';
 import { downloadImage, type DownloadPolicy } from './download.js';
+import type { SourceRef } from './access.js';
 import { imagesOf } from './message-images.js';
 
 export interface IngestOutcome {
   indexed: number;
   duplicates: number;
   failed: number;
+}
+
+/**
+ * Where a message's images are indexed: its channel when that is watched, or for a message in a thread or forum
+ * post of a watched channel, that channel with the thread. Undefined when neither is watched.
+ */
+export async function watchedSourceOf(message: Message, isWatched: (guildId: string, channelId: string) => Promise<boolean>): Promise<SourceRef | undefined> {
+  if (!message.guildId) return undefined;
+  if (await isWatched(message.guildId, message.channelId)) return { channelId: message.channelId };
+  const channel = message.client.channels.cache.get(message.channelId) ?? (await message.client.channels.fetch(message.channelId).catch(() => null));
+  if (!channel?.isThread() || !channel.parentId) return undefined;
+  return (await isWatched(message.guildId, channel.parentId)) ? { channelId: channel.parentId, threadId: channel.id } : undefined;
 }
 
 /**
@@ -20,6 +33,7 @@ export async function indexMessage(
   message: Message,
   policy: DownloadPolicy,
   log: Logger,
+  source: SourceRef = { channelId: message.channelId },
   /** Only these image keys (an edit's new attachments); all by default. */
   only?: ReadonlySet<string>,
 ): Promise<IngestOutcome> {
@@ -35,7 +49,9 @@ export async function indexMessage(
         ref: message.id,
         extra: {
           guildId: message.guildId,
-          channelId: message.channelId,
+          // A thread's or forum post's images belong to the watched channel; the thread decides who may see them.
+          channelId: source.channelId,
+          ...(source.threadId ? { threadId: source.threadId } : {}),
           messageId: message.id,
           imageKey: image.key,
           authorId: message.author.id,

@@ -44,8 +44,8 @@ export async function reconcileChannels(deps: Deps): Promise<void> {
     if (!guild.available || !(await deps.engine.namespaces()).includes(guild.id)) continue;
     const unknown = new Set<string>();
     for await (const view of deps.engine.references({ namespace: guild.id })) {
-      const channelId = view.extra?.channelId;
-      if (channelId && !guild.channels.cache.has(channelId)) unknown.add(channelId);
+      // A thread's or forum post's images carry the watched channel and the thread: either may be gone.
+      for (const channelId of [view.extra?.channelId, view.extra?.threadId]) if (channelId && !guild.channels.cache.has(channelId)) unknown.add(channelId);
     }
     for (const channelId of unknown) await dropIfDeleted(deps, guild, channelId, '');
   }
@@ -57,7 +57,7 @@ async function dropIfDeleted(deps: Deps, guild: Guild, channelId: string, what: 
   const fetch = () => deps.client.channels.fetch(channelId, { force: true });
   if (!(await confirmedGone(fetch, RESTJSONErrorCodes.UnknownChannel, deps.log, `channel ${channelId}`))) return;
   await deps.settings.forgetChannel(guild.id, channelId);
-  const removed = await deps.engine.removeWhere((view) => view.extra?.channelId === channelId, { namespace: guild.id });
+  const removed = await deps.engine.removeWhere((view) => view.extra?.channelId === channelId || view.extra?.threadId === channelId, { namespace: guild.id });
   deps.log.info(`start-up: ${what}channel ${channelId} of guild ${guild.id} was deleted while the bot was offline: ${removed.length} image reference(s) removed, no longer watched`);
 }
 

@@ -10,6 +10,7 @@ import {
 import { renderCollage } from '../collage.js';
 import type { Hit } from '../index/engine.js';
 import { throughReference, type ImageRecord } from '../index/store.js';
+import { postedIn } from './access.js';
 import type { BotContext } from './context.js';
 import type { BrowseState } from './settings.js';
 import { checkSources } from './sources.js';
@@ -28,8 +29,12 @@ export interface ResultPayload {
   components: Array<ActionRowBuilder<MessageActionRowComponentBuilder>>;
 }
 
+/** Appended to a public answer that left out results not everyone in its channel may see. */
+export const LEFT_OUT = '\n(Some results from channels not everyone here can read were left out: use `/relevant private:true` to see them.)';
+
 export function jumpLink(record: ImageRecord): string | undefined {
-  const { guildId, channelId, messageId } = record.extra ?? {};
+  const { guildId, messageId } = record.extra ?? {};
+  const channelId = postedIn(record);
   return guildId && channelId && messageId ? `https://discord.com/channels/${guildId}/${channelId}/${messageId}` : undefined;
 }
 
@@ -69,7 +74,8 @@ export async function renderResults(ctx: BotContext, guild: Guild, state: Browse
     .setFooter({ text: `${CONTROLS.previous} ${CONTROLS.next} browse · ${CONTROLS.more} more like this · ${CONTROLS.close} close` });
   const link = jumpLink(current.view);
   if (link) card.setURL(link);
-  const { authorId, channelId, postedAt } = current.view.extra ?? {};
+  const { authorId, postedAt } = current.view.extra ?? {};
+  const channelId = postedIn(current.view);
   if (authorId) card.addFields({ name: 'Posted by', value: `<@${authorId}>`, inline: true });
   if (channelId) card.addFields({ name: 'Channel', value: `<#${channelId}>`, inline: true });
   if (postedAt) card.addFields({ name: 'Date', value: `<t:${Math.floor(Date.parse(postedAt) / 1000)}:f>`, inline: true });

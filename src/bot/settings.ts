@@ -13,6 +13,10 @@ export interface BackfillState {
   images: number;
   statusChannelId?: string;
   statusMessageId?: string;
+  /** A thread's or forum post's own backfill: `channelId` is the thread, this is the watched channel. */
+  parentId?: string;
+  /** A watched channel's threads and forum posts (active and archived) have all been read. */
+  threadsDone?: boolean;
   /** Who asked for the backfill: a status that moves to a new message is addressed to them. */
   statusUserId?: string;
   /** true once the status is an ordinary message of the bot's; otherwise it is the /watch reply. */

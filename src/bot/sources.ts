@@ -1,5 +1,6 @@
 import { DiscordAPIError, RESTJSONErrorCodes, type Guild } from 'discord.js';
 import type { ImageRecord } from '../index/store.js';
+import { channelById, postedIn } from './access.js';
 import type { BotContext } from './context.js';
 
 /** What Discord says about the post a stored reference points at. */
@@ -14,9 +15,10 @@ const CHECKS_AT_ONCE = 4;
  * client has cached is not fetched again: gateway events keep the cache current.
  */
 export async function checkSource(ctx: BotContext, guild: Guild, view: ImageRecord): Promise<SourceCheck> {
-  const { channelId, messageId, imageKey } = view.extra ?? {};
+  const { messageId, imageKey } = view.extra ?? {};
+  const channelId = postedIn(view);
   if (!channelId || !messageId || !imageKey) return { state: 'unknown' };
-  const channel = guild.channels.cache.get(channelId);
+  const channel = await channelById(guild, channelId);
   if (!channel || !channel.isTextBased()) return { state: 'unknown' };
   let message;
   try {

@@ -41,6 +41,8 @@ export const indexMe: SlashCommand = {
     name: 'index-me',
     description: 'Undo /forget-me: let this bot index the images you post in watched channels again',
     type: ApplicationCommandType.ChatInput,
+    // It undoes /forget-me, which works in a DM with the bot too.
+    contexts: [InteractionContextType.Guild, InteractionContextType.BotDM],
   },
   async execute(ctx, interaction) {
     const was = await ctx.settings.isOptedOut(interaction.user.id);

@@ -1,4 +1,5 @@
 import { ApplicationCommandType, MessageFlags } from 'discord.js';
+import { readableBy } from '../bot/access.js';
 import type { SlashCommand } from './command.js';
 import { GUILD_ONLY } from './admin.js';
 
@@ -7,7 +8,9 @@ export const relevanceStatus: SlashCommand = {
   async execute(ctx, interaction) {
     const guildId = interaction.guildId!;
     const stats = await ctx.engine.stats(guildId);
-    const backfills = await ctx.settings.backfills(guildId);
+    // Only the channels the asker can read: the others' names and counts are not theirs to see.
+    const readable = new Set(await readableBy(interaction, await ctx.settings.watched(guildId)));
+    const backfills = (await ctx.settings.backfills(guildId)).filter((b) => readable.has(b.channelId));
     const lines = [
       `Images indexed: ${stats.images}`,
       `Ingest queue: ${ctx.ingest.length}`,

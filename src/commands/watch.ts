@@ -1,4 +1,5 @@
 import { ApplicationCommandOptionType, ApplicationCommandType, ChannelType, MessageFlags, type ApplicationCommandOptionAllowedChannelType } from 'discord.js';
+import { readableBy } from '../bot/access.js';
 import type { SlashCommand } from './command.js';
 import { cannotAnswerFullyText, cannotWatchText, missingBotPermissions } from '../bot/bot-permissions.js';
 import { GUILD_ONLY, MANAGE_GUILD, requireManageGuild } from './admin.js';
@@ -65,12 +66,14 @@ export const unwatch: SlashCommand = {
 export const watching: SlashCommand = {
   data: { name: 'watching', description: 'List the channels whose images are indexed', type: ApplicationCommandType.ChatInput, contexts: GUILD_ONLY },
   async execute(ctx, interaction) {
-    const channels = await ctx.settings.watched(interaction.guildId!);
+    const watched = await ctx.settings.watched(interaction.guildId!);
+    // Only the channels the asker can read: the others' names are not theirs to see.
+    const channels = await readableBy(interaction, watched);
     const problems = new Map((await ctx.settings.backfills(interaction.guildId!)).flatMap((b) => (b.problem ? [[b.channelId, b.problem] as const] : [])));
     // A channel whose history stopped for lack of access needs an admin: say so next to it.
     const shown = channels.map((id) => (problems.has(id) ? `<#${id}> (needs attention: ${problems.get(id)}; fix it, then /watch it again)` : `<#${id}>`));
     await interaction.reply({
-      content: channels.length === 0 ? 'No channel is watched yet (an admin can use /watch).' : `Watching: ${shown.join(', ')}`,
+      content: channels.length === 0 ? 'No channel you can read is watched yet (an admin can use /watch).' : `Watching: ${shown.join(', ')}`,
       flags: MessageFlags.Ephemeral,
     });
   },

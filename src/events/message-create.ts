@@ -3,7 +3,7 @@ import { answerMention, checkQueryRate } from '../bot/answer.js';
 import type { BotContext } from '../bot/context.js';
 import { downloadPolicy } from '../bot/download-policy.js';
 import { downloadImage } from '../bot/download.js';
-import { indexMessage } from '../bot/ingest.js';
+import { indexMessage, watchedSourceOf } from '../bot/ingest.js';
 import { imagesOf } from '../bot/message-images.js';
 import { errorTextFor } from '../bot/user-text.js';
 import { isAppError } from '../errors.js';
@@ -15,9 +15,10 @@ export async function onMessageCreate(ctx: BotContext, message: Message): Promis
     return;
   }
   if (imagesOf(message, ctx.config.cdnHosts).length === 0) return;
-  if (!(await ctx.settings.isWatched(message.guildId, message.channelId))) return;
+  const source = await watchedSourceOf(message, (guildId, channelId) => ctx.settings.isWatched(guildId, channelId));
+  if (!source) return;
   ctx.ingest.push(`message ${message.id}`, async () => {
-    await indexMessage(ctx.engine, message, downloadPolicy(ctx.config), ctx.log);
+    await indexMessage(ctx.engine, message, downloadPolicy(ctx.config), ctx.log, source);
   });
 }
 

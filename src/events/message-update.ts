@@ -1,13 +1,13 @@
 import { DiscordAPIError, RESTJSONErrorCodes, type Message, type PartialMessage } from 'discord.js';
 import type { BotContext } from '../bot/context.js';
 import { downloadPolicy } from '../bot/download-policy.js';
-import { indexMessage } from '../bot/ingest.js';
+import { indexMessage, watchedSourceOf } from '../bot/ingest.js';
 import { imagesOf } from '../bot/message-images.js';
 
 /**
  * A message was edited. Attachments (or image embeds) it no longer carries lose their references at once, as a
- * deletion would; images it newly carries are indexed if its channel is watched. Images it kept are not downloaded
- * again.
+ * deletion would; images it newly carries are indexed if its channel is watched (or, for a thread or forum post,
+ * its parent is). Images it kept are not downloaded again.
  */
 export async function onMessageUpdate(ctx: BotContext, _old: Message | PartialMessage, updated: Message | PartialMessage): Promise<void> {
   const guildId = updated.guildId;
@@ -31,8 +31,10 @@ export async function onMessageUpdate(ctx: BotContext, _old: Message | PartialMe
   }
   const knownKeys = new Set(known.map((view) => view.extra?.imageKey));
   const added = new Set([...current].filter((key) => !knownKeys.has(key)));
-  if (added.size === 0 || !(await ctx.settings.isWatched(guildId, message.channelId))) return;
+  if (added.size === 0) return;
+  const source = await watchedSourceOf(message, (guild, channel) => ctx.settings.isWatched(guild, channel));
+  if (!source) return;
   ctx.ingest.push(`edited message ${message.id}`, async () => {
-    await indexMessage(ctx.engine, message, downloadPolicy(ctx.config), ctx.log, added);
+    await indexMessage(ctx.engine, message, downloadPolicy(ctx.config), ctx.log, source, added);
   });
 }

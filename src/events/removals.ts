@@ -17,7 +17,8 @@ export async function onChannelDelete(ctx: BotContext, channel: GuildBasedChanne
   const guildId = 'guild' in channel ? channel.guild.id : channel.guildId;
   if (!guildId) return;
   await ctx.settings.forgetChannel(guildId, channel.id);
-  const removed = await ctx.engine.removeWhere((record) => record.extra?.channelId === channel.id, { namespace: guildId });
+  // A thread's images are stored under its watched channel, with the thread's id beside it.
+  const removed = await ctx.engine.removeWhere((record) => record.extra?.channelId === channel.id || record.extra?.threadId === channel.id, { namespace: guildId });
   ctx.log.info(`channel ${channel.id} deleted: ${removed.length} image reference(s) removed`);
 }
 

@@ -76,10 +76,13 @@ export class FakeGateway extends EventEmitter {
     this.#server.on('connection', (socket) => this.#accept(socket));
   }
 
-  /** Sends a dispatch to every session allowed to see it; disconnected sessions keep it for replay. */
-  dispatch(payload: { t: string; d: unknown }, transform?: (intents: number) => unknown): void {
+  /**
+   * Sends a dispatch to every session allowed to see it (by intents, and by `allowed` when given); disconnected
+   * sessions keep it for replay.
+   */
+  dispatch(payload: { t: string; d: unknown }, transform?: (intents: number) => unknown, allowed?: (intents: number) => boolean): void {
     for (const session of this.#sessions.values()) {
-      if (!intentAllows(session.intents, payload.t)) continue;
+      if (!intentAllows(session.intents, payload.t) || (allowed && !allowed(session.intents))) continue;
       this.#send(session, { t: payload.t, d: transform ? transform(session.intents) : payload.d });
     }
   }

@@ -1,4 +1,6 @@
 import {
+  ChannelType,
+  PermissionFlagsBits,
   GuildDefaultMessageNotifications,
   GuildExplicitContentFilter,
   GuildMFALevel,
@@ -14,12 +16,18 @@ import {
   type APIReaction,
   type APIRole,
   type APIUser,
+  type APIThreadChannel,
+  type APIThreadMember,
+  type ChannelFlags,
+  type ThreadAutoArchiveDuration,
+  type ThreadMemberFlags,
   type GatewayGuildCreateDispatchData,
   type GuildMemberFlags,
   type RoleFlags,
 } from 'discord-api-types/v10';
 import type { FakeCdn } from './cdn.js';
 import { emojiFromKey } from './messages.js';
+import { computeChannelPermissions } from './permissions.js';
 import type { FakeChannel, FakeMember, FakeMessage, FakeRole, FakeState, StoredAttachment } from './state.js';
 
 export function userPayload(state: FakeState, userId: string): APIUser {
@@ -65,6 +73,7 @@ export function memberPayload(state: FakeState, member: FakeMember): APIGuildMem
 export type GuildChannelPayload = GatewayGuildCreateDispatchData['channels'][number];
 
 export function channelPayload(channel: FakeChannel): GuildChannelPayload {
+  if (channel.thread) return threadPayload(channel) as unknown as GuildChannelPayload;
   return {
     id: channel.id,
     type: channel.type,
@@ -75,6 +84,46 @@ export function channelPayload(channel: FakeChannel): GuildChannelPayload {
     position: channel.position,
     permission_overwrites: channel.overwrites,
   } as GuildChannelPayload;
+}
+
+/** A thread channel (API v10): parent, owner, `thread_metadata`, counts; no overwrites of its own. */
+export function threadPayload(channel: FakeChannel): APIThreadChannel {
+  const meta = channel.thread!;
+  return {
+    id: channel.id,
+    type: channel.type as APIThreadChannel['type'],
+    guild_id: channel.guildId,
+    name: channel.name,
+    nsfw: channel.nsfw,
+    parent_id: channel.parentId,
+    owner_id: meta.ownerId,
+    member_count: Math.min(meta.members.size, 50),
+    message_count: 0,
+    total_message_sent: 0,
+    rate_limit_per_user: 0,
+    last_message_id: null,
+    flags: 0 as ChannelFlags,
+    applied_tags: [],
+    thread_metadata: {
+      archived: meta.archived,
+      auto_archive_duration: 1440 as ThreadAutoArchiveDuration,
+      archive_timestamp: meta.archiveTimestamp,
+      locked: meta.locked,
+      ...(channel.type === ChannelType.PrivateThread ? { invitable: true } : {}),
+    },
+  } as APIThreadChannel;
+}
+
+/** A thread member object; `id` is the thread's id, as Discord sends it. */
+export function threadMemberPayload(state: FakeState, channel: FakeChannel, userId: string, withMember = false): APIThreadMember {
+  const member = state.member(channel.guildId, userId);
+  return {
+    id: channel.id,
+    user_id: userId,
+    join_timestamp: channel.thread!.members.get(userId)!,
+    flags: 0 as ThreadMemberFlags,
+    ...(withMember && member ? { member: memberPayload(state, member) } : {}),
+  };
 }
 
 export function guildPayload(state: FakeState, guildId: string): APIGuild {
@@ -128,7 +177,11 @@ export function guildCreatePayload(state: FakeState, guildId: string): GatewayGu
     member_count: members.length,
     members: members.map((member) => memberPayload(state, member)),
     channels: state.guildChannels(guildId).map(channelPayload),
-    threads: [],
+    // Discord lists the active threads the bot can see.
+    threads: state
+      .guildChannels(guildId)
+      .filter((channel) => channel.thread && !channel.thread.archived && (computeChannelPermissions(state, channel.id, state.applicationId) & PermissionFlagsBits.ViewChannel) !== 0n)
+      .map((channel) => threadPayload(channel)) as GatewayGuildCreateDispatchData['threads'],
     presences: [],
     voice_states: [],
     stage_instances: [],

@@ -1,5 +1,5 @@
-import { OverwriteType, PermissionFlagsBits } from 'discord-api-types/v10';
-import type { FakeState } from './state.js';
+import { ChannelType, OverwriteType, PermissionFlagsBits } from 'discord-api-types/v10';
+import type { FakeChannel, FakeState } from './state.js';
 
 const ALL_PERMISSIONS = Object.values(PermissionFlagsBits).reduce((all, bit) => all | bit, 0n);
 
@@ -21,6 +21,7 @@ export function computeBasePermissions(state: FakeState, guildId: string, userId
 export function computeChannelPermissions(state: FakeState, channelId: string, userId: string): bigint {
   const channel = state.channels.get(channelId);
   if (!channel) return 0n;
+  if (channel.thread) return computeThreadPermissions(state, channel, userId);
   const base = computeBasePermissions(state, channel.guildId, userId);
   if (base === ALL_PERMISSIONS) return base;
   const member = state.member(channel.guildId, userId);
@@ -45,4 +46,15 @@ export function computeChannelPermissions(state: FakeState, channelId: string, u
 
 export function hasPermissions(granted: bigint, required: bigint): boolean {
   return (granted & required) === required;
+}
+
+/**
+ * A thread has no overwrites of its own: permissions are the parent's. A private thread is visible only to its
+ * members and to those who may Manage Threads in the parent (owners and administrators have that too).
+ */
+function computeThreadPermissions(state: FakeState, thread: FakeChannel, userId: string): bigint {
+  const inParent = thread.parentId ? computeChannelPermissions(state, thread.parentId, userId) : 0n;
+  if (thread.type !== ChannelType.PrivateThread) return inParent;
+  const manages = (inParent & PermissionFlagsBits.ManageThreads) !== 0n;
+  return manages || thread.thread!.members.has(userId) ? inParent : 0n;
 }

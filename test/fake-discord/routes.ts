@@ -15,6 +15,7 @@ import type { InteractionRecord } from './interactions.js';
 import { attachmentsAfter } from './messages.js';
 import { channelPayload, guildPayload, memberPayload, rolePayload, userPayload } from './payloads.js';
 import { hasPermissions } from './permissions.js';
+import { addThreadRoutes } from './thread-routes.js';
 import { compareSnowflakes, type FakeChannel, type FakeMessage } from './state.js';
 
 const API_PREFIX = /^\/api\/v\d+/;
@@ -175,7 +176,9 @@ export function buildRouter(fake: FakeDiscord): Router {
     return fake.serialize(messageIn(params.channelId, params.messageId));
   });
   router.add('POST', '/channels/:channelId/messages', ({ params, body, files }) => {
-    const channel = channelFor(params.channelId, PermissionFlagsBits.SendMessages | (files.length ? PermissionFlagsBits.AttachFiles : 0n));
+    // In threads Discord checks Send Messages in Threads instead of Send Messages.
+    const send = state.channels.get(params.channelId)?.thread ? PermissionFlagsBits.SendMessagesInThreads : PermissionFlagsBits.SendMessages;
+    const channel = channelFor(params.channelId, send | (files.length ? PermissionFlagsBits.AttachFiles : 0n));
     const message = createWithFiles(fake, channel.id, body, files, { referencedMessageId: body?.message_reference?.message_id ?? null });
     fake.dispatchMessage(GatewayDispatchEvents.MessageCreate, message);
     return fake.serialize(message);
@@ -201,6 +204,8 @@ export function buildRouter(fake: FakeDiscord): Router {
     fake.bulkDeleteMessages(params.channelId, body.messages);
     return undefined;
   });
+
+  addThreadRoutes(router, fake, channelFor);
 
   // ---- reactions ----
   router.add('PUT', '/channels/:channelId/messages/:messageId/reactions/:emoji/@me', ({ params }) => {

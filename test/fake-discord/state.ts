@@ -34,6 +34,17 @@ export interface FakeChannel {
   parentId: string | null;
   position: number;
   overwrites: APIOverwrite[];
+  /** Threads only (public, private, forum posts): their metadata and members; permissions come from the parent. */
+  thread?: FakeThreadMeta;
+}
+
+export interface FakeThreadMeta {
+  ownerId: string;
+  archived: boolean;
+  archiveTimestamp: string;
+  locked: boolean;
+  /** user id → join timestamp */
+  members: Map<string, string>;
 }
 
 export interface FakeGuild {

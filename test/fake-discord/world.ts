@@ -17,7 +17,7 @@ import {
 import { FakeCdn } from './cdn.js';
 import { FakeGateway } from './gateway.js';
 import { emojiFromKey, storedAttachment, type FileInput } from './messages.js';
-import { attachmentPayload, channelPayload, guildCreatePayload, memberPayload, messagePayload, rolePayload, userPayload } from './payloads.js';
+import { attachmentPayload, channelPayload, guildCreatePayload, memberPayload, messagePayload, rolePayload, threadMemberPayload, threadPayload, userPayload } from './payloads.js';
 import { computeChannelPermissions } from './permissions.js';
 import { FakeState, type FakeChannel, type FakeGuild, type FakeMember, type FakeMessage, type FakeRole, type FakeUser, type StoredAttachment } from './state.js';
 
@@ -40,6 +40,7 @@ export interface FakeDiscordOptions {
 export const DEFAULT_EVERYONE_PERMISSIONS =
   PermissionFlagsBits.ViewChannel |
   PermissionFlagsBits.SendMessages |
+  PermissionFlagsBits.SendMessagesInThreads |
   PermissionFlagsBits.ReadMessageHistory |
   PermissionFlagsBits.AddReactions |
   PermissionFlagsBits.AttachFiles |
@@ -189,6 +190,110 @@ export class FakeWorld {
   /** The member's effective permissions in the channel (roles, overwrites, owner, Administrator). */
   permissionsIn(channelId: string, userId: string): bigint {
     return computeChannelPermissions(this.state, channelId, userId);
+  }
+
+  // ---- threads and forum posts ------------------------------------------------------------------------------------
+
+  /**
+   * A thread in a text, announcement or forum channel (public: everyone who reads the parent sees it; private: its
+   * members and whoever may Manage Threads in the parent). The owner is its first member. THREAD_CREATE reaches
+   * the bot only if it can see the thread.
+   */
+  addThread(parentId: string, input: { name: string; ownerId: string; private?: boolean; memberIds?: string[]; archived?: boolean; timestamp?: Date }): FakeChannel {
+    const parent = this.require(this.state.channels.get(parentId), `channel ${parentId}`);
+    const at = input.timestamp ?? new Date();
+    const joined = at.toISOString();
+    const thread: FakeChannel = {
+      id: this.state.snowflake(at.getTime()),
+      guildId: parent.guildId,
+      type: input.private ? ChannelType.PrivateThread : ChannelType.PublicThread,
+      name: input.name,
+      nsfw: parent.nsfw,
+      parentId,
+      position: 0,
+      overwrites: [],
+      thread: {
+        ownerId: input.ownerId,
+        archived: input.archived ?? false,
+        archiveTimestamp: joined,
+        locked: false,
+        members: new Map([input.ownerId, ...(input.memberIds ?? [])].map((id) => [id, joined])),
+      },
+    };
+    this.state.channels.set(thread.id, thread);
+    if (this.botSees(thread.id)) this.#dispatchThreadCreate(thread);
+    return thread;
+  }
+
+  /** A forum post: a public thread of the forum whose starter message has the thread's id, as on Discord. */
+  addForumPost(forumId: string, input: Omit<PostMessageInput, 'channelId' | 'replyTo'> & { name: string }): { thread: FakeChannel; message: APIMessage } {
+    const thread = this.addThread(forumId, { name: input.name, ownerId: input.authorId, ...(input.timestamp ? { timestamp: input.timestamp } : {}) });
+    const posted = this.postMessage({ ...input, channelId: thread.id, dispatch: false });
+    const message = this.state.messages.get(posted.id)!;
+    this.state.messages.delete(message.id);
+    message.id = thread.id;
+    this.state.messages.set(message.id, message);
+    if (input.dispatch !== false) this.dispatchMessage(GatewayDispatchEvents.MessageCreate, message);
+    return { thread, message: this.serialize(message) };
+  }
+
+  /**
+   * Adds or removes thread members. THREAD_MEMBERS_UPDATE reaches the bot only with the GuildMembers intent or
+   * when the bot itself is added or removed; a bot added to a thread it could not see gets THREAD_CREATE.
+   */
+  setThreadMembers(threadId: string, changes: { add?: string[]; remove?: string[] }): void {
+    const thread = this.require(this.state.channels.get(threadId), `channel ${threadId}`);
+    const meta = this.require(thread.thread, `thread ${threadId}`);
+    const sawBefore = this.botSees(threadId);
+    const now = new Date().toISOString();
+    const added = (changes.add ?? []).filter((id) => !meta.members.has(id));
+    const removed = (changes.remove ?? []).filter((id) => meta.members.has(id));
+    for (const id of added) meta.members.set(id, now);
+    for (const id of removed) meta.members.delete(id);
+    if (!sawBefore && this.botSees(threadId)) this.#dispatchThreadCreate(thread);
+    const concernsBot = [...added, ...removed].includes(this.botUserId);
+    this.gateway.dispatch(
+      {
+        t: GatewayDispatchEvents.ThreadMembersUpdate,
+        d: {
+          id: threadId,
+          guild_id: thread.guildId,
+          member_count: Math.min(meta.members.size, 50),
+          added_members: added.map((id) => threadMemberPayload(this.state, thread, id, true)),
+          removed_member_ids: removed,
+        },
+      },
+      undefined,
+      (intents) => concernsBot || (intents & GatewayIntentBits.GuildMembers) !== 0,
+    );
+  }
+
+  /** Archives or unarchives a thread (THREAD_UPDATE to those who see it). */
+  setThreadArchived(threadId: string, archived: boolean): void {
+    const thread = this.require(this.state.channels.get(threadId), `channel ${threadId}`);
+    const meta = this.require(thread.thread, `thread ${threadId}`);
+    meta.archived = archived;
+    meta.archiveTimestamp = new Date().toISOString();
+    if (this.botSees(threadId)) this.gateway.dispatch({ t: GatewayDispatchEvents.ThreadUpdate, d: threadPayload(thread) });
+  }
+
+  /** Deletes a thread and its messages: THREAD_DELETE ({ id, guild_id, parent_id, type }). */
+  deleteThread(threadId: string): void {
+    const thread = this.require(this.state.channels.get(threadId), `channel ${threadId}`);
+    const sees = this.botSees(threadId);
+    this.removeMessages(this.state.channelMessages(threadId));
+    this.state.deleteChannel(threadId);
+    if (sees) this.gateway.dispatch({ t: GatewayDispatchEvents.ThreadDelete, d: { id: thread.id, guild_id: thread.guildId, parent_id: thread.parentId, type: thread.type } });
+  }
+
+  /** Whether the bot can see the channel or thread (View Channel, and for a private thread membership or Manage Threads). */
+  botSees(channelId: string): boolean {
+    return (this.permissionsIn(channelId, this.botUserId) & PermissionFlagsBits.ViewChannel) !== 0n;
+  }
+
+  #dispatchThreadCreate(thread: FakeChannel): void {
+    const member = thread.thread!.members.has(this.botUserId) ? { member: threadMemberPayload(this.state, thread, this.botUserId) } : {};
+    this.gateway.dispatch({ t: GatewayDispatchEvents.ThreadCreate, d: { ...threadPayload(thread), newly_created: true, ...member } });
   }
 
   // ---- driving events ----------------------------------------------------------------------------------------------
@@ -377,6 +482,8 @@ export class FakeWorld {
    */
   dispatchMessage(event: GatewayDispatchEvents.MessageCreate | GatewayDispatchEvents.MessageUpdate, message: FakeMessage): void {
     if ((message.flags & MessageFlags.Ephemeral) !== 0) return;
+    // A thread's messages reach only those who can see the thread (a private one: members and thread managers).
+    if (this.state.channels.get(message.channelId)?.thread && !this.botSees(message.channelId)) return;
     const member = message.guildId ? this.state.member(message.guildId, message.authorId) : undefined;
     const full = {
       ...this.serialize(message),
