@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationCommandOptionType, ChannelType, MessageFlags, OverwriteType, PermissionFlagsBits } from 'discord.js';
 import type { APIEmbed, APIOverwrite } from 'discord-api-types/v10';
 import { disablePrivacyChecksForTest, type PrivacyCheck } from '../src/bot/privacy-checks.js';
-import { mulberry32 } from '../src/eval/random.js';
+import { mulberry32 } from '../src/util/random.js';
 import { hasPermissions, type LoggedRequest } from './fake-discord/index.js';
 import { askRelevant, resultLinks, startBotWorld, type BotWorld } from './helpers/bot-world.js';
 import { referencePhotoPaths, variants } from './helpers/fixtures.js';
