@@ -10,7 +10,7 @@ import path from 'node:path';
 import { loadDataset } from '../src/eval/dataset.js';
 import { labelIds, scoreNeighbours } from '../src/eval/metrics.js';
 import { createEngine, type Engine } from '../src/index/engine.js';
-import { parseScriptArgs } from './script-args.js';
+import { parseDatasetArgs } from './script-args.js';
 
 const USAGE = 'usage: npm run engine-eval -- <dataset folder or manifest.tsv> [--seed n] [--data-dir dir]';
 const K = 20;
@@ -29,21 +29,9 @@ async function scoreAll(engine: Engine, ids: number[], row: Map<number, number>,
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseScriptArgs(
-    {
-      allowPositionals: true,
-      options: { seed: { type: 'string', default: '1' }, 'data-dir': { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-    },
-    USAGE,
-  );
-  const seed = Number(values.seed);
-  if (positionals.length !== 1 || !Number.isInteger(seed)) {
-    console.error(USAGE);
-    process.exitCode = 2;
-    return;
-  }
-  const dataset = await loadDataset(positionals[0]);
-  const dataDir = values['data-dir'] ?? (await mkdtemp(path.join(tmpdir(), 'engine-eval-')));
+  const { dataset: location, seed, options } = parseDatasetArgs(USAGE, ['data-dir']);
+  const dataset = await loadDataset(location);
+  const dataDir = options['data-dir'] ?? (await mkdtemp(path.join(tmpdir(), 'engine-eval-')));
   const engine = createEngine({ dataDir, retrainPolicy: false, autoRetrain: false, vaeHyper: { seed } });
   try {
     const ids: number[] = [];
@@ -79,7 +67,7 @@ async function main(): Promise<void> {
     console.log(`change: P@20 ${(after.precision - before.precision).toFixed(3)}, mAP@20 ${(after.map - before.map).toFixed(3)}, coarse ${(after.coarsePrecision - before.coarsePrecision).toFixed(3)}`);
   } finally {
     await engine.close();
-    if (!values['data-dir']) await rm(dataDir, { recursive: true, force: true });
+    if (!options['data-dir']) await rm(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -16,7 +16,7 @@ import { fitPcaKey } from '../src/ml/linear-key.js';
 import type { VaeModel } from '../src/ml/vae-model.js';
 import { trainVaeInWorker } from '../src/ml/vae-worker-client.js';
 import { mulberry32 } from '../src/util/random.js';
-import { parseScriptArgs } from './script-args.js';
+import { parseDatasetArgs } from './script-args.js';
 
 const USAGE = 'usage: npm run gate-check -- <dataset folder or manifest.tsv> [--seed n]';
 const EDITS = ['flip', 'crop70', 'colour'] as const;
@@ -43,17 +43,8 @@ function noisy(model: VaeModel, sigma: number, seed: number): VaeModel {
 }
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseScriptArgs(
-    { allowPositionals: true, options: { seed: { type: 'string', default: '1' }, help: { type: 'boolean', short: 'h', default: false } } },
-    USAGE,
-  );
-  const seed = Number(values.seed);
-  if (positionals.length !== 1 || !Number.isInteger(seed)) {
-    console.error(USAGE);
-    process.exitCode = 2;
-    return;
-  }
-  const dataset = await loadDataset(positionals[0]);
+  const { dataset: location, seed } = parseDatasetArgs(USAGE);
+  const dataset = await loadDataset(location);
   const cacheDir = path.join(dataset.root, '.feature-cache');
   const extractor = await createFeatureExtractor();
   const originals = await extractWithCache(dataset.images.map((i) => ({ path: i.path })), { extractor, fit: 'pad', background: 'white', cacheDir });

@@ -18,3 +18,27 @@ export function parseScriptArgs<T extends ParseArgsConfig>(config: T, usage: str
   }
   return parsed;
 }
+
+/**
+ * `<dataset> [--seed n]` plus `extra` string options, for the relevance scripts: a wrong call prints the usage and
+ * exits 2.
+ */
+export function parseDatasetArgs(usage: string, extra: string[] = []): { dataset: string; seed: number; options: Record<string, string | undefined> } {
+  const { values, positionals } = parseScriptArgs(
+    {
+      allowPositionals: true,
+      options: {
+        seed: { type: 'string', default: '1' },
+        help: { type: 'boolean', short: 'h', default: false },
+        ...Object.fromEntries(extra.map((name) => [name, { type: 'string' as const }])),
+      },
+    },
+    usage,
+  );
+  const seed = Number(values.seed);
+  if (positionals.length !== 1 || !Number.isInteger(seed) || seed < 0) {
+    console.error(usage);
+    return process.exit(2);
+  }
+  return { dataset: positionals[0], seed, options: values as unknown as Record<string, string | undefined> };
+}
