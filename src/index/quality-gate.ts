@@ -2,17 +2,12 @@
  * The numeric pieces of the retrain quality check (key-signals.ts, key-choice.ts) and of the evaluation: cosine
  * neighbours, their overlap, and a VAE's held-out ELBO. Pure: no files, no workers, no engine.
  */
-import { VaeModel, transformRow } from '../ml/vae-model.js';
+import { VaeModel, transformRow, unitRows } from '../ml/vae-model.js';
 
 /** Held-out slices smaller than this make overlap@20 too noisy to decide on. */
 export const MIN_GATE_SAMPLE = 50;
 
-/** Each row scaled to unit length (zero rows stay zero), so a dot product is the cosine. */
-export function unitRows(vectors: Float32Array, n: number, d: number): Float32Array {
-  const out = new Float32Array(n * d);
-  for (let i = 0; i < n; i++) transformRow('l2', vectors, i * d, d, out, i * d);
-  return out;
-}
+export { unitRows };
 
 function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, d: number): number {
   let s0 = 0;

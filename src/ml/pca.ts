@@ -4,13 +4,7 @@
  * components are needed, and a full 1280×1280 eigendecomposition in JS would cost far more.
  */
 import { mulberry32 } from '../util/random.js';
-import { transformRow } from './vae-model.js';
-
-function unitRows(vectors: Float32Array, n: number, d: number): Float32Array {
-  const out = new Float32Array(n * d);
-  for (let i = 0; i < n; i++) transformRow('l2', vectors, i * d, d, out, i * d);
-  return out;
-}
+import { unitRows } from './vae-model.js';
 
 export type Pca = {
   dim: number;

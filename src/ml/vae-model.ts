@@ -40,6 +40,13 @@ export function transformRow(
   }
 }
 
+/** Each row scaled to unit length (zero rows stay zero), so a dot product is the cosine. */
+export function unitRows(vectors: Float32Array, n: number, d: number): Float32Array {
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) transformRow('l2', vectors, i * d, d, out, i * d);
+  return out;
+}
+
 export type VaeHyperParams = {
   latent: number;
   hidden: number;
