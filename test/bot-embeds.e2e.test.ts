@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationCommandOptionType } from 'discord.js';
 import type { APIEmbed } from 'discord-api-types/v10';
 import { disablePrivacyChecksForTest } from '../src/bot/privacy-checks.js';
-import { addArtClub, messageLink, resultLinks, startBotWorld, type ArtClub, type BotWorld } from './helpers/bot-world.js';
+import { messageLink, resultLinks, startArtClubWorld, type ArtClub, type BotWorld } from './helpers/bot-world.js';
 import { nearDuplicate, referencePhotoPaths } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -19,11 +19,8 @@ describe('pictures of link embeds', () => {
   let outside: Server;
   const outsideRequests: string[] = [];
   before(async () => {
-    world = await startBotWorld();
-    club = addArtClub(world.fake);
+    ({ world, club } = await startArtClubWorld());
     photos = await referencePhotoPaths();
-    await world.settings.watch(club.guild, club.art);
-    await world.settings.watch(club.guild, club.staff);
     outside = createServer((request, response) => {
       outsideRequests.push(request.url ?? '');
       response.writeHead(200, { 'content-type': 'image/png' });
