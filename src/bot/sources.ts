@@ -13,8 +13,8 @@ const CHECKS_AT_ONCE = 4;
  * Asks Discord for the post `view` (an image seen through one reference) comes from: a live URL of the attachment
  * or of the link embed's picture through the media proxy (stored ones expire), or, when the message answers 10008
  * Unknown Message or no longer carries the attachment or embed (deleted or edited while the bot was away or could
- * not see it), removes that reference from the store at once. A message the
- * client has cached is not fetched again: gateway events keep the cache current.
+ * not see it), removes that reference from the store at once. A message the client has cached is not fetched
+ * again: gateway events keep the cache current.
  */
 export async function checkSource(ctx: BotContext, guild: Guild, view: ImageRecord): Promise<SourceCheck> {
   const { messageId, imageKey } = view.extra ?? {};
