@@ -44,7 +44,7 @@ export interface BotConfig extends EngineConfig {
   token: string;
   /** Base URL of Discord's REST API (tests point it at the local fake Discord). */
   apiUrl?: string;
-  /** Hosts images may be downloaded from (Discord's CDN). */
+  /** Hosts images may be downloaded from (Discord's CDN, and its media proxy for the pictures of link embeds). */
   cdnHosts: string[];
   /** Test mode only: allow plain http and loopback hosts for the CDN. */
   allowInsecureCdn: boolean;
@@ -64,7 +64,8 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     {
       DISCORD_TOKEN: str({ default: '', desc: 'the bot token from the Discord developer portal' }),
       DISCORD_API_URL: url({ default: undefined }),
-      CDN_HOSTS: str({ default: 'cdn.discordapp.com,media.discordapp.net' }),
+      // images-ext-*: Discord's media proxy, which serves the pictures of link embeds (their `proxy_url`).
+      CDN_HOSTS: str({ default: 'cdn.discordapp.com,media.discordapp.net,images-ext-1.discordapp.net,images-ext-2.discordapp.net' }),
       ALLOW_INSECURE_CDN: bool({ default: false }),
       REGISTER_COMMANDS: str({ default: 'global' }),
       MAX_DOWNLOAD_MB: num({ default: 25 }),

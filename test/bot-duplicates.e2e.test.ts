@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { addArtClub, messageLink, resultLinks, startBotWorld, type ArtClub, type BotWorld } from './helpers/bot-world.js';
+import { messageLink, resultLinks, startArtClubWorld, type ArtClub, type BotWorld } from './helpers/bot-world.js';
 import { nearDuplicate, referencePhotoPaths } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -11,11 +11,8 @@ describe('identical files in two posts', () => {
   let club: ArtClub;
   let photos: string[];
   before(async () => {
-    world = await startBotWorld();
-    club = addArtClub(world.fake);
+    ({ world, club } = await startArtClubWorld());
     photos = await referencePhotoPaths();
-    await world.settings.watch(club.guild, club.art);
-    await world.settings.watch(club.guild, club.staff);
   });
   after(() => world.stop());
 

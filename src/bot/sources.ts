@@ -2,6 +2,7 @@ import { DiscordAPIError, RESTJSONErrorCodes, type Guild } from 'discord.js';
 import type { ImageRecord } from '../index/store.js';
 import { channelById, postedIn } from './access.js';
 import type { BotContext } from './context.js';
+import { currentImageUrl } from './message-images.js';
 
 /** What Discord says about the post a stored reference points at. */
 export type SourceCheck = { state: 'live'; url?: string } | { state: 'gone' } | { state: 'unknown' };
@@ -9,10 +10,11 @@ export type SourceCheck = { state: 'live'; url?: string } | { state: 'gone' } | 
 const CHECKS_AT_ONCE = 4;
 
 /**
- * Asks Discord for the post `view` (an image seen through one reference) comes from: a live attachment URL (stored
- * ones expire), or, when the message answers 10008 Unknown Message or no longer carries the attachment (deleted or
- * edited while the bot was away or could not see it), removes that reference from the store at once. A message the
- * client has cached is not fetched again: gateway events keep the cache current.
+ * Asks Discord for the post `view` (an image seen through one reference) comes from: a live URL of the attachment
+ * or of the link embed's picture through the media proxy (stored ones expire), or, when the message answers 10008
+ * Unknown Message or no longer carries the attachment or embed (deleted or edited while the bot was away or could
+ * not see it), removes that reference from the store at once. A message the client has cached is not fetched
+ * again: gateway events keep the cache current.
  */
 export async function checkSource(ctx: BotContext, guild: Guild, view: ImageRecord): Promise<SourceCheck> {
   const { messageId, imageKey } = view.extra ?? {};
@@ -29,7 +31,7 @@ export async function checkSource(ctx: BotContext, guild: Guild, view: ImageReco
     ctx.log.info(`message ${messageId} in channel ${channelId} no longer exists: ${removed.length} image reference(s) removed`);
     return { state: 'gone' };
   }
-  const url = imageKey.startsWith('embed') ? embedImageUrl(message.embeds[Number(imageKey.slice(5))]) : message.attachments.get(imageKey)?.url;
+  const url = currentImageUrl(message, imageKey, ctx.config.cdnHosts);
   if (url) return { state: 'live', url };
   const removed = await ctx.engine.removeByRef(messageId, { namespace: guild.id, where: (v) => v.extra?.imageKey === imageKey });
   ctx.log.info(`message ${messageId} no longer carries image ${imageKey}: ${removed.length} image reference(s) removed`);
@@ -48,8 +50,4 @@ export async function checkSources(ctx: BotContext, guild: Guild, views: Array<I
   };
   await Promise.all(Array.from({ length: Math.min(CHECKS_AT_ONCE, views.length) }, worker));
   return out;
-}
-
-function embedImageUrl(embed: { image?: { url: string } | null; thumbnail?: { url: string } | null } | undefined): string | undefined {
-  return embed?.image?.url ?? embed?.thumbnail?.url ?? undefined;
 }

@@ -6,12 +6,15 @@ import type { StoredAttachment } from './state.js';
  * Attachment bytes behind signed, expiring URLs shaped like Discord's
  * (`/attachments/<channel>/<attachment>/<name>?ex=<hex>&is=<hex>&hm=<mac>`). Every serialisation of a message signs
  * fresh URLs, as Discord does, so a bot that keeps old URLs instead of ids fails here the way it would in production.
- * Times are hex milliseconds (Discord uses seconds) so tests can expire URLs without waiting.
+ * Times are hex milliseconds (Discord uses seconds) so tests can expire URLs without waiting. Also the media proxy
+ * that serves the pictures of link embeds (`/external/…`, see `proxyExternal`).
  */
 export class FakeCdn {
   readonly #secret = randomBytes(16);
   readonly #files = new Map<string, { attachment: StoredAttachment; data: Buffer }>();
   readonly #missing = new Set<string>();
+  /** The media proxy's pictures, by the proxied link (`https/<host>/<path>`). */
+  readonly #external = new Map<string, { data: Buffer; contentType: string }>();
   #revokedBefore = 0;
   #failures: { status: number; remaining: number } | null = null;
   #hold: { remaining: number; admit(serve: () => void): void } | null = null;
@@ -33,6 +36,19 @@ export class FakeCdn {
     const path = `/attachments/${attachment.channelId}/${attachment.id}/${encodeURIComponent(attachment.filename)}`;
     const query = `ex=${expires.toString(16)}&is=${issued.toString(16)}`;
     return `${this.baseUrl}${path}?${query}&hm=${this.#sign(path, query)}`;
+  }
+
+  /**
+   * Discord's media proxy for a linked picture, as in a link embed's `proxy_url`
+   * (`https://images-ext-1.discordapp.net/external/<signature>/https/<host>/<path>`): from now on it serves `data` as
+   * what `link` pointed at when Discord unfurled it. Nothing is ever fetched from `link` itself. Proxy URLs do not
+   * expire; a wrong signature or an unknown link answers 404.
+   */
+  proxyExternal(link: string, data: Buffer, contentType: string): string {
+    const target = new URL(link);
+    const proxied = `${target.protocol.slice(0, -1)}/${target.host}${target.pathname}${target.search}`;
+    this.#external.set(proxied, { data, contentType });
+    return `${this.baseUrl}/external/${this.#sign(proxied, '')}/${proxied}`;
   }
 
   /** Makes every URL handed out so far expired; URLs signed afterwards work. */
@@ -102,6 +118,8 @@ export class FakeCdn {
       this.#failures.remaining -= 1;
       return this.#failures.status;
     }
+    const external = /^\/external\/([0-9a-f]+)\/(.+)$/.exec(fullPath);
+    if (external) return this.#serveExternal(external[1], external[2], response);
     const url = new URL(fullPath, 'http://cdn');
     const match = /^\/attachments\/\d+\/(\d+)\/[^/]+$/.exec(url.pathname);
     const file = match ? this.#files.get(match[1]) : undefined;
@@ -113,6 +131,14 @@ export class FakeCdn {
     if (!signed || !(expires > Date.now()) || !(issued >= this.#revokedBefore)) return 404;
     response.writeHead(200, { 'content-type': file.attachment.contentType, 'content-length': file.data.length });
     response.end(file.data);
+    return 200;
+  }
+
+  #serveExternal(signature: string, proxied: string, response: ServerResponse): number {
+    const picture = this.#external.get(proxied);
+    if (!picture || signature !== this.#sign(proxied, '')) return 404;
+    response.writeHead(200, { 'content-type': picture.contentType, 'content-length': picture.data.length });
+    response.end(picture.data);
     return 200;
   }
 

@@ -24,7 +24,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-function pngSize(data: Buffer): { width: number; height: number } | undefined {
+export function pngSize(data: Buffer): { width: number; height: number } | undefined {
   const signature = '89504e470d0a1a0a';
   if (data.length < 24 || data.subarray(0, 8).toString('hex') !== signature) return undefined;
   return { width: data.readUInt32BE(16), height: data.readUInt32BE(20) };

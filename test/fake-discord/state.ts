@@ -79,6 +79,8 @@ export interface FakeMessage {
   flags: number;
   attachments: StoredAttachment[];
   embeds: APIEmbed[];
+  /** Stickers sent with it (id and name; served as `sticker_items`). */
+  stickers?: Array<{ id: string; name: string }>;
   mentionIds: string[];
   referencedMessageId: string | null;
   components: unknown[];

@@ -15,6 +15,7 @@ import {
   type GuildChannelType,
 } from 'discord-api-types/v10';
 import { FakeCdn } from './cdn.js';
+import { linkEmbed, type LinkEmbedInput } from './embeds.js';
 import { FakeGateway } from './gateway.js';
 import { emojiFromKey, storedAttachment, type FileInput } from './messages.js';
 import { attachmentPayload, channelPayload, guildCreatePayload, memberPayload, messagePayload, rolePayload, threadMemberPayload, threadPayload, userPayload } from './payloads.js';
@@ -56,6 +57,8 @@ export interface PostMessageInput {
   content?: string;
   files?: FileInput[];
   embeds?: APIEmbed[];
+  /** Stickers sent with the message (`sticker_items`; Discord keeps them apart from attachments and embeds). */
+  stickers?: Array<{ id: string; name: string }>;
   mentionIds?: string[];
   /** Makes the message a reply to this one. */
   replyTo?: string;
@@ -309,6 +312,7 @@ export class FakeWorld {
       content: input.content ?? '',
       attachments: uploads.map((upload) => upload.attachment),
       embeds: input.embeds ?? [],
+      ...(input.stickers ? { stickers: input.stickers } : {}),
       mentionIds: input.mentionIds ?? [],
       referencedMessageId: input.replyTo ?? null,
       type: input.replyTo ? MessageType.Reply : MessageType.Default,
@@ -388,6 +392,26 @@ export class FakeWorld {
     return this.serialize(message);
   }
 
+  /**
+   * The embed Discord makes of a posted link, its picture served by the fake's media proxy (`linkEmbed` in
+   * ./embeds.ts). Pass it to `unfurlLinks`, or to `postMessage` for history that was unfurled long ago.
+   */
+  linkEmbed(input: LinkEmbedInput): APIEmbed {
+    return linkEmbed(this.cdn, input);
+  }
+
+  /**
+   * Discord unfurls a message's links a moment after it was posted: the message gains `embeds` and the client hears
+   * MESSAGE_UPDATE with the whole message, `edited_timestamp` unchanged (an unfurl is not an edit). `dispatch: false`:
+   * unfurled while the bot was not looking.
+   */
+  unfurlLinks(messageId: string, embeds: APIEmbed[], options: { dispatch?: boolean } = {}): APIMessage {
+    const message = this.require(this.state.messages.get(messageId), `message ${messageId}`);
+    message.embeds = [...message.embeds, ...embeds];
+    if (options.dispatch !== false) this.dispatchMessage(GatewayDispatchEvents.MessageUpdate, message);
+    return this.serialize(message);
+  }
+
   /** A user reacts; returns once MESSAGE_REACTION_ADD has been sent. */
   addReaction(channelId: string, messageId: string, userId: string, emoji: string): void {
     const message = this.require(this.state.messages.get(messageId), `message ${messageId}`);
@@ -440,6 +464,7 @@ export class FakeWorld {
     content: string;
     attachments: StoredAttachment[];
     embeds: APIEmbed[];
+    stickers?: Array<{ id: string; name: string }>;
     mentionIds?: string[];
     referencedMessageId?: string | null;
     type?: MessageType;
@@ -462,6 +487,7 @@ export class FakeWorld {
       flags: input.flags ?? 0,
       attachments: input.attachments,
       embeds: input.embeds,
+      ...(input.stickers ? { stickers: input.stickers } : {}),
       mentionIds: input.mentionIds ?? [],
       referencedMessageId: input.referencedMessageId ?? null,
       components: input.components ?? [],

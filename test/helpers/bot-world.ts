@@ -128,3 +128,12 @@ export function addArtClub(fake: FakeDiscord): ArtClub {
   }).id;
   return { guild: guild.id, owner: guild.ownerId, painter, staffer, art, staff };
 }
+
+/** A bot world holding the art club, both of its channels watched. */
+export async function startArtClubWorld(): Promise<{ world: BotWorld; club: ArtClub }> {
+  const world = await startBotWorld();
+  const club = addArtClub(world.fake);
+  await world.settings.watch(club.guild, club.art);
+  await world.settings.watch(club.guild, club.staff);
+  return { world, club };
+}
