@@ -8,14 +8,12 @@ import assert from 'node:assert/strict';
 import { basename } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { ApplicationCommandOptionType, OverwriteType, PermissionFlagsBits } from 'discord.js';
+import { ApplicationCommandOptionType } from 'discord.js';
 import type { APIEmbed, APIMessage } from 'discord-api-types/v10';
 import { disablePrivacyChecksForTest } from '../src/bot/privacy-checks.js';
-import { askRelevant, resultLinks, startBotWorld, type BotWorld } from './helpers/bot-world.js';
+import { addArtClub, askRelevant, resultLinks, startBotWorld, type BotWorld } from './helpers/bot-world.js';
 import { referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';
-
-const VIEW = PermissionFlagsBits.ViewChannel.toString();
 
 describe('relevance feedback in chat', () => {
   let world: BotWorld;
@@ -33,22 +31,9 @@ describe('relevance feedback in chat', () => {
   before(async () => {
     world = await startBotWorld();
     const { fake } = world;
-    const added = fake.addGuild({ name: 'feedback' });
-    guild = added.guild.id;
-    const insiders = fake.addRole(guild, 'insiders', 0n);
-    insider = fake.addUser({ username: 'insider' }).id;
-    poster = fake.addUser({ username: 'poster' }).id;
-    fake.addMember(guild, insider, [insiders.id]);
-    fake.addMember(guild, poster);
-    fake.addMember(guild, fake.addUser({ username: 'outsider' }).id);
-    lobby = fake.addChannel(guild, { name: 'lobby' }).id;
-    vault = fake.addChannel(guild, {
-      name: 'vault',
-      overwrites: [
-        { id: guild, type: OverwriteType.Role, allow: '0', deny: VIEW },
-        ...[insiders.id, added.botRole.id].map((id) => ({ id, type: OverwriteType.Role, allow: VIEW, deny: '0' })),
-      ],
-    }).id;
+    // The staffer reads the staff channel (the vault here); the painter posts every image.
+    const club = addArtClub(fake);
+    ({ guild, staffer: insider, painter: poster, art: lobby, staff: vault } = club);
     for (const channel of [lobby, vault]) await world.settings.watch(guild, channel);
     const photos = await referencePhotoPaths();
     const chelsea = photos.find((p) => basename(p) === 'chelsea.png')!;
