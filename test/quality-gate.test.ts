@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { DEFAULT_VAE_HYPER, VAE_FORMAT, VaeModel } from '../src/ml/vae-model.js';
 import { mulberry32 } from '../src/util/random.js';
 import { chooseKey } from '../src/index/key-choice.js';
-import { keyRuleFailure, type EditedCopies } from '../src/index/key-signals.js';
+import { KEY_RULE, keyRuleFailure, type EditedCopies, type JudgedPairs } from '../src/index/key-signals.js';
 import { fitPcaKey, keyKindOf } from '../src/ml/linear-key.js';
 import { fitPca, projectPca } from '../src/ml/pca.js';
 
@@ -134,4 +134,35 @@ test('a PCA key in the VAE format encodes exactly the projection', () => {
 test('key choice: refuses to decide on too few held-out rows', () => {
   const features = clustered();
   assert.throws(() => chooseKey(features.subarray(0, 40 * D), 40, null, [copyingVae(0)]), RangeError);
+});
+
+/**
+ * Judged pairs that raw features order right and a key reading only dimensions 0-3 orders wrong: the query and
+ * the liked result share dimension 5, the query and the disliked result share dimension 0.
+ */
+function judgedAgainstCopy(pairs: number): JudgedPairs {
+  const features = new Float32Array(3 * D);
+  features[0] = 1;
+  features[5] = 10;
+  features[D + 5] = 10;
+  features[D + 1] = 0.01;
+  features[2 * D] = 1;
+  return { features, rows: 3, pairs: Int32Array.from({ length: 3 * pairs }, (_, i) => i % 3) };
+}
+
+test('key choice: relevance feedback refuses a candidate that ranks disliked results above liked ones more often than the current key', () => {
+  const features = clustered();
+  const candidate = copyingVae(0);
+  const edited = editedOf(features, 0.05);
+  assert.equal(chooseKey(features, N, null, [candidate], edited).chosen, candidate, 'without feedback the candidate passes');
+  const refused = chooseKey(features, N, null, [candidate], edited, KEY_RULE, 20, judgedAgainstCopy(20));
+  assert.equal(refused.chosen, null, refused.reason);
+  assert.match(refused.reason, /disliked result above the liked one in 1\.000 of 20 judged pairs, against 0\.000/);
+  assert.equal(refused.raw.misorder, 0);
+  // Too little evidence is not evidence: 19 pairs leave the decision to the label-free signals.
+  assert.equal(chooseKey(features, N, null, [candidate], edited, KEY_RULE, 20, judgedAgainstCopy(19)).chosen, candidate);
+  // Feedback the candidate orders as well as the current key does not stand in its way.
+  const agreeing = judgedAgainstCopy(20);
+  agreeing.pairs = Int32Array.from({ length: 60 }, (_, i) => [0, 2, 1][i % 3]);
+  assert.equal(chooseKey(features, N, null, [candidate], edited, KEY_RULE, 20, agreeing).chosen, candidate);
 });

@@ -10,7 +10,8 @@ import { channelById, placeOf } from './access.js';
 import { answerRules, pickView, publicFilter } from './answer-rules.js';
 import type { BotContext } from './context.js';
 import { editReplyOrPost, followUpPrivately } from './late-answer.js';
-import { browseHit, CONTROLS, LEFT_OUT, renderResults } from './results.js';
+import { feedbackStart } from './feedback.js';
+import { browseHit, CONTROLS, JUDGE, LEFT_OUT, renderResults } from './results.js';
 import type { BrowseState } from './settings.js';
 
 export interface AnswerOptions {
@@ -83,7 +84,8 @@ export async function answerRelevant(ctx: BotContext, interaction: QueryInteract
 }
 
 export async function addControls(message: Message): Promise<void> {
-  for (const emoji of Object.values(CONTROLS)) await message.react(emoji);
+  const [previous, next, more, close] = Object.values(CONTROLS);
+  for (const emoji of [previous, next, more, JUDGE.like, JUDGE.dislike, close]) await message.react(emoji);
 }
 
 /**
@@ -120,5 +122,6 @@ function firstPage(guildId: string, channelId: string, invokerId: string, result
     position: 0,
     ephemeral,
     queryThumbnail: result.thumbnail?.toString('base64'),
+    ...feedbackStart(result),
   };
 }

@@ -14,7 +14,7 @@ export type BrowseOutcome = { kind: 'ignored' } | { kind: 'closed' } | { kind: '
  * bot is not told of role changes), the channels' overwrites as the gateway last sent them. A private message
  * exposes nothing.
  */
-async function rulesNow(guild: Guild, state: BrowseState): Promise<AnswerRules | undefined> {
+export async function rulesNow(guild: Guild, state: BrowseState): Promise<AnswerRules | undefined> {
   const member = await guild.members.fetch({ user: state.invokerId, force: true }).catch(() => null);
   const channel = await channelById(guild, state.channelId);
   const place = channel && placeOf(channel);
@@ -27,7 +27,7 @@ async function rulesNow(guild: Guild, state: BrowseState): Promise<AnswerRules |
  * The stored hits that may still be shown, each through a post that may be shown now (the one shown so far if it
  * still may), and where the shown one is (or would be) among them.
  */
-async function stillShowable(ctx: BotContext, state: BrowseState, rules: AnswerRules): Promise<{ hits: BrowseState['hits']; position: number; shownKept: boolean }> {
+export async function stillShowable(ctx: BotContext, state: BrowseState, rules: AnswerRules): Promise<{ hits: BrowseState['hits']; position: number; shownKept: boolean }> {
   const hits: BrowseState['hits'] = [];
   let position = 0;
   let shownKept = false;
@@ -81,6 +81,8 @@ export async function applyBrowse(ctx: BotContext, guild: Guild, messageId: stri
     state.queryThumbnail = (await ctx.engine.thumbnail(shown.id, { namespace: guild.id }))?.toString('base64');
     state.hits = result.hits.map(browseHit);
     state.position = 0;
+    // The shown result is the new query: judgements of the old one no longer apply.
+    Object.assign(state, { query: { id: shown.id }, key: result.key, liked: undefined, disliked: undefined });
   }
   await ctx.settings.saveBrowse(messageId, state, ctx.config.browseTtlMinutes * 60_000);
   const payload = await renderResults(ctx, guild, state);

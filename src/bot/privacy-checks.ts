@@ -18,6 +18,8 @@ export type PrivacyCheck =
   | 'recheck-pages'
   /** 🔎 on a public message applies the audience check to its new results. */
   | 'audience-on-more'
+  /** 👍/👎 on a public message applies the audience check to the re-ranked results. */
+  | 'audience-on-feedback'
   /** Age-restricted images only in age-restricted channels. */
   | 'nsfw';
 

@@ -15,6 +15,10 @@ import type { BotContext } from './context.js';
 import type { BrowseState } from './settings.js';
 import { checkSources } from './sources.js';
 
+/** 👍/👎 (src/bot/feedback.ts); kept beside the controls so the buttons and the footer name them the same way. */
+export const JUDGE = { like: '👍', dislike: '👎' } as const;
+export type Judge = keyof typeof JUDGE;
+
 export const CONTROLS = { previous: '⬅️', next: '➡️', more: '🔎', close: '❌' } as const;
 export type BrowseAction = keyof typeof CONTROLS;
 
@@ -64,14 +68,17 @@ export async function renderResults(ctx: BotContext, guild: Guild, state: Browse
   if (live.length === 0) return { content: 'The images I found have been deleted from Discord meanwhile; please search again.', embeds: [], files: [], components: [] };
   const current = live[state.position];
   const thumbnails = await Promise.all(live.map((l) => ctx.engine.thumbnail(l.hit.id, { namespace })));
+  // Judged results stay marked as such wherever they appear after a re-ranking.
+  const mark = (id: number, emoji: boolean) =>
+    state.liked?.includes(id) ? (emoji ? '👍 ' : 'liked ') : state.disliked?.includes(id) ? (emoji ? '👎 ' : 'disliked ') : '';
   const collage = await renderCollage(
     { bytes: state.queryThumbnail ? Buffer.from(state.queryThumbnail, 'base64') : undefined, caption: 'query' },
-    live.map((l, i) => ({ bytes: thumbnails[i], caption: l.hit.score.toFixed(3) })),
+    live.map((l, i) => ({ bytes: thumbnails[i], caption: `${mark(l.hit.id, false)}${l.hit.score.toFixed(3)}` })),
   );
   const files = [new AttachmentBuilder(collage, { name: 'relevant.jpg' })];
   const card = new EmbedBuilder()
-    .setTitle(`Result ${state.position + 1} of ${live.length} · score ${current.hit.score.toFixed(3)}`)
-    .setFooter({ text: `${CONTROLS.previous} ${CONTROLS.next} browse · ${CONTROLS.more} more like this · ${CONTROLS.close} close` });
+    .setTitle(`${mark(current.hit.id, true)}Result ${state.position + 1} of ${live.length} · score ${current.hit.score.toFixed(3)}`)
+    .setFooter({ text: `${CONTROLS.previous} ${CONTROLS.next} browse · ${CONTROLS.more} more like this · ${JUDGE.like} ${JUDGE.dislike} judge this one · ${CONTROLS.close} close` });
   const link = jumpLink(current.view);
   if (link) card.setURL(link);
   const { authorId, postedAt } = current.view.extra ?? {};
@@ -89,14 +96,15 @@ export async function renderResults(ctx: BotContext, guild: Guild, state: Browse
   // Numbered like the collage's tiles, so "the 7th one" is one click away.
   const index = live.map((l, i) => {
     const target = jumpLink(l.view);
-    return target ? `[${i + 1}](${target}) ${l.hit.score.toFixed(2)}` : `${i + 1} ${l.hit.score.toFixed(2)}`;
+    const label = `${mark(l.hit.id, true)}${l.hit.score.toFixed(2)}`;
+    return target ? `[${i + 1}](${target}) ${label}` : `${i + 1} ${label}`;
   });
   const overview = new EmbedBuilder().setDescription(index.join(' · ')).setImage('attachment://relevant.jpg');
   return {
     content: `The ${live.length} most relevant images I can show you here:`,
     embeds: [card, overview],
     files,
-    components: state.ephemeral ? [buttons()] : [],
+    components: state.ephemeral ? [buttons(), judgeButtons()] : [],
   };
 }
 
@@ -115,5 +123,12 @@ function buttons(): ActionRowBuilder<MessageActionRowComponentBuilder> {
     (Object.keys(CONTROLS) as BrowseAction[]).map((action) =>
       new ButtonBuilder().setCustomId(`browse:${action}`).setEmoji(CONTROLS[action]).setStyle(action === 'close' ? ButtonStyle.Danger : ButtonStyle.Secondary),
     ),
+  );
+}
+
+/** A second row: a private message takes buttons, not reactions, and a row holds at most five. */
+function judgeButtons(): ActionRowBuilder<MessageActionRowComponentBuilder> {
+  return new ActionRowBuilder<MessageActionRowComponentBuilder>().addComponents(
+    (Object.keys(JUDGE) as Judge[]).map((judge) => new ButtonBuilder().setCustomId(`judge:${judge}`).setEmoji(JUDGE[judge]).setStyle(ButtonStyle.Secondary)),
   );
 }

@@ -39,6 +39,16 @@ export interface BrowseState {
   ephemeral: boolean;
   /** A small WebP of the image the results are relevant to, for re-drawing the overview (base64). */
   queryThumbnail?: string;
+  /**
+   * What 👍/👎 re-rank from: the stored query image, or the features of one never stored (an upload; base64
+   * float16). Absent in states saved before feedback existed, which then cannot take it.
+   */
+  query?: { id: number } | { f16: string };
+  /** The index key the results came from, stored with each judgement. */
+  key?: string;
+  /** Results the asker judged for this query (image ids): the re-ranking's Rocchio input and the marks shown. */
+  liked?: number[];
+  disliked?: number[];
 }
 
 /**

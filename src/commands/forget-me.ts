@@ -25,11 +25,13 @@ export const forgetMe: SlashCommand = {
     let removed = 0;
     for (const namespace of await ctx.engine.namespaces()) {
       removed += (await ctx.engine.removeWhere((record) => record.extra?.authorId === userId, { namespace })).length;
+      // Their 👍/👎 say what they looked for: those go too.
+      await (await ctx.engine.feedback(namespace)).removeAsker(userId);
     }
     ctx.log.info(`forget-me: ${removed} image(s) of user ${userId} removed; user opted out`);
     await editReplyOrPost(ctx, interaction, {
       content:
-        `Removed ${removed} image${removed === 1 ? '' : 's'} you posted, in every server I share with you. ` +
+        `Removed ${removed} image${removed === 1 ? '' : 's'} you posted, and your 👍/👎 on results, in every server I share with you. ` +
         'This lasts: I will not index your images again anywhere, also not when a channel’s history is read again. ' +
         'To undo it for your future posts, use /index-me.',
     });

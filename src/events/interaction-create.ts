@@ -2,7 +2,8 @@ import { ApplicationCommandType, InteractionContextType, MessageFlags, type Inte
 import { applyBrowse } from '../bot/browse.js';
 import type { BotContext } from '../bot/context.js';
 import { editReplyOrPost } from '../bot/late-answer.js';
-import type { BrowseAction } from '../bot/results.js';
+import { applyJudgement } from '../bot/feedback.js';
+import type { BrowseAction, Judge } from '../bot/results.js';
 import { errorTextFor } from '../bot/user-text.js';
 import { messageMenuCommands, slashCommands } from '../commands/index.js';
 import type { MessageMenuCommand, SlashCommand } from '../commands/command.js';
@@ -20,9 +21,12 @@ export async function onInteractionCreate(ctx: BotContext, interaction: Interact
     } else if (interaction.isMessageContextMenuCommand()) {
       const command = messageMenuCommands.find((c) => c.data.name === interaction.commandName);
       if (command && (await offeredHere(command, interaction))) await command.execute(ctx, interaction);
-    } else if (interaction.isButton() && interaction.customId.startsWith('browse:') && interaction.guild) {
-      const action = interaction.customId.slice('browse:'.length) as BrowseAction;
-      const outcome = await applyBrowse(ctx, interaction.guild, interaction.message.id, interaction.user.id, action);
+    } else if (interaction.isButton() && /^(browse|judge):/.test(interaction.customId) && interaction.guild) {
+      const [kind, name] = interaction.customId.split(':');
+      const outcome =
+        kind === 'judge'
+          ? await applyJudgement(ctx, interaction.guild, interaction.message.id, interaction.user.id, name as Judge)
+          : await applyBrowse(ctx, interaction.guild, interaction.message.id, interaction.user.id, name as BrowseAction);
       if (outcome.kind === 'updated') await interaction.update({ ...outcome.payload, attachments: [] });
       else if (outcome.kind === 'closed') await interaction.update({ content: 'Closed.', embeds: [], files: [], components: [], attachments: [] });
       else await interaction.reply({ content: 'These results belong to someone else, or have expired.', flags: MessageFlags.Ephemeral });

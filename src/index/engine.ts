@@ -12,6 +12,8 @@ import { VaeEncoderWorker } from '../ml/vae-encoder-client.js';
 import { trainKeysInWorker } from '../ml/vae-worker-client.js';
 import { sha256 } from '../util/atomic-file.js';
 import { buildIndex } from './build-index.js';
+import { feedbackKey, type Feedback } from './feedback.js';
+import type { FeedbackStore } from './feedback-store.js';
 import { MIN_GATE_SAMPLE } from './quality-gate.js';
 import { chooseKey, type CandidateVerdict } from './key-choice.js';
 import { KEY_RULE, type EditedCopies, type KeyRule, type KeySignals } from './key-signals.js';
@@ -106,6 +108,8 @@ export interface QueryOptions {
    * the candidate seen through each of its references in turn, and the hit is the first view it accepts.
    */
   filter?: (record: ImageRecord) => boolean | Promise<boolean>;
+  /** Judged results of an earlier answer to this query: the query's key is moved by Rocchio (feedback.ts). */
+  feedback?: Feedback;
 }
 
 export interface Hit {
@@ -125,6 +129,8 @@ export interface QueryResult {
    * the upload a second time). Absent when thumbnails are off.
    */
   thumbnail?: Buffer;
+  /** The query's features, so that a later query with feedback can start from a query that was never stored. */
+  features: Float32Array;
 }
 
 export interface RetrainProgress {
@@ -181,7 +187,7 @@ export interface NamespaceStats {
 
 export interface Engine {
   index(bytes: Uint8Array, meta: IndexMeta): Promise<IndexResult>;
-  query(input: Uint8Array | { id: number }, options?: QueryOptions): Promise<QueryResult>;
+  query(input: Uint8Array | { id: number } | { features: Float32Array }, options?: QueryOptions): Promise<QueryResult>;
   remove(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
   get(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
   thumbnail(id: number, options?: { namespace?: string }): Promise<Buffer | undefined>;
@@ -211,6 +217,8 @@ export interface Engine {
    */
   ready(namespace?: string): Promise<void>;
   stats(namespace?: string): Promise<NamespaceStats>;
+  /** The namespace's relevance feedback: judgements are removed with the images they name. */
+  feedback(namespace?: string): Promise<FeedbackStore>;
   namespaces(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -341,7 +349,8 @@ export function createEngine(options: EngineOptions): Engine {
     onProgress({ phase: 'checking' });
     const edited = await editedCopies(ns, matrix.ids, heldRows);
     if (signal.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
-    const choice = chooseKey(heldOut, heldCount, ns.model ?? null, [vae, pca], edited, { ...KEY_RULE, ...options.keyRule });
+    const judged = await ns.store.feedback.judgedPairs(FEATURE_DIM);
+    const choice = chooseKey(heldOut, heldCount, ns.model ?? null, [vae, pca], edited, { ...KEY_RULE, ...options.keyRule }, undefined, judged);
     // --force switches to the VAE when the check refused every candidate.
     const model = choice.chosen ?? (force ? vae : null);
     const gate: GateDecision = {
@@ -455,13 +464,15 @@ export function createEngine(options: EngineOptions): Engine {
           vector = decoded.features;
           thumbnail = decoded.thumbnail;
         }
+      } else if ('features' in input) {
+        vector = input.features;
       } else {
         const stored = await ns.store.get(input.id);
         if (!stored) throw new AppError('NOT_FOUND', `There is no image with id ${input.id}.`);
         self = stored;
         vector = stored.features;
       }
-      const key = ns.encode(vector);
+      const key = queryOptions.feedback ? await feedbackKey(ns, ns.encode(vector), queryOptions.feedback) : ns.encode(vector);
       const selfId = self?.id;
       const hits: Hit[] = [];
       // Ask for more candidates than needed until the filter has let k through or the index is exhausted.
@@ -479,7 +490,7 @@ export function createEngine(options: EngineOptions): Engine {
         if (hits.length >= k || neighbours.length < want || want >= ns.indexSize) break;
       }
       if (self && options.thumbnails !== false) thumbnail = await ns.store.getThumbnail(self.id);
-      return { hits, key: keyIdOf(ns.key), self: self && stripFeatures(self), thumbnail };
+      return { hits, key: keyIdOf(ns.key), self: self && stripFeatures(self), thumbnail, features: vector };
     },
 
     async remove(id, removeOptions = {}) {
@@ -574,6 +585,10 @@ export function createEngine(options: EngineOptions): Engine {
         storeBytes: await fileBytes(join(ns.dir, 'store.sqlite')),
         retrainDue: await retrainDue(ns),
       };
+    },
+
+    async feedback(name = DEFAULT_NAMESPACE) {
+      return (await namespace(name)).store.feedback;
     },
 
     async namespaces() {

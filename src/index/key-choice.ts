@@ -5,7 +5,7 @@
  */
 import type { VaeModel } from '../ml/vae-model.js';
 import { keyKindOf } from '../ml/linear-key.js';
-import { KEY_RULE, keyRuleFailure, measureKey, type EditedCopies, type KeyRule, type KeySignals } from './key-signals.js';
+import { KEY_RULE, keyRuleFailure, measureKey, measureMisorder, type EditedCopies, type JudgedPairs, type KeyRule, type KeySignals } from './key-signals.js';
 import { cosineNeighbours, MIN_GATE_SAMPLE } from './quality-gate.js';
 
 export type CandidateVerdict = { key: string; kind: string; signals: KeySignals; failure: string | null };
@@ -33,6 +33,8 @@ export function chooseKey(
   edited?: EditedCopies,
   rule: KeyRule = KEY_RULE,
   k = 20,
+  /** The namespace's relevance feedback, judged only when it holds at least `rule.minJudgedPairs` pairs. */
+  judged?: JudgedPairs,
 ): KeyChoice {
   if (candidates.length === 0) throw new RangeError('chooseKey needs at least one candidate');
   const d = candidates[0].meta.inputDim;
@@ -41,7 +43,11 @@ export function chooseKey(
   }
   const kk = Math.min(k, n - 1);
   const rawNeighbours = cosineNeighbours(heldOut, n, d, kk);
-  const measure = (encode: (f: Float32Array, c: number) => Float32Array) => measureKey(encode, heldOut, n, rawNeighbours, kk, edited);
+  const enough = judged !== undefined && judged.pairs.length / 3 >= rule.minJudgedPairs;
+  const measure = (encode: (f: Float32Array, c: number) => Float32Array): KeySignals => ({
+    ...measureKey(encode, heldOut, n, rawNeighbours, kk, edited),
+    ...(enough ? measureMisorder(encode, judged) : {}),
+  });
   const raw = measure((f) => f);
   const now = current ? measure((f, c) => current.encode(f, c)) : null;
   const verdicts: CandidateVerdict[] = candidates.map((model) => {

@@ -10,11 +10,21 @@ import { cosineNeighbours, cosineSimilarities, neighbourOverlap, unitRows } from
 /** Feature rows of edited copies; `targets[i]` is the held-out row copy i was made from. */
 export type EditedCopies = { features: Float32Array; count: number; targets: Int32Array };
 
+/**
+ * Relevance feedback as labelled evidence (feedback-store.ts): feature rows, and triples (query row, liked row,
+ * disliked row) of the same asker's judgements on the same query.
+ */
+export type JudgedPairs = { features: Float32Array; rows: number; pairs: Int32Array };
+
 export type KeySignals = {
   /** Mean share of each held-out image's k nearest raw-feature neighbours that the key also ranks in its k nearest. */
   overlap: number;
   /** Share of edited copies whose original is the key's nearest held-out image; undefined without copies. */
   editRecall?: number;
+  /** Share of judged pairs the key ranks the wrong way (the disliked result closer to the query than the liked one). */
+  misorder?: number;
+  /** How many judged pairs `misorder` is measured on. */
+  judgedPairs?: number;
 };
 
 export type Encode = (features: Float32Array, count: number) => Float32Array;
@@ -48,6 +58,26 @@ export function measureKey(
   return { overlap, editRecall: recallAt1(sims, edited.count, n, edited.targets) };
 }
 
+/** The key's misorder on judged pairs: a disliked result strictly closer to its query than the liked one. */
+export function measureMisorder(encode: Encode, judged: JudgedPairs): Pick<KeySignals, 'misorder' | 'judgedPairs'> {
+  const count = judged.pairs.length / 3;
+  if (count === 0) return {};
+  const keys = encode(judged.features, judged.rows);
+  const dim = keys.length / judged.rows;
+  const unit = unitRows(keys, judged.rows, dim);
+  const cos = (a: number, b: number) => {
+    let s = 0;
+    for (let k = 0; k < dim; k++) s += unit[a * dim + k] * unit[b * dim + k];
+    return s;
+  };
+  let wrong = 0;
+  for (let p = 0; p < count; p++) {
+    const [q, liked, disliked] = judged.pairs.subarray(3 * p, 3 * p + 3);
+    if (cos(q, disliked) > cos(q, liked)) wrong++;
+  }
+  return { misorder: wrong / count, judgedPairs: count };
+}
+
 export type KeyRule = {
   /** The candidate must keep at least this share of the raw-feature neighbours. */
   minOverlapVsRaw: number;
@@ -55,6 +85,11 @@ export type KeyRule = {
   minEditRecallVsRaw: number;
   /** Against a learned current key: how far below the current key's measures the candidate may fall. */
   margin: number;
+  /**
+   * With at least this many judged pairs of relevance feedback, the candidate may not rank disliked results above
+   * liked ones more often than the current key does.
+   */
+  minJudgedPairs: number;
 };
 
 /**
@@ -63,7 +98,7 @@ export type KeyRule = {
  * every key that gained more than 0.02 kept over 99 % of raw's edit recall. At 93 % two worse keys passed
  * (PCA-16, and PCA-64 with noise). Overlap alone does not separate them: good VAEs keep only 0.54-0.56.
  */
-export const KEY_RULE: Readonly<KeyRule> = Object.freeze({ minOverlapVsRaw: 0.5, minEditRecallVsRaw: 0.95, margin: 0.02 });
+export const KEY_RULE: Readonly<KeyRule> = Object.freeze({ minOverlapVsRaw: 0.5, minEditRecallVsRaw: 0.95, margin: 0.02, minJudgedPairs: 20 });
 
 const fmt = (v: number): string => v.toFixed(3);
 
@@ -74,6 +109,10 @@ export function keyRuleFailure(candidate: KeySignals, raw: KeySignals, current: 
   }
   if (candidate.editRecall !== undefined && raw.editRecall !== undefined && candidate.editRecall < rule.minEditRecallVsRaw * raw.editRecall) {
     return `edited copies find their original first ${fmt(candidate.editRecall)} of the time, against ${fmt(raw.editRecall)} with raw features (at least ${rule.minEditRecallVsRaw * 100}% of it needed)`;
+  }
+  const now = current ?? raw;
+  if (candidate.misorder !== undefined && now.misorder !== undefined && (candidate.judgedPairs ?? 0) >= rule.minJudgedPairs && candidate.misorder > now.misorder) {
+    return `it ranks the disliked result above the liked one in ${fmt(candidate.misorder)} of ${candidate.judgedPairs} judged pairs, against ${fmt(now.misorder)} with the current key`;
   }
   if (current) {
     if (candidate.overlap < current.overlap - rule.margin) {

@@ -4,6 +4,7 @@ import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { AppError } from '../errors.js';
 import { decodeFloat16, decodeFloat16Into, encodeFloat16 } from '../util/float16.js';
+import { FeedbackStore } from './feedback-store.js';
 
 /**
  * One place an image was posted (a file for the CLI, one attachment of one message for the bot). Identical bytes
@@ -103,6 +104,7 @@ const LOAD_SLACK_ROWS = 256;
  */
 export class FeatureStore {
   private queue: Promise<unknown> = Promise.resolve();
+  private feedbackStore: FeedbackStore | undefined;
 
   private constructor(
     private readonly keyv: Keyv,
@@ -227,7 +229,20 @@ export class FeatureStore {
     });
   }
 
+  /** The namespace's relevance feedback, in this file: a judgement leaves with either image it names (feedback-store.ts). */
+  get feedback(): FeedbackStore {
+    return (this.feedbackStore ??= new FeedbackStore(
+      this.keyv,
+      (sql, ...args) => this.adapter.query(sql, ...args),
+      `${KEYV_NAMESPACE}:`,
+      this.table,
+      async (id) => (await this.get(id))?.features,
+      (work) => this.exclusive(() => this.transaction(work)),
+    ));
+  }
+
   private async deleteKeys(value: RecordValue): Promise<void> {
+    await this.feedback.removeImage(value.id);
     await this.keyv.delete(`img:${value.id}`);
     await this.keyv.delete(`thumb:${value.id}`);
     for (const ref of new Set(referencesOf(value).map((r) => r.ref))) if (ref !== undefined) await this.keyv.delete(refKey(ref, value.id));
