@@ -2,7 +2,7 @@
  * The randomized leak test: random guilds (roles with partial permissions, role and member overwrites, public and
  * private threads, a forum, NSFW channels, the same file posted in several places), random permission changes between answers, random askers in random
  * channels and threads, every answer path (/relevant public and private, the context menu, a reply mentioning the
- * bot, 🔎, ⬅️ ➡️ reactions, the private answer's buttons). Every message the bot creates or edits is checked the
+ * bot, 🔎, ⬅️ ➡️ and 👍 👎 reactions, the private answer's buttons). Every message the bot creates or edits is checked the
  * moment Discord (the fake) stores it: no image may be placed where someone who can see that message cannot read
  * the image where it was posted. Who can see and read what is computed from the fake's own state with its own
  * permission calculation (test/fake-discord/permissions.ts), never with src/bot/access.ts.
@@ -31,8 +31,8 @@ const SEED = Number(process.env.LEAK_SEED ?? 11);
 /** Per guild, posts that repeat an earlier post's bytes in another channel or thread: before the backfill and live. */
 const REPOSTS = 5;
 /** Checks whose situations the default size does not always reach (see the first test). */
-const RARE: PrivacyCheck[] = ['member-overwrites', 'thread-members', 'audience-on-more'];
-const CHECKS: PrivacyCheck[] = ['asker-can-read', 'audience', 'member-overwrites', 'thread-members', 'private-threads', 'recheck-pages', 'audience-on-more', 'nsfw'];
+const RARE: PrivacyCheck[] = ['member-overwrites', 'thread-members', 'audience-on-more', 'audience-on-feedback'];
+const CHECKS: PrivacyCheck[] = ['asker-can-read', 'audience', 'member-overwrites', 'thread-members', 'private-threads', 'recheck-pages', 'audience-on-more', 'audience-on-feedback', 'nsfw'];
 
 interface Guild {
   id: string;
@@ -247,16 +247,18 @@ describe('randomized leak test: no image ever shown to someone who cannot read i
     if (roll < 0.4 && own.length > 0) {
       // Browsing: ⬅️ ➡️ 🔎 as reactions on public answers, as buttons on private ones.
       const result = pick(own.slice(-20));
-      const action = pick(['previous', 'next', 'next', 'more'] as const);
+      const action = pick(['previous', 'next', 'next', 'more', 'like', 'dislike'] as const);
+      const emoji = { previous: '⬅️', next: '➡️', more: '🔎', like: '👍', dislike: '👎' }[action];
       const since = Date.now();
       if (result.ephemeral) {
-        const id = fake.clickButton({ guildId: g.id, channelId: result.channelId, userId: result.asker, messageId: result.id, customId: `browse:${action}` });
+        const customId = action === 'like' || action === 'dislike' ? `judge:${action}` : `browse:${action}`;
+        const id = fake.clickButton({ guildId: g.id, channelId: result.channelId, userId: result.asker, messageId: result.id, customId });
         askers.set(id, result.asker);
         await fake.waitForReply(id).catch(() => undefined);
       } else {
-        fake.addReaction(result.channelId, result.id, result.asker, { previous: '⬅️', next: '➡️', more: '🔎' }[action]);
+        fake.addReaction(result.channelId, result.id, result.asker, emoji);
         await settle(since, result.id);
-        fake.removeReaction(result.channelId, result.id, result.asker, { previous: '⬅️', next: '➡️', more: '🔎' }[action]);
+        fake.removeReaction(result.channelId, result.id, result.asker, emoji);
       }
       return;
     }
