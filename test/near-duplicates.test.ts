@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { test } from 'node:test';
 import { createEngine } from '../src/index/engine.js';
 import { REPOST_THRESHOLD } from '../src/index/near-duplicates.js';
-import { nearDuplicate, referencePhotoPaths, variants } from './helpers/fixtures.js';
+import { lightRepost, referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 test('nearDuplicates: the same picture by raw features, every post of it, and the same answer after a retrain', async () => {
@@ -20,7 +20,7 @@ test('nearDuplicates: the same picture by raw features, every post of it, and th
     // The same file posted a second time: one image, two posts.
     await engine.index(await readFile(astronaut), { source: `${astronaut} again` });
 
-    const copy = await nearDuplicate(astronaut);
+    const copy = await lightRepost(astronaut);
     const raw = await engine.nearDuplicates(copy);
     assert.deepEqual(raw.map((d) => d.record.source), [astronaut, `${astronaut} again`], 'both posts of the original, and nothing else');
     assert.ok(raw[0].score >= REPOST_THRESHOLD && raw[0].score < 1, `score ${raw[0].score}`);

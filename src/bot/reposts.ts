@@ -59,7 +59,8 @@ export async function earlierPosts(
 }
 
 export function describePosts(posts: EarlierPost[]): string {
-  return posts.map((p) => `- ${p.link} (${p.score >= 0.9995 ? 'the same file' : `similarity ${p.score.toFixed(2)}`})`).join('\n');
+  // Only the stored image itself scores exactly 1; three decimals, capped, so a close copy never reads as 1.000.
+  return posts.map((p) => `- ${p.link} (${p.score === 1 ? 'the same file' : `similarity ${Math.min(p.score, 0.999).toFixed(3)}`})`).join('\n');
 }
 
 /**
