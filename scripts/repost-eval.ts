@@ -16,6 +16,7 @@ import { createFeatureExtractor, type FeatureExtractor } from '../src/ml/feature
 import { preprocessImage } from '../src/ml/image.js';
 import { hammingDistance } from '../src/ml/transforms.js';
 import { fitPcaKey } from '../src/ml/linear-key.js';
+import { unitRows } from '../src/ml/vae-model.js';
 import { mulberry32, seededShuffle } from '../src/util/random.js';
 import { parseDatasetArgs } from './script-args.js';
 
@@ -44,17 +45,6 @@ class Histogram {
     for (let b = Math.ceil(((threshold + 1) / 2) * BINS); b <= BINS; b++) sum += this.counts[b];
     return sum;
   }
-}
-
-function normalizeRows(rows: Float32Array, dim: number): Float32Array {
-  const out = rows.slice();
-  for (let r = 0; r * dim < out.length; r++) {
-    let norm = 0;
-    for (let j = 0; j < dim; j++) norm += out[r * dim + j] ** 2;
-    const s = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-    for (let j = 0; j < dim; j++) out[r * dim + j] *= s;
-  }
-  return out;
 }
 
 function dot(a: Float32Array, i: number, b: Float32Array, j: number, dim: number): number {
@@ -122,6 +112,8 @@ const at = (m: Measured, t: number) => {
   const fp = m.negatives.atLeast(t);
   return { precision: tp + fp === 0 ? 1 : tp / (tp + fp), recall: tp / m.positives.total, fp, fresh: m.freshMax.filter((s) => s >= t).length / m.freshMax.length };
 };
+
+const recallByEdit = (m: Measured, t: number) => REPOST_EDITS.map((e) => `${e} ${(m.byEdit.get(e)!.atLeast(t) / m.byEdit.get(e)!.total).toFixed(3)}`).join(', ');
 
 /** The lowest threshold (0.005 steps) from which on precision stays at or above the target. */
 function lowestSafe(m: Measured): number {
@@ -216,7 +208,7 @@ async function main(): Promise<void> {
   const raw = new Float32Array(n * d);
   kept.forEach((r, i) => raw.set(extracted.features.subarray(r * d, (r + 1) * d), i * d));
   const shas = await Promise.all(kept.map(async (r) => createHash('sha256').update(await readFile(dataset.images[r].path)).digest('hex')));
-  const twins = samePictures(shas, normalizeRows(raw, d), d, (i) => [extracted.hashes[2 * kept[i]], extracted.hashes[2 * kept[i] + 1]]);
+  const twins = samePictures(shas, unitRows(raw, n, d), d, (i) => [extracted.hashes[2 * kept[i]], extracted.hashes[2 * kept[i] + 1]]);
   const sameContent = twins.group;
 
   const picks = seededShuffle(Array.from({ length: n }, (_, i) => i), seed).slice(0, sampleSize);
@@ -226,10 +218,10 @@ async function main(): Promise<void> {
 
   const pca = fitPcaKey(raw, n, d, { components: 64, shrinkage: null, seed });
   const l = pca.meta.latentDim;
-  const rawSpace = cosineSpace(normalizeRows(raw, d), normalizeRows(copies, d), d);
+  const rawSpace = cosineSpace(unitRows(raw, n, d), unitRows(copies, jobs.length, d), d);
   const spaces = [
     { name: `raw ${d}-d`, m: measure(rawSpace, n, copyInfo, sameContent) },
-    { name: `PCA-${l} key`, m: measure(cosineSpace(normalizeRows(pca.encode(raw, n), l), normalizeRows(pca.encode(copies, jobs.length), l), l), n, copyInfo, sameContent) },
+    { name: `PCA-${l} key`, m: measure(cosineSpace(unitRows(pca.encode(raw, n), n, l), unitRows(pca.encode(copies, jobs.length), jobs.length, l), l), n, copyInfo, sameContent) },
   ];
 
   const name = path.basename(dataset.root);
@@ -251,9 +243,8 @@ async function main(): Promise<void> {
   for (const { name: space, m } of spaces) {
     const t = lowestSafe(m);
     const r = at(m, t);
-    const byEdit = REPOST_EDITS.map((e) => `${e} ${(m.byEdit.get(e)!.atLeast(t) / m.byEdit.get(e)!.total).toFixed(3)}`).join(', ');
     console.log(`${space}: lowest threshold with precision ≥ ${TARGET_PRECISION}: ${t.toFixed(3)} → recall ${r.recall.toFixed(3)}${r.recall >= TARGET_RECALL ? '' : ` (below ${TARGET_RECALL})`}, fresh posts noticed ${(r.fresh * 100).toFixed(1)} %`);
-    console.log(`  recall by edit: ${byEdit}`);
+    console.log(`  recall by edit: ${recallByEdit(m, t)}`);
     console.log(`  original among the ${CANDIDATES} nearest in this space: ${((m.inCandidates / jobs.length) * 100).toFixed(1)} % of copies`);
     console.log(`  highest copy → distinct image scores:`);
     for (const w of m.worstNegatives.slice(0, 5)) {
@@ -266,6 +257,7 @@ async function main(): Promise<void> {
     for (const { name: space, m } of spaces) {
       const r = at(m, fixed);
       console.log(`at ${fixed} in ${space}: precision ${r.precision.toFixed(4)}, recall ${r.recall.toFixed(3)}, ${r.fp} false links, fresh posts noticed ${(r.fresh * 100).toFixed(1)} %`);
+      console.log(`  recall by edit: ${recallByEdit(m, fixed)}`);
     }
   }
 }

@@ -1,13 +1,12 @@
 import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags, type GuildMember } from 'discord.js';
 import { checkQueryRate } from '../bot/answer.js';
-import { downloadPolicy } from '../bot/download-policy.js';
-import { downloadImage } from '../bot/download.js';
 import { editReplyOrPost, followUpPrivately } from '../bot/late-answer.js';
 import { ANSWER_POSTS, describePosts, earlierPosts, rulesFor } from '../bot/reposts.js';
 import { AppError } from '../errors.js';
 import type { ImageRecord } from '../index/store.js';
 import type { SlashCommand } from './command.js';
 import { GUILD_ONLY } from './admin.js';
+import { imageOption } from './relevant.js';
 
 /**
  * "Was this posted before?" on demand, with the privacy rules of /relevant: only posts the asker can read, and the
@@ -28,15 +27,11 @@ export const reposts: SlashCommand = {
     checkQueryRate(ctx, interaction.user.id);
     const ephemeral = interaction.options.getBoolean('private') ?? false;
     await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
-    const attachment = interaction.options.getAttachment('image', true);
-    if (attachment.contentType && !attachment.contentType.startsWith('image/')) {
-      throw new AppError('IMAGE_UNSUPPORTED', 'That attachment is not an image.');
-    }
     const guild = interaction.guild;
     const member = interaction.member as GuildMember | null;
     const rules = guild && member && interaction.channelId ? await rulesFor(guild, member, interaction.channelId) : undefined;
     if (!guild || !rules) throw new AppError('NOT_PERMITTED', 'Earlier posts can only be looked up in a server channel.');
-    const bytes = await downloadImage(attachment.url, downloadPolicy(ctx.config));
+    const bytes = await imageOption(ctx, interaction);
     const exposing = new Set<string>();
     const filter = async (view: ImageRecord) => {
       if (!(await rules.readable(view))) return false;
