@@ -10,6 +10,8 @@ export interface IngestOutcome {
   indexed: number;
   duplicates: number;
   failed: number;
+  /** The stored images of the message's indexed and duplicate images (for repost notices). */
+  ids: number[];
 }
 
 /**
@@ -37,7 +39,7 @@ export async function indexMessage(
   /** Only these image keys (an edit's new attachments); all by default. */
   only?: ReadonlySet<string>,
 ): Promise<IngestOutcome> {
-  const outcome: IngestOutcome = { indexed: 0, duplicates: 0, failed: 0 };
+  const outcome: IngestOutcome = { indexed: 0, duplicates: 0, failed: 0, ids: [] };
   if (!message.guildId || message.author.bot) return outcome;
   for (const image of imagesOf(message, policy.hosts)) {
     if (only && !only.has(image.key)) continue;
@@ -58,6 +60,7 @@ export async function indexMessage(
           postedAt: message.createdAt.toISOString(),
         },
       });
+      outcome.ids.push(result.record.id);
       if (result.status === 'indexed') outcome.indexed += 1;
       else outcome.duplicates += 1;
     } catch (error) {

@@ -86,7 +86,18 @@ export class BotSettings {
     if (!current.includes(channelId)) return false;
     await this.keyv.set(`watch:${guildId}`, current.filter((id) => id !== channelId));
     await this.keyv.delete(`backfill:${channelId}`);
+    await this.keyv.delete(`reposts:${channelId}`);
     return true;
+  }
+
+  /** Whether a watched channel answers reposts with a notice (`/watch reposts:notify`); off by default. */
+  async repostNotices(channelId: string): Promise<boolean> {
+    return (await this.keyv.get<boolean>(`reposts:${channelId}`)) === true;
+  }
+
+  async setRepostNotices(channelId: string, on: boolean): Promise<void> {
+    if (on) await this.keyv.set(`reposts:${channelId}`, true);
+    else await this.keyv.delete(`reposts:${channelId}`);
   }
 
   async backfill(channelId: string): Promise<BackfillState | undefined> {
@@ -149,7 +160,10 @@ export class BotSettings {
 
   /** Forgets a guild entirely (the bot was removed from it). */
   async forgetGuild(guildId: string): Promise<void> {
-    for (const channelId of await this.watched(guildId)) await this.keyv.delete(`backfill:${channelId}`);
+    for (const channelId of await this.watched(guildId)) {
+      await this.keyv.delete(`backfill:${channelId}`);
+      await this.keyv.delete(`reposts:${channelId}`);
+    }
     await this.keyv.delete(`watch:${guildId}`);
     await this.keyv.delete(`autoRetrain:${guildId}`);
   }

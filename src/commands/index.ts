@@ -5,10 +5,11 @@ import { forgetMe, indexMe } from './forget-me.js';
 import { purge } from './purge.js';
 import { relevanceStatus } from './relevance-status.js';
 import { relevant } from './relevant.js';
+import { reposts } from './reposts.js';
 import { retrain } from './retrain.js';
 import { unwatch, watch, watching } from './watch.js';
 
-export const slashCommands: SlashCommand[] = [relevant, watch, unwatch, watching, retrain, relevanceStatus, forgetMe, indexMe, purge];
+export const slashCommands: SlashCommand[] = [relevant, watch, unwatch, watching, retrain, relevanceStatus, forgetMe, indexMe, purge, reposts];
 export const messageMenuCommands: MessageMenuCommand[] = [findRelevant];
 
 /** What gets registered with Discord. */

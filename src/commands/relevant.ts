@@ -1,4 +1,5 @@
-import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags } from 'discord.js';
+import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
+import type { BotContext } from '../bot/context.js';
 import { answerRelevant, checkQueryRate } from '../bot/answer.js';
 import { downloadPolicy } from '../bot/download-policy.js';
 import { downloadImage } from '../bot/download.js';
@@ -7,6 +8,15 @@ import type { SlashCommand } from './command.js';
 import { GUILD_ONLY } from './admin.js';
 
 export const MAX_RESULTS = 20;
+
+/** The command's `image` option, downloaded from the CDN; an attachment that says it is no image is refused. */
+export async function imageOption(ctx: BotContext, interaction: ChatInputCommandInteraction): Promise<Buffer> {
+  const attachment = interaction.options.getAttachment('image', true);
+  if (attachment.contentType && !attachment.contentType.startsWith('image/')) {
+    throw new AppError('IMAGE_UNSUPPORTED', 'That attachment is not an image.');
+  }
+  return downloadImage(attachment.url, downloadPolicy(ctx.config));
+}
 
 export const relevant: SlashCommand = {
   data: {
@@ -33,11 +43,7 @@ export const relevant: SlashCommand = {
     checkQueryRate(ctx, interaction.user.id);
     const ephemeral = interaction.options.getBoolean('private') ?? false;
     await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
-    const attachment = interaction.options.getAttachment('image', true);
-    if (attachment.contentType && !attachment.contentType.startsWith('image/')) {
-      throw new AppError('IMAGE_UNSUPPORTED', 'That attachment is not an image.');
-    }
-    const bytes = await downloadImage(attachment.url, downloadPolicy(ctx.config));
+    const bytes = await imageOption(ctx, interaction);
     await answerRelevant(ctx, interaction, bytes, {
       k: interaction.options.getInteger('k') ?? MAX_RESULTS,
       sameChannelOnly: interaction.options.getString('scope') === 'channel',

@@ -15,6 +15,15 @@ export const watch: SlashCommand = {
     default_member_permissions: MANAGE_GUILD,
     options: [
       { name: 'channel', description: 'The channel to watch', type: ApplicationCommandOptionType.Channel, channel_types: WATCHABLE_CHANNEL_TYPES, required: true },
+      {
+        name: 'reposts',
+        description: 'Reply when an image posted there was posted before (off by default)',
+        type: ApplicationCommandOptionType.String,
+        choices: [
+          { name: 'notify', value: 'notify' },
+          { name: 'off', value: 'off' },
+        ],
+      },
     ],
   },
   async execute(ctx, interaction) {
@@ -28,20 +37,27 @@ export const watch: SlashCommand = {
       await interaction.reply({ content: cannotWatchText(channelId, missing), flags: MessageFlags.Ephemeral });
       return;
     }
+    const reposts = interaction.options.getString('reposts');
     const added = await ctx.settings.watch(guildId, channelId);
+    if (reposts !== null) await ctx.settings.setRepostNotices(channelId, reposts === 'notify');
+    const notices = reposts === null ? '' : ` ${repostNoticesText(reposts === 'notify')}`;
     const stopped = added ? undefined : (await ctx.settings.backfill(channelId))?.problem;
     if (!added && !stopped) {
-      await interaction.reply({ content: `<#${channelId}> is already watched.`, flags: MessageFlags.Ephemeral });
+      await interaction.reply({ content: `<#${channelId}> is already watched.${notices}`, flags: MessageFlags.Ephemeral });
       return;
     }
     await interaction.reply({
-      content: added ? `Now indexing new images in <#${channelId}>. Reading its history:` : `Trying <#${channelId}> again. Reading the rest of its history:`,
+      content: added ? `Now indexing new images in <#${channelId}>.${notices} Reading its history:` : `Trying <#${channelId}> again.${notices} Reading the rest of its history:`,
     });
     const status = await interaction.fetchReply();
     ctx.startBackfill(guildId, channelId, { channelId: status.channelId, messageId: status.id, interaction });
     if (missing.answer.length > 0) await interaction.followUp({ content: cannotAnswerFullyText(channelId, missing.answer), flags: MessageFlags.Ephemeral });
   },
 };
+
+function repostNoticesText(on: boolean): string {
+  return on ? 'Repost notices: on (I reply when an image posted there was posted before where everyone there can see it).' : 'Repost notices: off.';
+}
 
 export const unwatch: SlashCommand = {
   data: {
@@ -71,7 +87,11 @@ export const watching: SlashCommand = {
     const channels = await readableBy(interaction, watched);
     const problems = new Map((await ctx.settings.backfills(interaction.guildId!)).flatMap((b) => (b.problem ? [[b.channelId, b.problem] as const] : [])));
     // A channel whose history stopped for lack of access needs an admin: say so next to it.
-    const shown = channels.map((id) => (problems.has(id) ? `<#${id}> (needs attention: ${problems.get(id)}; fix it, then /watch it again)` : `<#${id}>`));
+    const notices = new Set((await Promise.all(channels.map(async (id) => ((await ctx.settings.repostNotices(id)) ? [id] : [])))).flat());
+    const shown = channels.map((id) => {
+      const notes = [...(notices.has(id) ? ['repost notices'] : []), ...(problems.has(id) ? [`needs attention: ${problems.get(id)}; fix it, then /watch it again`] : [])];
+      return notes.length === 0 ? `<#${id}>` : `<#${id}> (${notes.join('; ')})`;
+    });
     await interaction.reply({
       content: channels.length === 0 ? 'No channel you can read is watched yet (an admin can use /watch).' : `Watching: ${shown.join(', ')}`,
       flags: MessageFlags.Ephemeral,

@@ -5,6 +5,7 @@ import { downloadPolicy } from '../bot/download-policy.js';
 import { downloadImage } from '../bot/download.js';
 import { indexMessage, watchedSourceOf } from '../bot/ingest.js';
 import { imagesOf } from '../bot/message-images.js';
+import { noticeReposts } from '../bot/reposts.js';
 import { errorTextFor } from '../bot/user-text.js';
 import { isAppError } from '../errors.js';
 
@@ -18,7 +19,8 @@ export async function onMessageCreate(ctx: BotContext, message: Message): Promis
   const source = await watchedSourceOf(message, (guildId, channelId) => ctx.settings.isWatched(guildId, channelId));
   if (!source) return;
   ctx.ingest.push(`message ${message.id}`, async () => {
-    await indexMessage(ctx.engine, message, downloadPolicy(ctx.config), ctx.log, source);
+    const outcome = await indexMessage(ctx.engine, message, downloadPolicy(ctx.config), ctx.log, source);
+    if (await ctx.settings.repostNotices(source.channelId)) await noticeRepostsSafely(ctx, message, outcome.ids);
   });
 }
 
@@ -35,5 +37,14 @@ async function answerMentionSafely(ctx: BotContext, message: Message): Promise<v
   } catch (error) {
     if (!isAppError(error)) ctx.log.error(`mention ${message.id} failed: ${(error as Error).stack ?? error}`);
     await message.reply({ content: errorTextFor(error, message.guildId) }).catch(() => undefined);
+  }
+}
+
+/** A notice that cannot be sent (no Send Messages there, Discord down) is logged; the image stays indexed. */
+async function noticeRepostsSafely(ctx: BotContext, message: Message, ids: number[]): Promise<void> {
+  try {
+    await noticeReposts(ctx, message, ids);
+  } catch (error) {
+    ctx.log.warn(`message ${message.id} in channel ${message.channelId}: no repost notice: ${(error as Error).message}`);
   }
 }

@@ -19,9 +19,10 @@ import { chooseKey, type CandidateVerdict } from './key-choice.js';
 import { KEY_RULE, type EditedCopies, type KeyRule, type KeySignals } from './key-signals.js';
 import { applyTransform } from '../ml/transforms.js';
 import { Namespace, fillIndex, keyIdOf, namespaceDir, validateNamespaceName, vaeDir, type ActiveKey } from './namespace.js';
+import { findNearDuplicates, REPOST_THRESHOLD, type NearDuplicate } from './near-duplicates.js';
 import { splitForRetrain } from './retrain-split.js';
 import { firstAcceptedView, removeReferences, selectViews, type RemovedReference } from './references.js';
-import { referenceViews, throughReference, type ImageRecord, type ImageReference } from './store.js';
+import { referenceViews, throughReference, type ImageRecord, type ImageReference, type StoredImage } from './store.js';
 import { indexFileBytes, type VectorIndex } from './vector-index.js';
 
 export const DEFAULT_NAMESPACE = 'local';
@@ -188,6 +189,12 @@ export interface NamespaceStats {
 export interface Engine {
   index(bytes: Uint8Array, meta: IndexMeta): Promise<IndexResult>;
   query(input: Uint8Array | { id: number } | { features: Float32Array }, options?: QueryOptions): Promise<QueryResult>;
+  /**
+   * The earlier posts of the same picture: posts of stored images whose raw features are at least `threshold`
+   * (default REPOST_THRESHOLD) similar to the input, most similar first, each accepted by `filter`, at most `limit`
+   * (10). Identical bytes count (score 1): when the input is stored, its own posts are among them.
+   */
+  nearDuplicates(input: Uint8Array | { id: number }, options?: { namespace?: string; threshold?: number; limit?: number; filter?: QueryOptions['filter'] }): Promise<NearDuplicate[]>;
   remove(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
   get(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
   thumbnail(id: number, options?: { namespace?: string }): Promise<Buffer | undefined>;
@@ -403,6 +410,17 @@ export function createEngine(options: EngineOptions): Engine {
     return done;
   }
 
+  /** The raw features of a query: the stored image's (`self`) when it is one, else decoded (with a thumbnail). */
+  async function queryVector(ns: Namespace, input: Uint8Array | { id: number } | { features: Float32Array }): Promise<{ self?: StoredImage; vector: Float32Array; decodedThumbnail?: Buffer }> {
+    if ('features' in input) return { vector: input.features };
+    const known = input instanceof Uint8Array ? await ns.store.findBySha(sha256(input)) : input.id;
+    const stored = known === undefined ? undefined : await ns.store.get(known);
+    if (stored) return { self: stored, vector: stored.features };
+    if (!(input instanceof Uint8Array)) throw new AppError('NOT_FOUND', `There is no image with id ${input.id}.`);
+    const decoded = await features(input, ns.background, true);
+    return { vector: decoded.features, decodedThumbnail: decoded.thumbnail };
+  }
+
   return {
     async index(bytes, meta) {
       const name = meta.namespace ?? DEFAULT_NAMESPACE;
@@ -450,28 +468,8 @@ export function createEngine(options: EngineOptions): Engine {
     async query(input, queryOptions = {}) {
       const ns = await namespace(queryOptions.namespace);
       const k = Math.max(1, Math.min(queryOptions.k ?? DEFAULT_K, 100));
-      let self: ImageRecord | undefined;
-      let vector: Float32Array;
-      let thumbnail: Buffer | undefined;
-      if (input instanceof Uint8Array) {
-        const known = await ns.store.findBySha(sha256(input));
-        const stored = known === undefined ? undefined : await ns.store.get(known);
-        self = stored;
-        if (stored) {
-          vector = stored.features;
-        } else {
-          const decoded = await features(input, ns.background, true);
-          vector = decoded.features;
-          thumbnail = decoded.thumbnail;
-        }
-      } else if ('features' in input) {
-        vector = input.features;
-      } else {
-        const stored = await ns.store.get(input.id);
-        if (!stored) throw new AppError('NOT_FOUND', `There is no image with id ${input.id}.`);
-        self = stored;
-        vector = stored.features;
-      }
+      const { self, vector, decodedThumbnail } = await queryVector(ns, input);
+      let thumbnail = decodedThumbnail;
       const key = queryOptions.feedback ? await feedbackKey(ns, ns.encode(vector), queryOptions.feedback) : ns.encode(vector);
       const selfId = self?.id;
       const hits: Hit[] = [];
@@ -491,6 +489,17 @@ export function createEngine(options: EngineOptions): Engine {
       }
       if (self && options.thumbnails !== false) thumbnail = await ns.store.getThumbnail(self.id);
       return { hits, key: keyIdOf(ns.key), self: self && stripFeatures(self), thumbnail, features: vector };
+    },
+
+    async nearDuplicates(input, nearOptions = {}) {
+      const ns = await namespace(nearOptions.namespace);
+      const { self, vector } = await queryVector(ns, input);
+      return findNearDuplicates(ns, vector, {
+        threshold: nearOptions.threshold ?? REPOST_THRESHOLD,
+        limit: Math.max(1, Math.min(nearOptions.limit ?? 10, 100)),
+        self: self?.id,
+        filter: nearOptions.filter,
+      });
     },
 
     async remove(id, removeOptions = {}) {
@@ -621,5 +630,6 @@ async function fileBytes(path: string): Promise<number> {
   }
 }
 
-export type { ActiveKey };
+export type { ActiveKey, NearDuplicate };
+export { REPOST_THRESHOLD };
 export { namespaceDir };

@@ -12,12 +12,14 @@ export type RobustnessTransform = (typeof ROBUSTNESS_TRANSFORMS)[number];
 const [GREY_R, GREY_G, GREY_B] = MODEL_PREPROCESSING.alphaBackground;
 const FLATTEN = { grey: { r: GREY_R, g: GREY_G, b: GREY_B }, white: { r: 255, g: 255, b: 255 } } as const;
 
-function overlayText(width: number, height: number): Buffer {
-  const size = Math.max(8, Math.round(height * 0.08));
+/** A caption as people add them; `at` is the baseline as a fraction of the height, `size` the font size as one. */
+export function overlayText(width: number, height: number, caption: { text?: string; at?: number; size?: number } = {}): Buffer {
+  const size = Math.max(8, Math.round(height * (caption.size ?? 0.08)));
+  const y = caption.at === undefined ? height - size : Math.round(height * caption.at);
   return Buffer.from(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
-      `<text x="50%" y="${height - size}" font-family="DejaVu Sans, sans-serif" font-size="${size}" font-weight="bold" ` +
-      `text-anchor="middle" fill="white" stroke="black" stroke-width="${Math.max(1, size / 12)}">reposted lol</text></svg>`,
+      `<text x="50%" y="${y}" font-family="DejaVu Sans, sans-serif" font-size="${size}" font-weight="bold" ` +
+      `text-anchor="middle" fill="white" stroke="black" stroke-width="${Math.max(1, size / 12)}">${caption.text ?? 'reposted lol'}</text></svg>`,
   );
 }
 

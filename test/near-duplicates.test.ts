@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { test } from 'node:test';
+import { createEngine } from '../src/index/engine.js';
+import { REPOST_THRESHOLD } from '../src/index/near-duplicates.js';
+import { lightRepost, referencePhotoPaths, variants } from './helpers/fixtures.js';
+import { tempDir } from './helpers/temp-dir.js';
+
+test('nearDuplicates: the same picture by raw features, every post of it, and the same answer after a retrain', async () => {
+  const photos = await referencePhotoPaths();
+  const astronaut = photos.find((p) => basename(p) === 'astronaut.png')!;
+  const engine = createEngine({ dataDir: await tempDir(), vaeHyper: { epochs: 5, seed: 1 }, retrainPolicy: false, autoRetrain: false });
+  try {
+    for (const path of photos) {
+      await engine.index(await readFile(path), { source: path });
+      // Crops, flips and tints: other pictures of the same subject, enough of them to retrain.
+      for (const [i, bytes] of (await variants(path, 8)).entries()) await engine.index(bytes, { source: `${path}#${i}` });
+    }
+    // The same file posted a second time: one image, two posts.
+    await engine.index(await readFile(astronaut), { source: `${astronaut} again` });
+
+    const copy = await lightRepost(astronaut);
+    const raw = await engine.nearDuplicates(copy);
+    assert.deepEqual(raw.map((d) => d.record.source), [astronaut, `${astronaut} again`], 'both posts of the original, and nothing else');
+    assert.ok(raw[0].score >= REPOST_THRESHOLD && raw[0].score < 1, `score ${raw[0].score}`);
+    assert.equal(raw[0].score, raw[1].score);
+
+    const filtered = await engine.nearDuplicates(copy, { filter: (view) => view.source.endsWith('again') });
+    assert.deepEqual(filtered.map((d) => d.record.source), [`${astronaut} again`]);
+    assert.deepEqual((await engine.nearDuplicates(copy, { limit: 1 })).length, 1);
+
+    // A stored image: its own posts are identical copies (score 1).
+    const [self] = raw;
+    const same = await engine.nearDuplicates({ id: self.record.id });
+    assert.deepEqual(same.slice(0, 2).map((d) => [d.record.source, d.score]), [[astronaut, 1], [`${astronaut} again`, 1]]);
+
+    const retrained = await engine.retrain({ force: true });
+    assert.notEqual(retrained.key, 'raw');
+    const after = await engine.nearDuplicates(copy);
+    assert.deepEqual(after.map((d) => d.record.source), raw.map((d) => d.record.source), 'what counts as a repost does not depend on the key');
+    assert.ok(Math.abs(after[0].score - raw[0].score) < 1e-3, `${after[0].score} under ${retrained.key}, ${raw[0].score} raw`);
+  } finally {
+    await engine.close();
+  }
+});
