@@ -32,7 +32,9 @@ const SEED = Number(process.env.LEAK_SEED ?? 11);
 const REPOSTS = 5;
 /** Checks whose situations the default size does not always reach (see the first test). */
 const RARE: PrivacyCheck[] = ['member-overwrites', 'thread-members', 'audience-on-more', 'audience-on-feedback'];
-const CHECKS: PrivacyCheck[] = ['asker-can-read', 'audience', 'member-overwrites', 'thread-members', 'private-threads', 'recheck-pages', 'audience-on-more', 'audience-on-feedback', 'nsfw'];
+// The runs share one seeded world and go in this order, so which situations each meets depends on it: with 'nsfw'
+// last, 30 answers met no age-restricted image in one order tried; first, it meets them (16 in 30).
+const CHECKS: PrivacyCheck[] = ['nsfw', 'asker-can-read', 'audience', 'member-overwrites', 'thread-members', 'private-threads', 'recheck-pages', 'audience-on-more', 'audience-on-feedback'];
 
 interface Guild {
   id: string;
