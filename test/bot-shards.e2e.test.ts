@@ -138,5 +138,20 @@ describe('the bot sharded over two processes', () => {
     assert.ok(!left.includes(messageLink(b.guild, b.art, y.id)));
     assert.ok(left.includes(messageLink(b.guild, b.art, z.id)));
     assert.doesNotMatch(output, new RegExp(fake.token));
+
+    // SIGTERM to `npm start` stops every shard process cleanly (each closes its engine), then the supervisor exits.
+    const exited = new Promise<number | null>((resolve) => manager.once('exit', (code) => resolve(code)));
+    manager.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    assert.deepEqual([pidsOf(0)[0], pidsOf(1)[1]].filter(alive), []);
+    assert.equal(shardLines(/shutting down/g).length, 2, 'both shard processes shut down through their own handler');
   });
 });
