@@ -92,3 +92,57 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     queriesPerMinute: parsed.QUERIES_PER_MINUTE,
   };
 }
+
+/**
+ * How `npm start` runs the bot. `single` (no SHARDS, TOTAL_SHARDS or SHARD_LIST set): one process, one gateway
+ * connection, as before sharding existed. `manager`: a ShardingManager process starting one bot process per shard
+ * of `list` (default: all of them) out of `total` (`auto`: Discord's recommended count from /gateway/bot).
+ * `shard`: one of those bot processes; the manager set SHARDING_MANAGER, and SHARDS / SHARD_COUNT for discord.js,
+ * which reads them itself (so SHARDS means the shard's id there, not the operator's setting).
+ */
+export type ShardingConfig = { mode: 'single' } | { mode: 'shard' } | { mode: 'manager'; total: number | 'auto'; list?: number[] };
+
+export function loadShardingConfig(env: NodeJS.ProcessEnv = process.env): ShardingConfig {
+  if (env.SHARDING_MANAGER) return { mode: 'shard' };
+  const parsed = cleanEnv(
+    env,
+    {
+      SHARDS: str({ default: '', desc: 'auto, or how many shards to run here (all of them)' }),
+      TOTAL_SHARDS: str({ default: '', desc: 'the shard count of the whole bot, when this machine runs only SHARD_LIST' }),
+      SHARD_LIST: str({ default: '', desc: 'the shard ids this machine runs, e.g. 0-3 or 0,2' }),
+    },
+    { reporter: reportInvalid },
+  );
+  const shards = parsed.SHARDS.trim().toLowerCase();
+  const totalText = parsed.TOTAL_SHARDS.trim();
+  const listText = parsed.SHARD_LIST.trim();
+  if (!shards && !totalText && !listText) return { mode: 'single' };
+  const count = (name: string, text: string) => {
+    if (!/^\d+$/.test(text) || Number(text) < 1) throw new AppError('CONFIG_INVALID', `Invalid environment: ${name} must be a whole number of shards (at least 1), got "${text}"`);
+    return Number(text);
+  };
+  if (shards && shards !== 'auto' && totalText && count('SHARDS', shards) !== count('TOTAL_SHARDS', totalText)) {
+    throw new AppError('CONFIG_INVALID', 'Invalid environment: SHARDS and TOTAL_SHARDS disagree; set TOTAL_SHARDS (with SHARD_LIST) or SHARDS, not both');
+  }
+  const total = totalText ? count('TOTAL_SHARDS', totalText) : !shards || shards === 'auto' ? 'auto' : count('SHARDS', shards);
+  if (!listText) return { mode: 'manager', total };
+  if (total === 'auto') {
+    throw new AppError('CONFIG_INVALID', 'Invalid environment: SHARD_LIST needs TOTAL_SHARDS (every machine must agree on the shard count)');
+  }
+  return { mode: 'manager', total, list: parseShardList(listText, total) };
+}
+
+/** "0-3,6" → [0, 1, 2, 3, 6]; every id below `total`. */
+function parseShardList(text: string, total: number): number[] {
+  const ids = new Set<number>();
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^(\d+)(?:-(\d+))?$/.exec(part);
+    const [from, to] = match ? [Number(match[1]), Number(match[2] ?? match[1])] : [NaN, NaN];
+    if (!match || from > to || to >= total) {
+      throw new AppError('CONFIG_INVALID', `Invalid environment: SHARD_LIST part "${part}" is not a shard id or range below TOTAL_SHARDS (${total})`);
+    }
+    for (let id = from; id <= to; id++) ids.add(id);
+  }
+  if (ids.size === 0) throw new AppError('CONFIG_INVALID', 'Invalid environment: SHARD_LIST names no shard');
+  return [...ids].sort((a, b) => a - b);
+}

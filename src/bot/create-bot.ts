@@ -11,6 +11,7 @@ import { onChannelDelete, onGuildDelete, onMessageDelete, onMessageDeleteBulk } 
 import { createBackfiller } from './backfill.js';
 import type { BotContext } from './context.js';
 import { downloadPolicy } from './download-policy.js';
+import { exposeForgetUser } from './forget-user.js';
 import { IngestQueue } from './ingest.js';
 import { InteractionReplies } from './interaction-replies.js';
 import { honourOptOuts } from './opt-out.js';
@@ -18,6 +19,7 @@ import { RateLimiter } from './rate-limit.js';
 import { reconcileChannels, reconcileGuilds } from './reconcile.js';
 import { registerCommands } from './register-commands.js';
 import type { BotSettings } from './settings.js';
+import { registersCommands, shardScopeOf } from './shards.js';
 import { errorTextFor } from './user-text.js';
 
 /**
@@ -67,6 +69,7 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
     startBackfill: (guildId, channelId, status) => backfiller.start(guildId, channelId, status),
   };
 
+  exposeForgetUser(context);
   let reconciling: Promise<void> = Promise.resolve();
 
   // Every handler's failure is logged here so that one bad event never takes the process down.
@@ -96,7 +99,7 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
       await client.login(config.token);
       await ready;
       log.info(`logged in as ${client.user?.tag} in ${client.guilds.cache.size} guild(s)`);
-      if (config.registerCommands !== 'none' && client.application) {
+      if (config.registerCommands !== 'none' && client.application && registersCommands(shardScopeOf(client))) {
         const count = await registerCommands(client.rest, client.application.id, config.registerCommands);
         log.info(`registered ${count} commands (${config.registerCommands})`);
       }

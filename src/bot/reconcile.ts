@@ -2,6 +2,7 @@ import { DiscordAPIError, RESTJSONErrorCodes, type Client, type Guild } from 'di
 import type { Engine } from '../index/engine.js';
 import type { Logger } from '../log.js';
 import type { BotSettings } from './settings.js';
+import { ownsNamespace, shardScopeOf } from './shards.js';
 
 interface Deps {
   client: Client;
@@ -20,7 +21,9 @@ const SNOWFLAKE = /^\d{15,21}$/;
  */
 export async function reconcileGuilds(deps: Deps): Promise<void> {
   const { client, engine, settings, log } = deps;
-  const names = [...(await engine.namespaces()), ...(await settings.guildIds())].filter((name) => SNOWFLAKE.test(name));
+  // Sharded, the guilds of other shards are absent from this client's cache but not gone: only this process's own count.
+  const scope = shardScopeOf(client);
+  const names = [...(await engine.namespaces()), ...(await settings.guildIds())].filter((name) => SNOWFLAKE.test(name) && ownsNamespace(scope, name));
   for (const guildId of new Set(names)) {
     if (client.guilds.cache.has(guildId)) continue;
     if (!(await confirmedGone(() => client.guilds.fetch({ guild: guildId, force: true }), RESTJSONErrorCodes.UnknownGuild, log, `guild ${guildId}`))) continue;

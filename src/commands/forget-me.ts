@@ -1,4 +1,5 @@
 import { ApplicationCommandType, InteractionContextType, MessageFlags } from 'discord.js';
+import { forgetUserEverywhere } from '../bot/forget-user.js';
 import { editReplyOrPost } from '../bot/late-answer.js';
 import { AppError } from '../errors.js';
 import type { SlashCommand } from './command.js';
@@ -22,12 +23,7 @@ export const forgetMe: SlashCommand = {
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     // Opted out first, so nothing indexed during the scan below survives it (see honourOptOuts).
     await ctx.settings.setOptedOut(userId, true);
-    let removed = 0;
-    for (const namespace of await ctx.engine.namespaces()) {
-      removed += (await ctx.engine.removeWhere((record) => record.extra?.authorId === userId, { namespace })).length;
-      // Their 👍/👎 say what they looked for: those go too.
-      await (await ctx.engine.feedback(namespace)).removeAsker(userId);
-    }
+    const removed = await forgetUserEverywhere(ctx, userId);
     ctx.log.info(`forget-me: ${removed} image(s) of user ${userId} removed; user opted out`);
     await editReplyOrPost(ctx, interaction, {
       content:

@@ -18,6 +18,8 @@ interface Session {
   /** Every dispatch of the session, for RESUME replay. */
   sent: GatewayDispatchPayload[];
   socket: WebSocket | null;
+  /** IDENTIFY's `shard: [id, total]` ([0, 1] when absent): the guilds whose events this session receives. */
+  shard: [number, number];
 }
 
 export interface GatewayLogEntry {
@@ -30,8 +32,21 @@ export interface GatewayLogEntry {
 /** What the gateway needs from the rest of the fake at IDENTIFY time. */
 export interface GatewayHost {
   token: string;
-  ready(sessionId: string): Omit<GatewayReadyDispatchData, 'session_id' | 'resume_gateway_url'>;
-  guildCreates(): { t: GatewayDispatchEvents.GuildCreate; d: unknown }[];
+  ready(sessionId: string, shard: [number, number]): Omit<GatewayReadyDispatchData, 'session_id' | 'resume_gateway_url'>;
+  guildCreates(shard: [number, number]): { t: GatewayDispatchEvents.GuildCreate; d: unknown }[];
+}
+
+/** Discord's rule: a guild belongs to shard `(guild_id >> 22) % total`; events without a guild (DMs) go to shard 0. */
+export function guildOnShard(guildId: string | undefined, shard: [number, number]): boolean {
+  const [id, total] = shard;
+  return guildId === undefined ? id === 0 : Number((BigInt(guildId) >> 22n) % BigInt(total)) === id;
+}
+
+/** The guild an event concerns: `guild_id`, or the guild itself for GUILD_CREATE / UPDATE / DELETE. */
+function guildOfEvent(t: string, d: unknown): string | undefined {
+  const data = (d ?? {}) as { guild_id?: string; id?: string };
+  if (data.guild_id) return data.guild_id;
+  return t === GatewayDispatchEvents.GuildCreate || t === GatewayDispatchEvents.GuildUpdate || t === GatewayDispatchEvents.GuildDelete ? data.id : undefined;
 }
 
 const MESSAGE_EVENTS = new Set<string>([
@@ -77,12 +92,14 @@ export class FakeGateway extends EventEmitter {
   }
 
   /**
-   * Sends a dispatch to every session allowed to see it (by intents, and by `allowed` when given); disconnected
-   * sessions keep it for replay.
+   * Sends a dispatch to every session allowed to see it (by intents, by shard: only the shard owning the event's
+   * guild, and by `allowed` when given); disconnected sessions keep it for replay.
    */
   dispatch(payload: { t: string; d: unknown }, transform?: (intents: number) => unknown, allowed?: (intents: number) => boolean): void {
+    const guildId = guildOfEvent(payload.t, payload.d);
     for (const session of this.#sessions.values()) {
       if (!intentAllows(session.intents, payload.t) || (allowed && !allowed(session.intents))) continue;
+      if (!guildOnShard(guildId, session.shard)) continue;
       this.#send(session, { t: payload.t, d: transform ? transform(session.intents) : payload.d });
     }
   }
@@ -148,21 +165,26 @@ export class FakeGateway extends EventEmitter {
     });
   }
 
-  #identify(socket: WebSocket, data: { token: string; intents: number }): Session | null {
+  #identify(socket: WebSocket, data: { token: string; intents: number; shard?: [number, number] }): Session | null {
     if (data.token !== this.host.token) {
       socket.close(GatewayCloseCodes.AuthenticationFailed, 'Authentication failed.');
       return null;
     }
-    const session: Session = { id: randomBytes(16).toString('hex'), intents: data.intents, sequence: 0, sent: [], socket };
+    const shard = data.shard ?? [0, 1];
+    if (!(shard[1] >= 1 && shard[0] >= 0 && shard[0] < shard[1])) {
+      socket.close(GatewayCloseCodes.InvalidShard, 'Invalid shard.');
+      return null;
+    }
+    const session: Session = { id: randomBytes(16).toString('hex'), intents: data.intents, sequence: 0, sent: [], socket, shard };
     this.#sessions.set(session.id, session);
     const ready: GatewayReadyDispatchData = {
-      ...this.host.ready(session.id),
+      ...this.host.ready(session.id, shard),
       session_id: session.id,
       resume_gateway_url: this.url,
     };
     this.#send(session, { t: GatewayDispatchEvents.Ready, d: ready });
-    for (const guild of this.host.guildCreates()) this.#send(session, guild);
-    this.emit('identified', session.id);
+    for (const guild of this.host.guildCreates(shard)) this.#send(session, guild);
+    this.emit('identified', session.id, shard);
     return session;
   }
 

@@ -103,7 +103,7 @@ export function buildRouter(fake: FakeDiscord): Router {
 
   router.add('GET', '/gateway/bot', () => ({
     url: fake.gatewayUrl,
-    shards: 1,
+    shards: fake.recommendedShards,
     session_start_limit: { total: 1000, remaining: 1000, reset_after: 86_400_000, max_concurrency: 1 },
   }));
   router.add('GET', '/gateway', () => ({ url: fake.gatewayUrl }));

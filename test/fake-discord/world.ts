@@ -16,7 +16,7 @@ import {
 } from 'discord-api-types/v10';
 import { FakeCdn } from './cdn.js';
 import { linkEmbed, type LinkEmbedInput } from './embeds.js';
-import { FakeGateway } from './gateway.js';
+import { FakeGateway, guildOnShard } from './gateway.js';
 import { emojiFromKey, storedAttachment, type FileInput } from './messages.js';
 import { attachmentPayload, channelPayload, guildCreatePayload, memberPayload, messagePayload, rolePayload, threadMemberPayload, threadPayload, userPayload } from './payloads.js';
 import { computeChannelPermissions } from './permissions.js';
@@ -35,6 +35,8 @@ export interface FakeDiscordOptions {
    */
   interactionTokenLifetimeMs?: number;
   heartbeatIntervalMs?: number;
+  /** The shard count `GET /gateway/bot` recommends (default 1). The gateway serves any count the client asks for. */
+  shards?: number;
 }
 
 /** Members of the default @everyone role: what a fresh server grants. */
@@ -80,6 +82,8 @@ export class FakeWorld {
   readonly gatewayUrl: string;
   readonly cdn: FakeCdn;
   readonly gateway: FakeGateway;
+  /** What `GET /gateway/bot` answers as `shards`. */
+  readonly recommendedShards: number;
   readonly #optionAttachments = new Map<string, StoredAttachment>();
 
   constructor(server: Server, port: number, options: FakeDiscordOptions) {
@@ -90,10 +94,13 @@ export class FakeWorld {
     this.cdn = new FakeCdn(this.cdnUrl, options.attachmentUrlLifetimeMs ?? 24 * 3600_000);
     this.gateway = new FakeGateway(server, this.gatewayUrl, {
       token: this.token,
-      ready: () => this.#ready(),
-      guildCreates: () =>
-        [...this.state.guilds.keys()].map((id) => ({ t: GatewayDispatchEvents.GuildCreate, d: guildCreatePayload(this.state, id) })),
+      ready: (_sessionId, shard) => this.#ready(shard),
+      guildCreates: (shard) =>
+        [...this.state.guilds.keys()]
+          .filter((id) => guildOnShard(id, shard))
+          .map((id) => ({ t: GatewayDispatchEvents.GuildCreate, d: guildCreatePayload(this.state, id) })),
     });
+    this.recommendedShards = options.shards ?? 1;
     this.gateway.heartbeatIntervalMs = options.heartbeatIntervalMs ?? this.gateway.heartbeatIntervalMs;
     this.state.users.set(this.botUserId, { id: this.botUserId, username: options.botName ?? 'Relevance', bot: true, globalName: null });
   }
@@ -118,12 +125,12 @@ export class FakeWorld {
    * A guild the bot is in: an owner, the @everyone role (id = guild id), a "Bot" role for the bot's member.
    * Added after login, it reaches the client as GUILD_CREATE (the bot was invited).
    */
-  addGuild(input: { name?: string; ownerId?: string; everyonePermissions?: bigint; botPermissions?: bigint; locale?: string } = {}): {
+  addGuild(input: { name?: string; ownerId?: string; everyonePermissions?: bigint; botPermissions?: bigint; locale?: string; shard?: [number, number] } = {}): {
     guild: FakeGuild;
     everyone: FakeRole;
     botRole: FakeRole;
   } {
-    const id = this.state.snowflake();
+    const id = this.#guildId(input.shard);
     const ownerId = input.ownerId ?? this.addUser({ username: `owner-${id.slice(-4)}` }).id;
     const guild: FakeGuild = { id, name: input.name ?? `guild-${id.slice(-4)}`, ownerId, locale: input.locale ?? 'en-US', joinedAt: new Date().toISOString() };
     this.state.guilds.set(id, guild);
@@ -531,14 +538,23 @@ export class FakeWorld {
     }
   }
 
-  #ready(): Omit<GatewayReadyDispatchData, 'session_id' | 'resume_gateway_url'> {
+  #ready(shard: [number, number]): Omit<GatewayReadyDispatchData, 'session_id' | 'resume_gateway_url'> {
     return {
       v: 10,
       user: userPayload(this.state, this.botUserId),
-      guilds: [...this.state.guilds.keys()].map((id) => ({ id, unavailable: true })),
-      shard: [0, 1],
+      guilds: [...this.state.guilds.keys()].filter((id) => guildOnShard(id, shard)).map((id) => ({ id, unavailable: true })),
+      shard,
       application: { id: this.applicationId, flags: 0 as ApplicationFlags, flags_new: '0' },
     };
+  }
+
+  /** A new guild id; with `shard: [id, total]`, one whose guild that shard owns (the id's timestamp picks the shard). */
+  #guildId(shard?: [number, number]): string {
+    const now = Date.now();
+    for (let at = now; ; at++) {
+      const id = this.state.snowflake(at);
+      if (!shard || guildOnShard(id, shard)) return id;
+    }
   }
 
   #createRole(guildId: string, name: string, permissions: bigint): FakeRole {
