@@ -10,6 +10,7 @@ import { loadEngineConfig, type EngineConfig } from './config.js';
 import { isAppError } from './errors.js';
 import { createEngine, DEFAULT_K, DEFAULT_NAMESPACE, type Engine, type RetrainSummary } from './index/engine.js';
 import { createStderrLogger } from './log.js';
+import { exportNamespace, importNamespace } from './data-move.js';
 
 /** How many images are read and decoded while the model works on earlier ones. */
 const IN_FLIGHT = 4;
@@ -110,10 +111,33 @@ program
     });
   });
 
-async function withEngine(command: Command, run: (engine: Engine, global: GlobalOptions, config: EngineConfig) => Promise<number>): Promise<void> {
+program
+  .command('export')
+  .description('write one collection (images, index, models, and the bot’s settings for that server) to one file, to move it to another machine; stop the bot serving it first. The collection is then marked as moved and no longer served here')
+  .argument('<file>', 'the file to write')
+  .action(async (file: string, _options: unknown, command: Command) => {
+    const global = command.optsWithGlobals<GlobalOptions>();
+    const moved = await exportNamespace(configOf(global).dataDir, global.namespace, file);
+    console.log(`Exported ${moved.namespace}: ${moved.files} files, ${formatBytes(moved.bytes)}, ${moved.settings} settings rows, to ${file}. It is marked as moved and no longer served from here.`);
+  });
+
+program
+  .command('import')
+  .description('read a file written by `export` into this data folder, after checking every checksum; stop the bot first')
+  .argument('<file>', 'the exported file')
+  .action(async (file: string, _options: unknown, command: Command) => {
+    const moved = await importNamespace(configOf(command.optsWithGlobals<GlobalOptions>()).dataDir, file);
+    console.log(`Imported ${moved.namespace}: ${moved.files} files, ${formatBytes(moved.bytes)}, ${moved.settings} settings rows; checksums verified.`);
+  });
+
+function configOf(global: GlobalOptions): EngineConfig {
   if (existsSync('.env')) process.loadEnvFile('.env');
+  return loadEngineConfig(global.dataDir ? { ...process.env, DATA_DIR: global.dataDir } : process.env);
+}
+
+async function withEngine(command: Command, run: (engine: Engine, global: GlobalOptions, config: EngineConfig) => Promise<number>): Promise<void> {
   const global = command.optsWithGlobals<GlobalOptions>();
-  const config = loadEngineConfig(global.dataDir ? { ...process.env, DATA_DIR: global.dataDir } : process.env);
+  const config = configOf(global);
   const engine = createEngine({
     dataDir: config.dataDir,
     logger: createStderrLogger(config.logLevel === 'info' ? 'warn' : config.logLevel),

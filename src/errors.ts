@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'INDEX_CORRUPT'
   | 'STORE_FAILED'
   | 'BUSY'
+  | 'NAMESPACE_MOVED'
   | 'CONFIG_INVALID'
   | 'DOWNLOAD_REFUSED'
   | 'DOWNLOAD_FAILED'

@@ -158,6 +158,28 @@ export class BotSettings {
     await this.unwatch(guildId, channelId);
   }
 
+  /**
+   * Every row this file holds for one guild (its watched channels, their backfill cursors and notice switches, its
+   * own switches), for moving the guild to another machine; browsing states are short-lived and stay behind.
+   */
+  async guildEntries(guildId: string): Promise<Array<[string, unknown]>> {
+    const keys = [`watch:${guildId}`, `autoRetrain:${guildId}`, ...(await this.watched(guildId)).flatMap((c) => [`backfill:${c}`, `reposts:${c}`])];
+    const rows: Array<[string, unknown]> = [];
+    for (const key of keys) {
+      const value = await this.keyv.get<unknown>(key);
+      if (value !== undefined) rows.push([key, value]);
+    }
+    return rows;
+  }
+
+  /** Writes rows that `guildEntries` read on another machine. */
+  async restoreEntries(rows: Array<[string, unknown]>): Promise<void> {
+    for (const [key, value] of rows) {
+      if (!/^(watch|autoRetrain|backfill|reposts):\d+$/.test(key)) throw new Error(`not a guild setting: ${key}`);
+      await this.keyv.set(key, value);
+    }
+  }
+
   /** Forgets a guild entirely (the bot was removed from it). */
   async forgetGuild(guildId: string): Promise<void> {
     for (const channelId of await this.watched(guildId)) {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError, isAppError } from '../errors.js';
@@ -28,6 +29,12 @@ export function namespaceDir(dataDir: string, name: string): string {
   return join(dataDir, 'namespaces', name);
 }
 
+/**
+ * Left in a namespace's folder by `relevant export`: the collection now lives on another machine, so this one must
+ * not serve it (and drift from the moved copy). Removing the file by hand undoes the move on this side.
+ */
+export const MOVED_MARKER = 'MOVED';
+
 export function validateNamespaceName(name: string): string {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
     throw new AppError('CONFIG_INVALID', `"${name}" is not a valid namespace name (letters, digits, - and _, up to 64).`);
@@ -57,6 +64,9 @@ export class Namespace {
 
   static async open(dataDir: string, name: string, featureDim: number, log: Logger): Promise<Namespace> {
     const dir = namespaceDir(dataDir, validateNamespaceName(name));
+    if (existsSync(join(dir, MOVED_MARKER))) {
+      throw new AppError('NAMESPACE_MOVED', `This collection's images were moved to another machine; they are not served here (${name}).`, { details: { namespace: name } });
+    }
     await mkdir(dir, { recursive: true });
     const stale = [...(await removeStaleTempFiles(dir)), ...(await removeStaleTempFiles(join(dir, 'vae')))];
     if (stale.length > 0) log.info(`namespace ${name}: removed ${stale.length} temporary files an interrupted write left (${stale.join(', ')})`);
