@@ -54,7 +54,7 @@ test('delete removes the record and its duplicate key; scan pages through everyt
   await store.close();
 });
 
-test('loadFeatures returns every stored row in scan order as one matrix, and refuses rows of another width', async () => {
+test('loadFeatures returns every stored row in id order as one matrix, and refuses rows of another width', async () => {
   const store = await FeatureStore.open(join(await tempDir(), 'store.sqlite'));
   // A source starting with ':' is one keyv escapes: the direct decode must still read the row.
   for (let i = 0; i < 1203; i++) await store.exclusive(() => store.insert({ ...base, source: i % 2 ? ':odd.png' : 'even.png', sha256: `h${i}` }, features(i)));
@@ -62,6 +62,7 @@ test('loadFeatures returns every stored row in scan order as one matrix, and ref
   const matrix = await store.loadFeatures(1280);
   const scanned: Array<{ id: number; features: Float32Array }> = [];
   for await (const image of store.scan()) scanned.push(image);
+  scanned.sort((x, y) => x.id - y.id);
   assert.deepEqual(matrix.ids, scanned.map((image) => image.id));
   assert.equal(matrix.features.length, 1202 * 1280);
   scanned.forEach((image, row) => assert.deepEqual(matrix.features.subarray(row * 1280, (row + 1) * 1280), image.features, `row ${row}`));
