@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { isAppError } from '../src/errors.js';
+import { pack, unpackInto } from '../src/index/feature-blobs.js';
 import { FeatureStore } from '../src/index/store.js';
 import { encodeFloat16 } from '../src/util/float16.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -133,4 +134,22 @@ test('a store written before references is read as one reference per image and u
   assert.equal(await store.findBySha('bb'), undefined);
   assert.equal((await store.loadFeatures(1280)).ids.length, 1);
   await store.close();
+});
+
+test('packed features (zeros elided) unpack to the same bytes for every half pattern, negative zero and NaN included', () => {
+  let x = 7;
+  const next = () => (x = (x * 1103515245 + 12345) >>> 0);
+  for (let round = 0; round < 200; round++) {
+    const f16 = Buffer.alloc(2 * (1 + (next() % 1500)));
+    const zeroShare = (next() % 100) / 100;
+    for (let i = 0; i < f16.length; i += 2) {
+      const r = next() % 100;
+      const half = r < zeroShare * 100 ? 0 : r % 7 === 0 ? [0x8000, 0x7e00, 0x7c00, 0x0001, 0xfbff][next() % 5] : next() & 0xffff;
+      f16.writeUInt16LE(half, i);
+    }
+    const out = Buffer.alloc(f16.length + 4, 0xaa);
+    unpackInto(pack(f16), f16.length, out, 2);
+    assert.ok(out.subarray(2, 2 + f16.length).equals(f16), `round ${round}`);
+    assert.deepEqual([out[0], out[1], out[out.length - 1]], [0xaa, 0xaa, 0xaa], 'nothing written outside the slot');
+  }
 });

@@ -6,7 +6,8 @@ import type { RecordValue } from './store.js';
  * Moves features out of records written before the `features` table existed (base64 float16 inside keyv's JSON)
  * into it, in batches: one transaction writes a batch's BLOBs, rewrites its records without features and saves the
  * cursor, so a process killed mid-way leaves every record in one form or the other, each readable, and the next
- * open carries on from the cursor. `meta:featureBlobs` marks a finished store, so later opens read one key.
+ * open carries on from the cursor. `meta:featureBlobs` marks a finished store, so later opens read one key. Then
+ * the file is vacuumed once, or it would keep the size the base64 gave it.
  */
 export const FEATURES_MIGRATED = 'meta:featureBlobs';
 const CURSOR = 'meta:featureMigrationCursor';
@@ -24,6 +25,7 @@ interface Store {
   blocks: FeatureBlocks;
   imagePages(after?: string): AsyncGenerator<Array<{ key: string; value: string }>>;
   transaction<T>(work: () => Promise<T>): Promise<T>;
+  vacuum(): Promise<void>;
 }
 
 /** Returns how many records it moved (0 for a store already in the new form). */
@@ -65,5 +67,8 @@ export async function migrateFeatures(store: Store, options: MigrationOptions = 
     await store.keyv.set(FEATURES_MIGRATED, true);
     await store.keyv.delete(CURSOR);
   });
+  // The base64 the records held leaves free pages that SQLite would only reuse, never return: one VACUUM gives
+  // them back. It is a transaction of its own, so a kill during it leaves the migrated store as it was, just larger.
+  if (moved > 0) await store.vacuum();
   return moved;
 }

@@ -154,6 +154,7 @@ export class FeatureStore {
           blocks: store.blocks,
           imagePages: (after) => store.imagePages(after),
           transaction: (work) => store.transaction(work),
+          vacuum: async () => void (await adapter.query('VACUUM')),
         },
         options,
       );
