@@ -41,8 +41,9 @@ export async function migrateFeatures(store: Store, options: MigrationOptions = 
     pending = [];
     await store.transaction(async () => {
       const blobs: Array<{ id: number; f16: Buffer }> = [];
-      for (const row of rows) {
-        const record = (await store.keyv.deserializeData<RecordValue>(row.value))?.value;
+      // Read again inside the transaction: another process sharing the file may have moved or changed them since.
+      const keys = rows.map((row) => row.key.slice(row.key.indexOf(':') + 1));
+      for (const record of await store.keyv.getMany<RecordValue>(keys)) {
         if (record?.f16 === undefined) continue;
         const { f16, ...rest } = record;
         // A record whose features were never written (an empty string) has none to move.
@@ -68,7 +69,8 @@ export async function migrateFeatures(store: Store, options: MigrationOptions = 
     await store.keyv.delete(CURSOR);
   });
   // The base64 the records held leaves free pages that SQLite would only reuse, never return: one VACUUM gives
-  // them back. It is a transaction of its own, so a kill during it leaves the migrated store as it was, just larger.
-  if (moved > 0) await store.vacuum();
+  // them back. It is a transaction of its own, so a kill during it leaves the migrated store as it was, just larger;
+  // so does a reader in another process, which makes it fail (SQLITE_BUSY) without harm.
+  if (moved > 0) await store.vacuum().catch(() => undefined);
   return moved;
 }
