@@ -38,7 +38,7 @@ async function fileBytes(path: string): Promise<number> {
 }
 
 /** The previous release's form, written with keyv as its `insert` did, many images per transaction. */
-async function writeOldForm(path: string, n: number, shape: Shape, features: Float32Array): Promise<void> {
+export async function writeOldForm(path: string, n: number, shape: Shape, features: Float32Array): Promise<void> {
   const adapter = new KeyvSqlite({ uri: `sqlite://${path}` });
   const keyv = new Keyv({ store: adapter, namespace: 'store' });
   await adapter.query('PRAGMA journal_mode=WAL');
