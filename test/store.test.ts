@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { isAppError } from '../src/errors.js';
+import { pack, unpackInto } from '../src/index/feature-blobs.js';
 import { FeatureStore } from '../src/index/store.js';
 import { encodeFloat16 } from '../src/util/float16.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -54,7 +55,7 @@ test('delete removes the record and its duplicate key; scan pages through everyt
   await store.close();
 });
 
-test('loadFeatures returns every stored row in scan order as one matrix, and refuses rows of another width', async () => {
+test('loadFeatures returns every stored row in id order as one matrix, and refuses rows of another width', async () => {
   const store = await FeatureStore.open(join(await tempDir(), 'store.sqlite'));
   // A source starting with ':' is one keyv escapes: the direct decode must still read the row.
   for (let i = 0; i < 1203; i++) await store.exclusive(() => store.insert({ ...base, source: i % 2 ? ':odd.png' : 'even.png', sha256: `h${i}` }, features(i)));
@@ -62,6 +63,7 @@ test('loadFeatures returns every stored row in scan order as one matrix, and ref
   const matrix = await store.loadFeatures(1280);
   const scanned: Array<{ id: number; features: Float32Array }> = [];
   for await (const image of store.scan()) scanned.push(image);
+  scanned.sort((x, y) => x.id - y.id);
   assert.deepEqual(matrix.ids, scanned.map((image) => image.id));
   assert.equal(matrix.features.length, 1202 * 1280);
   scanned.forEach((image, row) => assert.deepEqual(matrix.features.subarray(row * 1280, (row + 1) * 1280), image.features, `row ${row}`));
@@ -132,4 +134,22 @@ test('a store written before references is read as one reference per image and u
   assert.equal(await store.findBySha('bb'), undefined);
   assert.equal((await store.loadFeatures(1280)).ids.length, 1);
   await store.close();
+});
+
+test('packed features (zeros elided) unpack to the same bytes for every half pattern, negative zero and NaN included', () => {
+  let x = 7;
+  const next = () => (x = (x * 1103515245 + 12345) >>> 0);
+  for (let round = 0; round < 200; round++) {
+    const f16 = Buffer.alloc(2 * (1 + (next() % 1500)));
+    const zeroShare = (next() % 100) / 100;
+    for (let i = 0; i < f16.length; i += 2) {
+      const r = next() % 100;
+      const half = r < zeroShare * 100 ? 0 : r % 7 === 0 ? [0x8000, 0x7e00, 0x7c00, 0x0001, 0xfbff][next() % 5] : next() & 0xffff;
+      f16.writeUInt16LE(half, i);
+    }
+    const out = Buffer.alloc(f16.length + 4, 0xaa);
+    unpackInto(pack(f16), f16.length, out, 2);
+    assert.ok(out.subarray(2, 2 + f16.length).equals(f16), `round ${round}`);
+    assert.deepEqual([out[0], out[1], out[out.length - 1]], [0xaa, 0xaa, 0xaa], 'nothing written outside the slot');
+  }
 });

@@ -8,6 +8,7 @@ import { BENCH_NAMESPACE as NAMESPACE, bytesToMiB, median, round, runChild, type
 import { INDEX_KEY_ID, ensureIndex, indexDir, indexSizes } from './query.js';
 import { trainedNamespace } from './retrain.js';
 import { servingNamespace } from './serving.js';
+import { STORE_TARGET_BYTES, storeSizeRows } from './store-size.js';
 import type { ServeResult } from './serve.js';
 import { LATENT_DIM, clusteredLatents } from './vectors.js';
 
@@ -30,10 +31,11 @@ export async function runIndexLoad(args: { dir: string }): Promise<IndexLoadResu
   return { loadMs: round(loadMs, 1), graphMs: round(graphMs, 1) };
 }
 
-async function folderBytes(dir: string): Promise<number> {
+/** The size of every file under `dir`, or of those whose name matches `only`. */
+async function folderBytes(dir: string, only?: RegExp): Promise<number> {
   let total = 0;
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+    if (entry.isFile() && (only?.test(entry.name) ?? true)) total += (await stat(join(entry.parentPath, entry.name))).size;
   }
   return total;
 }
@@ -78,7 +80,15 @@ export async function benchMemory(ctx: BenchContext): Promise<SuiteResult> {
       metric: `on disk at ${label} (store + index + VAE)`,
       value: bytesToMiB(nsBytes),
       unit: 'MiB',
-      note: isTarget && i > 0 ? 'store records without features (see the fixture); 1280 float16 features add ~3.4 KiB per image' : undefined,
+    });
+    const storeBytes = await folderBytes(namespaceDir(fixture.dataDir, NAMESPACE), /^store\.sqlite/);
+    rows.push({
+      suite: 'memory',
+      metric: `store on disk at ${label}, per image (records and float16 features)`,
+      value: round(storeBytes / fixture.images),
+      unit: 'B',
+      target: isTarget ? { op: '<=', value: STORE_TARGET_BYTES } : undefined,
+      note: `store.sqlite ${bytesToMiB(storeBytes)} MiB; records shaped like the fixtures', no thumbnails`,
     });
     rows.push({
       suite: 'memory',
@@ -103,5 +113,7 @@ export async function benchMemory(ctx: BenchContext): Promise<SuiteResult> {
       note: `graph ready after ${result.graphMs} ms; ${bytesToMiB(bytes)} MiB of files, ${bytesToMiB(maxRssBytes)} MiB peak RSS`,
     });
   }
-  return { rows, detail: { ...detail, indexes: Object.fromEntries(indexes) } };
+  const storeSize = await storeSizeRows(ctx);
+  rows.push(...storeSize.rows);
+  return { rows, detail: { ...detail, indexes: Object.fromEntries(indexes), storeSize: storeSize.detail } };
 }

@@ -520,16 +520,16 @@ export function createEngine(options: EngineOptions): Engine {
     async removeWhere(predicate, whereOptions = {}) {
       const ns = await namespace(whereOptions.namespace);
       const selections = new Map<number, (reference: ImageReference) => boolean>();
-      for await (const image of ns.store.scan()) {
-        const select = selectViews(stripFeatures(image), predicate);
-        if (select) selections.set(image.id, select);
+      for await (const record of ns.store.records()) {
+        const select = selectViews(record, predicate);
+        if (select) selections.set(record.id, select);
       }
       return removeReferences(ns, selections);
     },
 
     async *references(referenceOptions = {}) {
       const ns = await namespace(referenceOptions.namespace);
-      for await (const image of ns.store.scan()) yield* referenceViews(stripFeatures(image));
+      for await (const record of ns.store.records()) yield* referenceViews(record);
     },
 
     async findByRef(ref, refOptions = {}) {

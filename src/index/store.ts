@@ -4,6 +4,8 @@ import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { AppError } from '../errors.js';
 import { decodeFloat16, decodeFloat16Into, encodeFloat16 } from '../util/float16.js';
+import { FeatureBlocks } from './feature-blobs.js';
+import { migrateFeatures, type MigrationOptions } from './feature-migration.js';
 import { FeedbackStore } from './feedback-store.js';
 
 /**
@@ -71,7 +73,7 @@ export interface StoredImage extends ImageRecord {
  * level and no `refs`; they are read as an image with that one reference (`fromValue`) and rewritten in this form
  * when a reference is added or removed, so there is no migration step that could be interrupted.
  */
-interface RecordValue {
+export interface RecordValue {
   id: number;
   sha256: string;
   width: number;
@@ -81,8 +83,11 @@ interface RecordValue {
   source?: string;
   extra?: Record<string, string>;
   ref?: string;
-  /** base64 of the raw features as float16. */
-  f16: string;
+  /**
+   * base64 of the raw features as float16, in records written before features moved to the `features` table
+   * (feature-blobs.ts). Opening the store moves them there (feature-migration.ts); until then they are read from here.
+   */
+  f16?: string;
 }
 
 /** Row-major features of many images: row i belongs to ids[i]. */
@@ -96,23 +101,36 @@ const SCAN_PAGE = 500;
 /** Room for images indexed between loadFeatures' count and its scan, so that they rarely make it grow. */
 const LOAD_SLACK_ROWS = 256;
 
+/** What `insertMany` stores per image. */
+export interface NewImage {
+  record: Omit<ImageRecord, 'id' | 'refs'>;
+  features: Float32Array;
+  thumbnail?: Uint8Array;
+}
+
 /**
- * The feature store of one namespace: a SQLite file reached through keyv. Keys: `img:<id>` → record with
- * features and references, `sha:<sha256>` → id (duplicate detection), `ref:<ref>|<id>` (lookup by caller key, one
- * per ref any of the image's references has), `thumb:<id>` → a small WebP, `meta:<name>` → small values. An image
- * counts as stored once the transaction that writes its keys has committed.
+ * The feature store of one namespace: a SQLite file reached through keyv, plus a `features` table of float16
+ * BLOBs in the same file (feature-blobs.ts). Keys: `img:<id>` → record with its references, `sha:<sha256>` → id
+ * (duplicate detection), `ref:<ref>|<id>` (lookup by caller key, one per ref any of the image's references has),
+ * `thumb:<id>` → a small WebP, `meta:<name>` → small values. An image counts as stored once the transaction that
+ * writes its keys and its features has committed.
  */
 export class FeatureStore {
   private queue: Promise<unknown> = Promise.resolve();
   private feedbackStore: FeedbackStore | undefined;
 
+  private readonly blocks: FeatureBlocks;
+
   private constructor(
     private readonly keyv: Keyv,
     private readonly adapter: KeyvSqlite,
     private readonly table: string,
-  ) {}
+  ) {
+    this.blocks = new FeatureBlocks((sql, ...args) => this.adapter.query(sql, ...args));
+  }
 
-  static async open(path: string): Promise<FeatureStore> {
+  /** Opens the file and finishes moving features out of old-form records, if any are left (feature-migration.ts). */
+  static async open(path: string, options: MigrationOptions = {}): Promise<FeatureStore> {
     await mkdir(dirname(path), { recursive: true });
     const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 10_000 });
     const keyv = new Keyv({ store: adapter, namespace: KEYV_NAMESPACE });
@@ -127,7 +145,24 @@ export class FeatureStore {
     } catch (error) {
       throw new AppError('STORE_FAILED', `Cannot open the store at ${path}.`, { cause: errorEvent ?? error });
     }
-    return new FeatureStore(keyv, adapter, adapter.opts.table ?? 'keyv');
+    const store = new FeatureStore(keyv, adapter, adapter.opts.table ?? 'keyv');
+    try {
+      await store.blocks.createTable();
+      await migrateFeatures(
+        {
+          keyv,
+          blocks: store.blocks,
+          imagePages: (after) => store.imagePages(after),
+          transaction: (work) => store.transaction(work),
+          vacuum: async () => void (await adapter.query('VACUUM')),
+        },
+        options,
+      );
+    } catch (error) {
+      await keyv.disconnect().catch(() => undefined);
+      throw error;
+    }
+    return store;
   }
 
   /** Runs `task` after every earlier exclusive task: one writer at a time keeps the transactions apart. */
@@ -147,16 +182,32 @@ export class FeatureStore {
    * transaction. Call inside `exclusive`.
    */
   async insert(record: Omit<ImageRecord, 'id' | 'refs'>, features: Float32Array, thumbnail?: Uint8Array): Promise<ImageRecord> {
+    return (await this.insertMany([{ record, features, ...(thumbnail ? { thumbnail } : {}) }]))[0];
+  }
+
+  /**
+   * Stores several images with consecutive new ids in one transaction (what a bulk import needs: the features of
+   * 8 neighbouring ids share one row, written once). No duplicate check. Call inside `exclusive`.
+   */
+  async insertMany(images: NewImage[]): Promise<ImageRecord[]> {
     return this.transaction(async () => {
-      const id = await this.nextId();
-      const reference: ImageReference = { source: record.source, addedAt: record.addedAt, ...(record.ref === undefined ? {} : { ref: record.ref }), ...(record.extra === undefined ? {} : { extra: record.extra }) };
-      const value: RecordValue = { id, sha256: record.sha256, width: record.width, height: record.height, addedAt: record.addedAt, refs: [reference], f16: encodeFloat16(features).toString('base64') };
-      await this.keyv.set(`img:${id}`, value);
-      await this.keyv.set(`sha:${record.sha256}`, id);
-      if (record.ref !== undefined) await this.keyv.set(refKey(record.ref, id), 1);
-      if (thumbnail) await this.keyv.set(`thumb:${id}`, Buffer.from(thumbnail).toString('base64'));
-      await this.keyv.set('meta:nextId', id + 1);
-      return withoutFeatures(value);
+      const first = await this.nextId();
+      const out: ImageRecord[] = [];
+      const f16: Array<{ id: number; f16: Buffer }> = [];
+      for (const [i, { record, features, thumbnail }] of images.entries()) {
+        const id = first + i;
+        const reference: ImageReference = { source: record.source, addedAt: record.addedAt, ...(record.ref === undefined ? {} : { ref: record.ref }), ...(record.extra === undefined ? {} : { extra: record.extra }) };
+        const value: RecordValue = { id, sha256: record.sha256, width: record.width, height: record.height, addedAt: record.addedAt, refs: [reference] };
+        await this.keyv.set(`img:${id}`, value);
+        await this.keyv.set(`sha:${record.sha256}`, id);
+        if (record.ref !== undefined) await this.keyv.set(refKey(record.ref, id), 1);
+        if (thumbnail) await this.keyv.set(`thumb:${id}`, Buffer.from(thumbnail).toString('base64'));
+        f16.push({ id, f16: encodeFloat16(features) });
+        out.push(withoutFeatures(value));
+      }
+      await this.blocks.putMany(f16);
+      await this.keyv.set('meta:nextId', first + images.length);
+      return out;
     });
   }
 
@@ -209,7 +260,7 @@ export class FeatureStore {
 
   async get(id: number): Promise<StoredImage | undefined> {
     const value = await this.keyv.get<RecordValue>(`img:${id}`);
-    return value ? toStored(value) : undefined;
+    return value ? toStored(value, value.f16 === undefined ? await this.blocks.get(id) : undefined) : undefined;
   }
 
   async getRecords(ids: number[]): Promise<Map<number, ImageRecord>> {
@@ -244,6 +295,7 @@ export class FeatureStore {
   private async deleteKeys(value: RecordValue): Promise<void> {
     await this.feedback.removeImage(value.id);
     await this.keyv.delete(`img:${value.id}`);
+    await this.blocks.delete(value.id);
     await this.keyv.delete(`thumb:${value.id}`);
     for (const ref of new Set(referencesOf(value).map((r) => r.ref))) if (ref !== undefined) await this.keyv.delete(refKey(ref, value.id));
     if ((await this.findBySha(value.sha256)) === value.id) await this.keyv.delete(`sha:${value.sha256}`);
@@ -251,50 +303,55 @@ export class FeatureStore {
 
   /** Every stored image in id-key order, read a page at a time so memory stays flat. */
   async *scan(): AsyncGenerator<StoredImage> {
+    for await (const records of this.recordPages()) {
+      const features = await this.blocks.getMany(records.filter((r) => r.f16 === undefined).map((r) => r.id));
+      for (const record of records) yield toStored(record, features.get(record.id));
+    }
+  }
+
+  /** Every stored image's record without its features (what listing references needs), in id-key order. */
+  async *records(): AsyncGenerator<ImageRecord> {
+    for await (const records of this.recordPages()) for (const record of records) yield withoutFeatures(record);
+  }
+
+  private async *recordPages(): AsyncGenerator<RecordValue[]> {
     for await (const rows of this.imagePages()) {
+      const records: RecordValue[] = [];
       for (const row of rows) {
         const data = await this.keyv.deserializeData<RecordValue>(row.value);
-        if (data?.value) yield toStored(data.value);
+        if (data?.value) records.push(data.value);
       }
+      yield records;
     }
   }
 
   /**
-   * Every stored image's id and features as one row-major matrix (what a retrain needs, and nothing else). The
-   * matrix is sized from a count taken first and grows if images arrive during the scan; each row is decoded
-   * straight into it, so the features exist once, as float32.
+   * Every stored image's id and features as one row-major matrix (what a retrain needs, and nothing else), in id
+   * order. The matrix is sized from a count taken first and grows if images arrive during the scan; each row is
+   * decoded straight from the float16 BLOBs into it, so the features exist once, as float32.
    */
   async loadFeatures(dim: number): Promise<FeatureMatrix> {
     let capacity = (await this.count()) + LOAD_SLACK_ROWS;
     let features = new Float32Array(capacity * dim);
     const ids: number[] = [];
-    // One more byte than a row needs, so a longer row shows up as a short write rather than being cut to size.
-    const bytes = Buffer.allocUnsafe(dim * 2 + 1);
-    for await (const rows of this.imagePages()) {
-      for (const row of rows) {
-        // keyv's serializer writes plain JSON and only rewrites strings that start with ':' (and Buffers): the
-        // id is a number and f16 is base64, which never starts with ':', so neither needs keyv's per-row reviver.
-        const record = (JSON.parse(row.value) as { value?: Partial<RecordValue> }).value;
-        if (typeof record?.id !== 'number' || typeof record.f16 !== 'string') continue;
-        const written = bytes.write(record.f16, 'base64');
-        if (written !== dim * 2) {
-          const found = Math.floor(Buffer.byteLength(record.f16, 'base64') / 2);
-          throw new AppError('STORE_FAILED', `Image ${record.id} in the store has ${found} features where ${dim} were expected.`, {
-            details: { id: record.id, expected: dim },
-          });
-        }
-        if (ids.length === capacity) {
-          capacity = Math.ceil(capacity * 1.25);
-          const grown = new Float32Array(capacity * dim);
-          grown.set(features);
-          features = grown;
-        }
-        decodeFloat16Into(bytes, dim, features, ids.length * dim);
-        ids.push(record.id);
+    for await (const page of this.blocks.pages()) {
+      if (page.width !== dim * 2) {
+        throw new AppError('STORE_FAILED', `Image ${page.ids[0]} in the store has ${page.width / 2} features where ${dim} were expected.`, {
+          details: { id: page.ids[0], expected: dim },
+        });
       }
+      if (ids.length + page.ids.length > capacity) {
+        capacity = Math.ceil(Math.max(capacity * 1.25, ids.length + page.ids.length));
+        const grown = new Float32Array(capacity * dim);
+        grown.set(features);
+        features = grown;
+      }
+      decodeFloat16Into(page.f16, page.ids.length * dim, features, ids.length * dim);
+      for (const id of page.ids) ids.push(id);
     }
     return { ids, features: features.subarray(0, ids.length * dim) };
   }
+
   async getThumbnail(id: number): Promise<Buffer | undefined> {
     const value = await this.keyv.get<string>(`thumb:${id}`);
     return value === undefined ? undefined : Buffer.from(value, 'base64');
@@ -310,10 +367,9 @@ export class FeatureStore {
     return this.idsAfterPrefix(`${KEYV_NAMESPACE}:img:`);
   }
 
-  /** The raw rows of every image key in key order, a page at a time. */
-  private async *imagePages(): AsyncGenerator<Array<{ key: string; value: string }>> {
+  /** The raw rows of every image key in key order after `after` (a full key), a page at a time. */
+  private async *imagePages(after = `${KEYV_NAMESPACE}:img:`): AsyncGenerator<Array<{ key: string; value: string }>> {
     const prefix = `${KEYV_NAMESPACE}:img:`;
-    let after = prefix;
     for (;;) {
       const rows = (await this.adapter.query(
         `SELECT key, value FROM ${this.table} WHERE key > ? AND key < ? ORDER BY key LIMIT ?`,
@@ -360,6 +416,7 @@ export class FeatureStore {
     await this.keyv.disconnect();
   }
 
+  /** Runs `work` in one SQLite transaction. Called by the migration before the store is handed out. */
   private async transaction<T>(work: () => Promise<T>): Promise<T> {
     await this.adapter.query('BEGIN IMMEDIATE');
     try {
@@ -397,6 +454,8 @@ function withoutFeatures(value: RecordValue): ImageRecord {
   return { ...throughReference({ id, sha256, width, height, addedAt, source: '', refs }, refs[0]), refs };
 }
 
-function toStored(value: RecordValue): StoredImage {
-  return { ...withoutFeatures(value), features: decodeFloat16(Buffer.from(value.f16, 'base64')) };
+/** The record with its features: from the old-form record's base64 if it has one, else from its BLOB. */
+function toStored(value: RecordValue, blob: Buffer | undefined): StoredImage {
+  const f16 = value.f16 === undefined ? blob : Buffer.from(value.f16, 'base64');
+  return { ...withoutFeatures(value), features: f16 ? decodeFloat16(f16) : new Float32Array(0) };
 }
