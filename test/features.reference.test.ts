@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createFeatureExtractor, type FeatureExtractor } from '../src/ml/features.js';
 import { preprocessImage } from '../src/ml/image.js';
+import { cosine } from '../src/index/near-duplicates.js';
 import { findPackageRoot } from '../src/ml/onnx-model.js';
 
 interface Reference {
@@ -14,18 +15,6 @@ interface Reference {
 
 const FIXTURES = join(findPackageRoot(), 'test', 'fixtures', 'reference');
 const MIN_COSINE = 0.99;
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 function argmax(values: ArrayLike<number>): number {
   let best = 0;
@@ -57,7 +46,7 @@ describe('MobileNetV2 against the reference embeddings', () => {
         const image = await preprocessImage(await readFile(join(FIXTURES, name)));
         const { features, logits } = await extractor.extractWithLogits(image.input);
         assert.equal(features.length, expected.features.length);
-        return { name, cos: cosine(features, expected.features), top1: argmax(logits), expected: expected.top5[0].index };
+        return { name, cos: cosine(features, Float32Array.from(expected.features)), top1: argmax(logits), expected: expected.top5[0].index };
       }),
     );
     for (const r of results) {

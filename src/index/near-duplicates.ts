@@ -22,7 +22,8 @@ export interface NearDuplicate {
   score: number;
 }
 
-function cosine(a: Float32Array, b: Float32Array): number {
+/** Cosine similarity; 0 when either vector is all zeros (a failed extraction). */
+export function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;
   let na = 0;
   let nb = 0;
