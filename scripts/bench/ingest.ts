@@ -9,7 +9,7 @@ import { Namespace } from '../../src/index/namespace.js';
 import { silentLogger } from '../../src/log.js';
 import { createFeatureExtractor } from '../../src/ml/features.js';
 import { preprocessImage } from '../../src/ml/image.js';
-import { thumbnailFromInput } from '../../src/ml/thumbnail.js';
+import { thumbnailFromPixels } from '../../src/ml/thumbnail.js';
 import { bytesToMiB, median, round, runChild, type BenchContext, type Row, type SuiteResult } from './common.js';
 import { ENGINE_FIT, IN_FLIGHT, inFlight } from './decode.js';
 import { uploads, type Upload } from './uploads.js';
@@ -68,11 +68,12 @@ async function stageTimes(set: Upload[], dataDir: string): Promise<Record<string
     for (const u of set) createHash('sha256').update(u.bytes).digest('hex');
   });
 
-  const inputs: Float32Array[] = [];
+  const images: { input: Float32Array; pixels: Buffer }[] = [];
   const decode = await timeStage(n, () =>
-    inFlight(set, IN_FLIGHT, async (u) => inputs.push((await preprocessImage(u.bytes, { fit: ENGINE_FIT })).input)),
+    inFlight(set, IN_FLIGHT, async (u) => images.push(await preprocessImage(u.bytes, { fit: ENGINE_FIT }))),
   );
-  const thumbnail = await timeStage(n, () => inFlight(inputs, IN_FLIGHT, (x) => thumbnailFromInput(x)));
+  const inputs = images.map((image) => image.input);
+  const thumbnail = await timeStage(n, () => inFlight(images, IN_FLIGHT, (image) => thumbnailFromPixels(image.pixels)));
 
   const extractor = await createFeatureExtractor();
   let features: Float32Array[] = [];
