@@ -36,14 +36,19 @@ export async function benchDecode(ctx: BenchContext): Promise<SuiteResult> {
   for (const u of set.slice(0, 4)) await preprocessImage(u.bytes, { fit: ENGINE_FIT });
 
   const perUpload = new Map<string, number[]>();
+  /** CPU ms (all threads) per upload with the engine's fit, one at a time: which decoders the time goes to. */
+  const cpuPerUpload = new Map<string, number[]>();
   const throughput = new Map<string, number[]>();
   const record = <K>(map: Map<K, number[]>, key: K, value: number) => map.set(key, [...(map.get(key) ?? []), value]);
   for (let rep = 0; rep < reps; rep++) {
     for (const fit of FITS) {
       for (const u of set) {
+        const cpu = process.cpuUsage();
         const start = performance.now();
         await preprocessImage(u.bytes, { fit });
         record(perUpload, `${fit} ${u.name}`, performance.now() - start);
+        const { user, system } = process.cpuUsage(cpu);
+        if (fit === ENGINE_FIT) record(cpuPerUpload, u.name, (user + system) / 1000);
       }
       for (const concurrency of [1, IN_FLIGHT]) record(throughput, `${fit} ${concurrency}`, await imagesPerSecond(set, concurrency, fit));
     }
@@ -68,6 +73,12 @@ export async function benchDecode(ctx: BenchContext): Promise<SuiteResult> {
   const byMegapixels = [...new Set(set.map((u) => u.megapixels))]
     .sort((a, b) => a - b)
     .map((mp) => ({ megapixels: mp, ms: round(median(set.filter((u) => u.megapixels === mp).map(engineMs)), 1) }));
+  // Each format's CPU time per image of the whole mix, so the rows add up to the mix's decode CPU per image.
+  const formats = [...new Set(set.map((u) => u.format))];
+  const cpuOfMix = Object.fromEntries(
+    formats.map((format) => [format, set.filter((u) => u.format === format).reduce((sum, u) => sum + median(cpuPerUpload.get(u.name)!), 0) / set.length]),
+  );
+  const cpuTotal = Object.values(cpuOfMix).reduce((a, b) => a + b, 0);
   const rows: Row[] = [
     ...FITS.flatMap((fit) =>
       [1, IN_FLIGHT].map(
@@ -79,7 +90,17 @@ export async function benchDecode(ctx: BenchContext): Promise<SuiteResult> {
         }),
       ),
     ),
+    ...formats.map((format): Row => {
+      const count = set.filter((u) => u.format === format).length;
+      return {
+        suite: 'decode',
+        metric: `CPU ms per image of the mix spent on ${format} ('${ENGINE_FIT}', one at a time)`,
+        value: round(cpuOfMix[format], 1),
+        unit: 'ms',
+        note: `${count} of ${set.length} uploads, ${round((cpuOfMix[format] * set.length) / count, 1)} ms each; ${Math.round((100 * cpuOfMix[format]) / cpuTotal)} % of ${round(cpuTotal, 1)} ms`,
+      };
+    }),
     ...byMegapixels.map(({ megapixels, ms }): Row => ({ suite: 'decode', metric: `ms per image at ${megapixels} MP ('${ENGINE_FIT}', median over formats)`, value: ms, unit: 'ms' })),
   ];
-  return { rows, detail: { images: set.length, byFormatMs: byFormat, byMegapixels, uploads: uploadsDetail } };
+  return { rows, detail: { images: set.length, byFormatMs: byFormat, cpuMsOfMixByFormat: cpuOfMix, byMegapixels, uploads: uploadsDetail } };
 }

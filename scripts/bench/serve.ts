@@ -3,7 +3,7 @@
 import { renderCollage } from '../../src/collage.js';
 import { PREPROCESS_FIT, createEngine, type Engine } from '../../src/index/engine.js';
 import { preprocessImage } from '../../src/ml/image.js';
-import { thumbnailFromInput } from '../../src/ml/thumbnail.js';
+import { thumbnailFromPixels } from '../../src/ml/thumbnail.js';
 import { BENCH_NAMESPACE as NAMESPACE, quantile, round, type BenchContext } from './common.js';
 import { uploads } from './uploads.js';
 
@@ -46,7 +46,7 @@ export async function runServe(args: { dataDir: string; queries: number; importe
   try {
     let start = performance.now();
     const set = await uploads(args, args.queries);
-    const standIn = await thumbnailFromInput((await preprocessImage(set[set.length - 1].bytes, { fit: PREPROCESS_FIT })).input);
+    const standIn = await thumbnailFromPixels((await preprocessImage(set[set.length - 1].bytes, { fit: PREPROCESS_FIT })).pixels);
     // Reading the benchmark's files is not part of the bot's start.
     const readMs = performance.now() - start;
     start = performance.now();

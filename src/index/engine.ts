@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { createFeatureExtractor, type FeatureExtractor } from '../ml/features.js';
 import { defaultModelDir, readModelConfig } from '../ml/onnx-model.js';
 import { MAX_INPUT_BYTES, MAX_INPUT_PIXELS, preprocessImage, type Background } from '../ml/image.js';
-import { thumbnailFromInput } from '../ml/thumbnail.js';
+import { thumbnailFromPixels } from '../ml/thumbnail.js';
 import { DEFAULT_VAE_HYPER, saveVae } from '../ml/vae-model.js';
 import type { VaeHyperParams } from '../ml/vae-train.js';
 import { VaeEncoderWorker } from '../ml/vae-encoder-client.js';
@@ -259,7 +259,7 @@ export function createEngine(options: EngineOptions): Engine {
     const model = await startExtractor();
     const [vector, thumbnail] = await Promise.all([
       model.extract(image.input),
-      withThumbnail && options.thumbnails !== false ? thumbnailFromInput(image.input) : undefined,
+      withThumbnail && options.thumbnails !== false ? thumbnailFromPixels(image.pixels) : undefined,
     ]);
     return { features: vector, width: image.width, height: image.height, thumbnail };
   }
