@@ -1,7 +1,7 @@
 /**
  * The randomized leak test: random guilds (roles with partial permissions, role and member overwrites, public and
  * private threads, a forum, NSFW channels, the same file posted in several places), random permission changes between answers, random askers in random
- * channels and threads, every answer path (/relevant public and private, the context menu, a reply mentioning the
+ * channels and threads, every answer path (/relevant public and private, /reposts, the context menu, a reply mentioning the
  * bot, 🔎, ⬅️ ➡️ and 👍 👎 reactions, the private answer's buttons). Every message the bot creates or edits is checked the
  * moment Discord (the fake) stores it: no image may be placed where someone who can see that message cannot read
  * the image where it was posted. Who can see and read what is computed from the fake's own state with its own
@@ -61,7 +61,7 @@ describe('randomized leak test: no image ever shown to someone who cannot read i
   const guilds: Guild[] = [];
   const random = mulberry32(SEED);
   const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)];
-  const stats = { answers: 0, leaks: 0, nsfw: 0, examples: [] as string[] };
+  const stats = { answers: 0, leaks: 0, nsfw: 0, listings: 0, examples: [] as string[] };
   const results: ResultMessage[] = [];
   /** guild id → how many posts repeat an earlier post's bytes */
   const reposts = new Map<string, number>();
@@ -197,9 +197,12 @@ describe('randomized leak test: no image ever shown to someone who cannot read i
     }
     const message = messageId ? fake.state.messages.get(messageId) : undefined;
     if (!message || message.authorId !== fake.botUserId || !message.guildId) return;
-    const links = resultLinks(message.embeds as APIEmbed[]);
+    // Result cards link their posts in embeds; /reposts lists earlier posts as links in its text.
+    const listed = message.content.match(/https:\/\/discord\.com\/channels\/\d+\/\d+\/\d+/g) ?? [];
+    const links = [...resultLinks(message.embeds as APIEmbed[]), ...listed];
     if (links.length === 0) return;
     stats.answers += 1;
+    if (listed.length > 0) stats.listings += 1;
     const ephemeral = (message.flags & MessageFlags.Ephemeral) !== 0;
     const record = message.interactionId ? fake.interactions.get(message.interactionId) : undefined;
     const viewers = ephemeral
@@ -270,7 +273,23 @@ describe('randomized leak test: no image ever shown to someone who cannot read i
     const channelId = pick(where);
     const image = pick(g.images.filter((i) => fake.state.messages.has(i.messageId)));
     const bytes = await (await fetch(fake.serialize(fake.state.messages.get(image.messageId)!).attachments[0].url)).arrayBuffer();
-    if (roll < 0.7) {
+    if (roll >= 0.6 && roll < 0.7) {
+      // "Posted before?": only posts the asker can read, privately when one would expose a channel.
+      const ephemeral = random() < 0.3;
+      const upload = fake.uploadAttachment(channelId, { filename: 'q.png', data: Buffer.from(bytes), contentType: 'image/png' });
+      const id = fake.slashCommand({
+        guildId: g.id,
+        channelId,
+        userId: asker,
+        name: 'reposts',
+        options: [
+          { name: 'image', type: ApplicationCommandOptionType.Attachment, value: upload.id },
+          ...(ephemeral ? [{ name: 'private', type: ApplicationCommandOptionType.Boolean, value: true }] : []),
+        ],
+      });
+      askers.set(id, asker);
+      await fake.waitForReply(id, { until: (r) => r.record.replyLatencyMs !== null && (!/only to you/.test(r.original?.content ?? '') || r.followUps.length > 0) }).catch(() => undefined);
+    } else if (roll < 0.7) {
       const ephemeral = random() < 0.3;
       const id = askRelevant(fake, {
         guildId: g.id,
@@ -343,8 +362,9 @@ describe('randomized leak test: no image ever shown to someone who cannot read i
 
   test(`with every check on, ${ANSWERS} answers show no image to anyone who cannot read it`, async () => {
     stats.examples.length = 0;
+    stats.listings = 0;
     const outcome = await run(ANSWERS);
-    console.log(`# all checks on: ${outcome.answers} answers checked, ${outcome.leaks} leaks, ${outcome.nsfw} age-restricted images outside age-restricted channels`);
+    console.log(`# all checks on: ${outcome.answers} answers checked (${stats.listings} of them lists of earlier posts), ${outcome.leaks} leaks, ${outcome.nsfw} age-restricted images outside age-restricted channels`);
     assert.ok(outcome.answers >= ANSWERS, `only ${outcome.answers} answers`);
     assert.equal(outcome.leaks, 0, stats.examples.join('\n'));
     assert.equal(outcome.nsfw, 0);
