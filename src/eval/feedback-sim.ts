@@ -5,7 +5,8 @@
  * judged so far, and the k results of the moved query are shown next. P@k is measured on what is shown, as the
  * asker sees it.
  */
-import { unitRows } from '../index/quality-gate.js';
+import { nearestRows } from '../index/quality-gate.js';
+import { unitRows } from '../ml/vae-model.js';
 import { rocchio, ROCCHIO, type RocchioWeights } from '../index/feedback.js';
 import { mulberry32 } from '../util/random.js';
 
@@ -13,20 +14,8 @@ export type FeedbackSimOptions = { k: number; rounds: number; perRound: number; 
 
 /** The k rows most cosine-similar to `query` (unit), `self` excluded, best first. */
 function topK(unit: Float32Array, n: number, d: number, query: Float32Array, self: number, k: number): number[] {
-  const best: Array<{ j: number; s: number }> = [];
-  for (let j = 0; j < n; j++) {
-    if (j === self) continue;
-    let s = 0;
-    for (let t = 0; t < d; t++) s += unit[j * d + t] * query[t];
-    if (best.length === k && s <= best[k - 1].s) continue;
-    let p = best.length < k ? best.length : k - 1;
-    best[p] = { j, s };
-    while (p > 0 && best[p - 1].s < s) {
-      [best[p - 1], best[p]] = [best[p], best[p - 1]];
-      p--;
-    }
-  }
-  return best.map((b) => b.j);
+  const into = new Int32Array(k);
+  return Array.from(into.subarray(0, nearestRows(unit, n, d, query, 0, self, k, into)));
 }
 
 function pickUpTo(rows: number[], count: number, rand: () => number): number[] {

@@ -36,32 +36,35 @@ export function cosineSimilarities(unitQueries: Float32Array, queries: number, u
 }
 
 /**
- * For every row, the indices of its k most cosine-similar other rows, best first (n × k). Ties go to the
- * lower index, so results do not depend on floating-point accident in equal vectors.
+ * The indices of the `k` rows of `unit` (n × d, from unitRows) most cosine-similar to the unit vector at
+ * `query[queryOffset…]`, best first, row `skip` left out, written into `into`; returns how many were found. Ties go
+ * to the lower index, so results do not depend on floating-point accident in equal vectors.
  */
+export function nearestRows(unit: Float32Array, n: number, d: number, query: Float32Array, queryOffset: number, skip: number, k: number, into: Int32Array): number {
+  const topSim = new Float64Array(k);
+  let filled = 0;
+  for (let j = 0; j < n; j++) {
+    if (j === skip) continue;
+    const s = dot(unit, j * d, query, queryOffset, d);
+    if (filled === k && s <= topSim[k - 1]) continue;
+    let p = filled < k ? filled++ : k - 1;
+    while (p > 0 && topSim[p - 1] < s) {
+      topSim[p] = topSim[p - 1];
+      into[p] = into[p - 1];
+      p--;
+    }
+    topSim[p] = s;
+    into[p] = j;
+  }
+  return filled;
+}
+
+/** For every row, the indices of its k most cosine-similar other rows, best first (n × k; see nearestRows). */
 export function cosineNeighbours(vectors: Float32Array, n: number, d: number, k: number): Int32Array {
   const unit = unitRows(vectors, n, d);
   const kk = Math.min(k, n - 1);
   const out = new Int32Array(n * kk);
-  const topSim = new Float64Array(kk);
-  const topIdx = new Int32Array(kk);
-  for (let i = 0; i < n; i++) {
-    let filled = 0;
-    for (let j = 0; j < n; j++) {
-      if (j === i) continue;
-      const s = dot(unit, i * d, unit, j * d, d);
-      if (filled === kk && s <= topSim[kk - 1]) continue;
-      let p = filled < kk ? filled++ : kk - 1;
-      while (p > 0 && topSim[p - 1] < s) {
-        topSim[p] = topSim[p - 1];
-        topIdx[p] = topIdx[p - 1];
-        p--;
-      }
-      topSim[p] = s;
-      topIdx[p] = j;
-    }
-    out.set(topIdx.subarray(0, kk), i * kk);
-  }
+  for (let i = 0; i < n; i++) nearestRows(unit, n, d, unit, i * d, i, kk, out.subarray(i * kk, (i + 1) * kk));
   return out;
 }
 
