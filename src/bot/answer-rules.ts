@@ -1,6 +1,6 @@
 import type { Guild, GuildBasedChannel, GuildMember } from 'discord.js';
 import { referenceViews, type ImageRecord } from '../index/store.js';
-import { Places, resultFilter, sourceOf, type Place } from './access.js';
+import { channelById, Places, placeOf, resultFilter, sourceOf, type Place } from './access.js';
 import { AnswerAudience } from './audience.js';
 
 /**
@@ -28,6 +28,13 @@ export function answerRules(
       return ref === undefined || audience.exposes(ref);
     },
   };
+}
+
+/** The rules of an answer shown in `channelId` for `member`; undefined when that channel is not one the bot knows. */
+export async function answerRulesIn(guild: Guild, member: GuildMember, channelId: string): Promise<AnswerRules | undefined> {
+  const channel = await channelById(guild, channelId);
+  const place = channel && placeOf(channel);
+  return channel && place ? answerRules(guild, { member, channel, place }) : undefined;
 }
 
 /**

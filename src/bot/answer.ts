@@ -7,7 +7,7 @@ import {
 import { AppError } from '../errors.js';
 import type { QueryResult } from '../index/engine.js';
 import { channelById, placeOf } from './access.js';
-import { answerRules, pickView, publicFilter } from './answer-rules.js';
+import { answerRules, answerRulesIn, pickView, publicFilter } from './answer-rules.js';
 import type { BotContext } from './context.js';
 import { editReplyOrPost, followUpPrivately } from './late-answer.js';
 import { feedbackStart } from './feedback.js';
@@ -95,16 +95,15 @@ export async function addControls(message: Message): Promise<void> {
 export async function answerMention(ctx: BotContext, message: Message, bytes: Buffer): Promise<void> {
   const guild = message.guild;
   const member = message.member;
-  const channel = guild ? await channelById(guild, message.channelId) : undefined;
-  const place = channel && placeOf(channel);
-  if (!guild || !member || !channel || !place) return;
-  const shown = publicFilter(answerRules(guild, { member, channel, place }));
+  const rules = guild && member ? await answerRulesIn(guild, member, message.channelId) : undefined;
+  if (!guild || !rules) return;
+  const shown = publicFilter(rules);
   const result = await ctx.engine.query(bytes, { namespace: guild.id, k: 20, filter: shown.filter });
   if (result.hits.length === 0) {
     await message.reply({ content: 'I found no relevant images I can show here.' });
     return;
   }
-  const state = firstPage(guild.id, channel.id, message.author.id, result, false);
+  const state = firstPage(guild.id, message.channelId, message.author.id, result, false);
   const payload = await renderResults(ctx, guild, state);
   if (shown.withheld()) payload.content += LEFT_OUT;
   const reply = await message.reply(payload);

@@ -1,6 +1,5 @@
 import type { Guild } from 'discord.js';
-import { channelById, placeOf } from './access.js';
-import { answerRules, pickView, publicFilter, type AnswerRules } from './answer-rules.js';
+import { answerRulesIn, pickView, publicFilter, type AnswerRules } from './answer-rules.js';
 import type { BotContext } from './context.js';
 import { checkEnabled } from './privacy-checks.js';
 import { browseHit, LEFT_OUT, renderResults, type BrowseAction, type ResultPayload } from './results.js';
@@ -16,10 +15,8 @@ export type BrowseOutcome = { kind: 'ignored' } | { kind: 'closed' } | { kind: '
  */
 export async function rulesNow(guild: Guild, state: BrowseState): Promise<AnswerRules | undefined> {
   const member = await guild.members.fetch({ user: state.invokerId, force: true }).catch(() => null);
-  const channel = await channelById(guild, state.channelId);
-  const place = channel && placeOf(channel);
-  if (!member || !channel || !place) return undefined;
-  const rules = answerRules(guild, { member, channel, place });
+  const rules = member && (await answerRulesIn(guild, member, state.channelId));
+  if (!rules) return undefined;
   return state.ephemeral ? { readable: rules.readable, exposes: async () => false } : rules;
 }
 

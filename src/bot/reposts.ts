@@ -1,8 +1,7 @@
-import type { Guild, GuildMember, Message } from 'discord.js';
+import type { Guild, Message } from 'discord.js';
 import type { NearDuplicate } from '../index/engine.js';
 import type { ImageRecord } from '../index/store.js';
-import { channelById, placeOf } from './access.js';
-import { answerRules, type AnswerRules } from './answer-rules.js';
+import { answerRulesIn } from './answer-rules.js';
 import type { BotContext } from './context.js';
 import { jumpLink } from './results.js';
 import { checkSources } from './sources.js';
@@ -17,13 +16,6 @@ export interface EarlierPost {
   link: string;
   score: number;
   messageId: string;
-}
-
-/** The rules of an answer shown in `channelId` for `member` (the poster of a new image, or the asker of /reposts). */
-export async function rulesFor(guild: Guild, member: GuildMember, channelId: string): Promise<AnswerRules | undefined> {
-  const channel = await channelById(guild, channelId);
-  const place = channel && placeOf(channel);
-  return channel && place ? answerRules(guild, { member, channel, place }) : undefined;
 }
 
 /**
@@ -72,7 +64,7 @@ export async function noticeReposts(ctx: BotContext, message: Message, ids: numb
   const guild = message.guild;
   if (!guild || ids.length === 0) return;
   const member = message.member ?? (await guild.members.fetch(message.author.id).catch(() => null));
-  const rules = member && (await rulesFor(guild, member, message.channelId));
+  const rules = member && (await answerRulesIn(guild, member, message.channelId));
   if (!rules) return;
   const posted = BigInt(message.id);
   const filter = async (view: ImageRecord) => {

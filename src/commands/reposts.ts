@@ -1,7 +1,8 @@
 import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags, type GuildMember } from 'discord.js';
 import { checkQueryRate } from '../bot/answer.js';
 import { editReplyOrPost, followUpPrivately } from '../bot/late-answer.js';
-import { ANSWER_POSTS, describePosts, earlierPosts, rulesFor } from '../bot/reposts.js';
+import { answerRulesIn } from '../bot/answer-rules.js';
+import { ANSWER_POSTS, describePosts, earlierPosts } from '../bot/reposts.js';
 import { AppError } from '../errors.js';
 import type { ImageRecord } from '../index/store.js';
 import type { SlashCommand } from './command.js';
@@ -29,7 +30,7 @@ export const reposts: SlashCommand = {
     await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
     const guild = interaction.guild;
     const member = interaction.member as GuildMember | null;
-    const rules = guild && member && interaction.channelId ? await rulesFor(guild, member, interaction.channelId) : undefined;
+    const rules = guild && member && interaction.channelId ? await answerRulesIn(guild, member, interaction.channelId) : undefined;
     if (!guild || !rules) throw new AppError('NOT_PERMITTED', 'Earlier posts can only be looked up in a server channel.');
     const bytes = await imageOption(ctx, interaction);
     const exposing = new Set<string>();
