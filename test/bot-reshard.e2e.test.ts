@@ -1,22 +1,21 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { after, test } from 'node:test';
 import { BotSettings } from '../src/bot/settings.js';
 import { fakeBotEnv } from './fake-discord/client.js';
 import { startFakeDiscord, type FakeDiscord } from './fake-discord/index.js';
 import { askRelevant, messageLink, resultLinks } from './helpers/bot-world.js';
+import { cli } from './helpers/cli.js';
 import { nearDuplicate, referencePhotoPaths } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const START_MS = 180_000;
 
 /** One machine: `npm start` with its own DATA_DIR and shard settings, its output kept for assertions. */
@@ -99,8 +98,10 @@ test('a reshard from one machine to two moves a guild with export/import and it 
   // The guild that shard 1 of 2 serves moves to B.
   const moved = clubs[1];
   const file = join(work, `${moved.guild}.export`);
-  await promisify(execFile)(process.execPath, [CLI, '--data-dir', a.dataDir, '--namespace', moved.guild, 'export', file]);
-  await promisify(execFile)(process.execPath, [CLI, '--data-dir', b.dataDir, 'import', file]);
+  const exported = await cli(a.dataDir, '--namespace', moved.guild, 'export', file);
+  assert.equal(exported.code, 0, exported.stderr);
+  const imported = await cli(b.dataDir, 'import', file);
+  assert.equal(imported.code, 0, imported.stderr);
   assert.ok(existsSync(join(a.dataDir, 'namespaces', moved.guild, 'MOVED')));
 
   await a.start({ TOTAL_SHARDS: '2', SHARD_LIST: '0' }, /shard 0 of 2: ready/);

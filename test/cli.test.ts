@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { nearDuplicate, referencePhotoPaths } from './helpers/fixtures.js';
+import { cli } from './helpers/cli.js';
 import { tempDir } from './helpers/temp-dir.js';
 
-const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
-const run = promisify(execFile);
-
-async function cli(dataDir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, '--data-dir', dataDir, ...args], { env: { ...process.env, LOG_LEVEL: 'warn' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 test('the CLI indexes a folder, reports failures, answers queries with a collage, and shows stats', async () => {
   const work = await tempDir();
