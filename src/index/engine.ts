@@ -6,24 +6,17 @@ import { createFeatureExtractor, type FeatureExtractor } from '../ml/features.js
 import { defaultModelDir, readModelConfig } from '../ml/onnx-model.js';
 import { MAX_INPUT_BYTES, MAX_INPUT_PIXELS, preprocessImage, type Background } from '../ml/image.js';
 import { thumbnailFromPixels } from '../ml/thumbnail.js';
-import { DEFAULT_VAE_HYPER, saveVae } from '../ml/vae-model.js';
 import type { VaeHyperParams } from '../ml/vae-train.js';
-import { VaeEncoderWorker } from '../ml/vae-encoder-client.js';
-import { trainKeysInWorker } from '../ml/vae-worker-client.js';
 import { sha256 } from '../util/atomic-file.js';
-import { buildIndex } from './build-index.js';
 import { feedbackKey, type Feedback } from './feedback.js';
 import type { FeedbackStore } from './feedback-store.js';
-import { MIN_GATE_SAMPLE } from './quality-gate.js';
-import { chooseKey, type CandidateVerdict } from './key-choice.js';
-import { KEY_RULE, type EditedCopies, type KeyRule, type KeySignals } from './key-signals.js';
-import { applyTransform } from '../ml/transforms.js';
-import { Namespace, fillIndex, keyIdOf, namespaceDir, validateNamespaceName, vaeDir, type ActiveKey } from './namespace.js';
+import type { KeyRule } from './key-signals.js';
+import { Namespace, keyIdOf, namespaceDir, validateNamespaceName, type ActiveKey } from './namespace.js';
 import { findNearDuplicates, REPOST_THRESHOLD, type NearDuplicate } from './near-duplicates.js';
-import { splitForRetrain } from './retrain-split.js';
 import { firstAcceptedView, removeReferences, selectViews, type RemovedReference } from './references.js';
+import { retrainNamespace, type RetrainProgress, type RetrainSummary } from './retrain.js';
 import { referenceViews, throughReference, type ImageRecord, type ImageReference, type StoredImage } from './store.js';
-import { indexFileBytes, type VectorIndex } from './vector-index.js';
+import { indexFileBytes } from './vector-index.js';
 
 export const DEFAULT_NAMESPACE = 'local';
 export const DEFAULT_K = 20;
@@ -34,21 +27,6 @@ export const DEFAULT_K = 20;
 export const PREPROCESS_FIT = 'pad';
 /** MobileNetV2's pooled feature size; the extractor checks its model agrees. */
 const FEATURE_DIM = 1280;
-/** Held-out images whose thumbnails are edited for the quality gate: ~3 s of feature extraction for 300 copies. */
-const EDIT_SAMPLE = 100;
-const GATE_EDITS = ['flip', 'crop70', 'colour'] as const;
-/**
- * The PCA candidate is plain PCA-64 (no whitening): on openclipart it scores P@20 0.458 against raw 0.437, and on the
- * card decks 0.103 against 0.106 with coarse P@20 unchanged, while whitened PCA (shrinkage 1) scored 0.459 and 0.098
- * with coarse P@20 down 0.011 through the engine (docs/relevance.md).
- */
-const PCA_SHRINKAGE = null;
-/** PCA's subspace iteration costs rows × 1280 × 80 per round: a spread sample of this many rows is plenty. */
-const PCA_FIT_ROWS = 3000;
-
-/** The quality gate's held-out slice plus the fewest images a VAE can train on at all. */
-export const MIN_RETRAIN_IMAGES = MIN_GATE_SAMPLE + 64;
-
 export interface EngineOptions {
   dataDir: string;
   logger?: Logger;
@@ -132,46 +110,6 @@ export interface QueryResult {
   thumbnail?: Buffer;
   /** The query's features, so that a later query with feedback can start from a query that was never stored. */
   features: Float32Array;
-}
-
-export interface RetrainProgress {
-  phase: 'loading' | 'training' | 'checking' | 'encoding' | 'swapping';
-  epoch?: number;
-  epochs?: number;
-  loss?: number;
-  done?: number;
-  total?: number;
-  secondsPerEpoch?: number;
-}
-
-/** What the quality check decided: `accept` when a candidate passed and became the key. */
-export interface GateDecision {
-  accept: boolean;
-  /** One sentence for the admin, with the numbers. */
-  reason: string;
-  /** The current key's measures (raw features: overlap 1 by definition). */
-  current: KeySignals;
-  /** The chosen candidate's measures, or the first candidate's when none passed. */
-  candidate: KeySignals;
-  candidates: CandidateVerdict[];
-}
-
-export interface RetrainSummary {
-  namespace: string;
-  previousKey: string;
-  /** The key now active: the candidate's when it was swapped in, else still the previous one. */
-  key: string;
-  candidateKey: string;
-  swapped: boolean;
-  /** Swapped in although the quality gate rejected it. */
-  forced: boolean;
-  gate: GateDecision;
-  trainedOn: number;
-  epochs: number;
-  loss: number;
-  activeUnits: number;
-  latentDim: number;
-  seconds: number;
 }
 
 export interface NamespaceStats {
@@ -264,33 +202,6 @@ export function createEngine(options: EngineOptions): Engine {
     return { features: vector, width: image.width, height: image.height, thumbnail };
   }
 
-  /**
-   * Edited copies (flipped, cropped, recoloured) of up to EDIT_SAMPLE held-out images, made from their stored
-   * thumbnails: the quality gate asks each key to find the original of every copy (key-signals.ts).
-   */
-  async function editedCopies(ns: Namespace, ids: ArrayLike<number>, heldRows: Int32Array): Promise<EditedCopies | undefined> {
-    if (options.thumbnails === false) return undefined;
-    const rows: number[] = [];
-    const vectors: Float32Array[] = [];
-    const step = Math.max(1, Math.floor(heldRows.length / EDIT_SAMPLE));
-    for (let h = 0; h < heldRows.length; h += step) {
-      const thumbnail = await ns.store.getThumbnail(ids[heldRows[h]]);
-      if (!thumbnail) continue;
-      for (const edit of GATE_EDITS) {
-        try {
-          vectors.push((await features(await applyTransform(thumbnail, edit, ns.background), ns.background)).features);
-          rows.push(h);
-        } catch {
-          // A thumbnail that cannot be edited or read gives no copy; the others still count.
-        }
-      }
-    }
-    if (rows.length === 0) return undefined;
-    const out = new Float32Array(rows.length * FEATURE_DIM);
-    vectors.forEach((v, i) => out.set(v, i * FEATURE_DIM));
-    return { features: out, count: rows.length, targets: Int32Array.from(rows) };
-  }
-
   async function removeIds(ns: Namespace, ids: number[]): Promise<ImageRecord[]> {
     return ns.store.exclusive(async () => {
       const removed: ImageRecord[] = [];
@@ -324,90 +235,15 @@ export function createEngine(options: EngineOptions): Engine {
     }
     const controller = new AbortController();
     signal?.addEventListener('abort', () => controller.abort(), { once: true });
-    const promise = retrainNamespace(name, controller.signal, onProgress ?? (() => undefined), force).finally(() => training.delete(name));
+    const run = async () => {
+      const ns = await namespace(name);
+      const extract = async (bytes: Uint8Array) => (await features(bytes, ns.background)).features;
+      const context = { ns, featureDim: FEATURE_DIM, log, vaeHyper: options.vaeHyper, keyRule: options.keyRule, extract: options.thumbnails === false ? undefined : extract };
+      return retrainNamespace(context, controller.signal, onProgress ?? (() => undefined), force);
+    };
+    const promise = run().finally(() => training.delete(name));
     training.set(name, { promise, controller });
     return promise;
-  }
-
-  async function retrainNamespace(name: string, signal: AbortSignal, onProgress: (p: RetrainProgress) => void, force: boolean): Promise<RetrainSummary> {
-    const started = Date.now();
-    const ns = await namespace(name);
-    const previousKey = keyIdOf(ns.key);
-    onProgress({ phase: 'loading' });
-    const matrix = await ns.store.loadFeatures(FEATURE_DIM);
-    const count = matrix.ids.length;
-    if (count < MIN_RETRAIN_IMAGES) {
-      throw new AppError('NOT_ENOUGH_DATA', `"${name}" has ${count} images; a retrain needs at least ${MIN_RETRAIN_IMAGES}.`);
-    }
-    await ns.store.exclusive(() => ns.store.setMeta('lastRetrainCount', count));
-
-    const { heldOut, heldCount, heldRows, training, trainingCount } = splitForRetrain(matrix.features, count, FEATURE_DIM);
-    onProgress({ phase: 'training' });
-    // Validated by the worker; read here without loading tfjs into the serving thread.
-    const hyper = { ...DEFAULT_VAE_HYPER, ...options.vaeHyper };
-    const pcaOptions = { components: hyper.latent, shrinkage: PCA_SHRINKAGE, seed: hyper.seed, maxRows: PCA_FIT_ROWS };
-    // The worker fits both candidates: fitting PCA here would hold up queries for seconds.
-    const keys = await trainKeysInWorker(training, trainingCount, hyper, pcaOptions, {
-      signal,
-      onProgress: (p) => onProgress({ phase: 'training', epoch: p.epoch, epochs: p.epochs, loss: p.loss, secondsPerEpoch: p.secondsPerEpoch }),
-    });
-    const vae = keys.vae;
-    const pca = keys.pca!;
-    onProgress({ phase: 'checking' });
-    const edited = await editedCopies(ns, matrix.ids, heldRows);
-    if (signal.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
-    const judged = await ns.store.feedback.judgedPairs(FEATURE_DIM);
-    const choice = chooseKey(heldOut, heldCount, ns.model ?? null, [vae, pca], edited, { ...KEY_RULE, ...options.keyRule }, undefined, judged);
-    // --force switches to the VAE when the check refused every candidate.
-    const model = choice.chosen ?? (force ? vae : null);
-    const gate: GateDecision = {
-      accept: choice.chosen !== null,
-      reason: choice.reason,
-      current: choice.current ?? { overlap: 1, editRecall: choice.raw.editRecall },
-      candidate: choice.candidates[Math.max(0, choice.candidates.findIndex((c) => c.failure === null))].signals,
-      candidates: choice.candidates,
-    };
-    let index: VectorIndex | undefined;
-    if (model) {
-      const encoder = VaeEncoderWorker.start(model);
-      try {
-        index = await buildIndex(model, matrix, encoder, { signal, onProgress: (done, total) => onProgress({ phase: 'encoding', done, total }) });
-      } finally {
-        await encoder.close();
-      }
-    }
-    const summary = (swapped: boolean): RetrainSummary => ({
-      namespace: name,
-      previousKey,
-      key: keyIdOf(ns.key),
-      candidateKey: keyIdOf({ kind: 'vae', vaeId: (model ?? vae).meta.id }),
-      swapped,
-      forced: swapped && !gate.accept,
-      gate,
-      trainedOn: vae.meta.trainingSize,
-      epochs: vae.meta.epochsTrained,
-      loss: vae.meta.loss.final,
-      activeUnits: (model ?? vae).meta.activeUnits,
-      latentDim: (model ?? vae).meta.latentDim,
-      seconds: (Date.now() - started) / 1000,
-    });
-    if (!index || !model) {
-      log.warn(`namespace ${name}: retrained model not used: ${gate.reason}`);
-      return summary(false);
-    }
-
-    onProgress({ phase: 'swapping' });
-    await saveVae(model, vaeDir(ns.dir, model.meta.id));
-    await ns.store.exclusive(async () => {
-      // Images indexed or removed while the VAE trained are brought over before the switch.
-      const stored = new Set(await ns.store.ids());
-      await fillIndex(index, ns.store, stored, (f) => model.encode(f, 1));
-      for (const id of index.ids()) if (!stored.has(id)) index.remove(id);
-      await ns.activate(model, index);
-    });
-    const done = summary(true);
-    log.info(`namespace ${name}: retrained on ${done.trainedOn} images in ${done.seconds.toFixed(1)} s, now keyed on ${done.key}${done.forced ? ' (forced past the quality gate)' : ''}: ${gate.reason}`);
-    return done;
   }
 
   /** The raw features of a query: the stored image's (`self`) when it is one, else decoded (with a thumbnail). */
@@ -631,5 +467,6 @@ async function fileBytes(path: string): Promise<number> {
 }
 
 export type { ActiveKey, NearDuplicate };
+export { MIN_RETRAIN_IMAGES, type GateDecision, type RetrainProgress, type RetrainSummary } from './retrain.js';
 export { REPOST_THRESHOLD };
 export { namespaceDir };
