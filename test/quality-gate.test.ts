@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_VAE_HYPER, VAE_FORMAT, VaeModel } from '../src/ml/vae-model.js';
 import { mulberry32 } from '../src/util/random.js';
+import { isAppError } from '../src/errors.js';
+import { chooseKeyInWorker } from '../src/index/key-check.js';
 import { chooseKey } from '../src/index/key-choice.js';
 import { KEY_RULE, keyRuleFailure, type EditedCopies, type JudgedPairs } from '../src/index/key-signals.js';
 import { fitPcaKey, keyKindOf } from '../src/ml/linear-key.js';
@@ -165,4 +167,24 @@ test('key choice: relevance feedback refuses a candidate that ranks disliked res
   const agreeing = judgedAgainstCopy(20);
   agreeing.pairs = Int32Array.from({ length: 60 }, (_, i) => [0, 2, 1][i % 3]);
   assert.equal(chooseKey(features, N, null, [candidate], edited, KEY_RULE, 20, agreeing).chosen, candidate);
+});
+
+test('key choice in a worker (what a retrain runs) gives what chooseKey gives: same verdicts, same chosen model', async () => {
+  const features = clustered();
+  const edited = editedOf(features, 0.05);
+  const good = fitPcaKey(features, N, D, { components: L, shrinkage: 1, seed: 1 });
+  const cases: Array<[VaeModel | null, VaeModel[], JudgedPairs | undefined]> = [
+    [null, [copyingVae(12), good], undefined],
+    [null, [copyingVae(12), copyingVae(8)], undefined],
+    [copyingVae(0), [copyingVae(1), good], judgedAgainstCopy(20)],
+  ];
+  for (const [current, candidates, judged] of cases) {
+    const here = chooseKey(features, N, current, candidates, edited, KEY_RULE, 20, judged);
+    const there = await chooseKeyInWorker(features, N, current, candidates, edited, KEY_RULE, judged);
+    assert.equal(there.chosen, here.chosen, here.reason);
+    assert.deepEqual({ ...there, chosen: null }, { ...here, chosen: null });
+  }
+  const controller = new AbortController();
+  controller.abort();
+  await assert.rejects(chooseKeyInWorker(features, N, null, [good], edited, KEY_RULE, undefined, controller.signal), (error) => isAppError(error, 'TRAINING_CANCELLED'));
 });

@@ -11,7 +11,8 @@ import { DEFAULT_VAE_HYPER, saveVae } from '../ml/vae-model.js';
 import type { VaeHyperParams } from '../ml/vae-train.js';
 import { trainKeysInWorker } from '../ml/vae-worker-client.js';
 import { buildIndex } from './build-index.js';
-import { chooseKey, type CandidateVerdict } from './key-choice.js';
+import { chooseKeyInWorker } from './key-check.js';
+import type { CandidateVerdict } from './key-choice.js';
 import { KEY_RULE, type EditedCopies, type KeyRule, type KeySignals } from './key-signals.js';
 import { fillIndex, keyIdOf, vaeDir, type Namespace } from './namespace.js';
 import { MIN_GATE_SAMPLE } from './quality-gate.js';
@@ -115,7 +116,7 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
   const edited = await editedCopies(ctx, matrix.ids, heldRows);
   if (signal.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
   const judged = await ns.store.feedback.judgedPairs(featureDim);
-  const choice = chooseKey(heldOut, heldCount, ns.model ?? null, [vae, pca], edited, { ...KEY_RULE, ...ctx.keyRule }, undefined, judged);
+  const choice = await chooseKeyInWorker(heldOut, heldCount, ns.model ?? null, [vae, pca], edited, { ...KEY_RULE, ...ctx.keyRule }, judged, signal);
   // --force switches to the VAE when the check refused every candidate.
   const model = choice.chosen ?? (force ? vae : null);
   const gate: GateDecision = {
