@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isAppError } from '../src/errors.js';
 import { buildIndex } from '../src/index/build-index.js';
 import { createEngine, namespaceDir } from '../src/index/engine.js';
 import { FeatureStore } from '../src/index/store.js';
-import { VaeEncoderWorker } from '../src/ml/vae-encoder-client.js';
+import type { FeaturePage } from '../src/index/feature-blobs.js';
+import { decodeFloat16, encodeFloat16 } from '../src/util/float16.js';
 import { trainVae } from '../src/ml/vae-train.js';
 import { FEATURE_DIM, syntheticFeatures } from './helpers/synthetic-features.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -18,43 +20,48 @@ const data = syntheticFeatures(N, 9);
 const ids = Array.from({ length: N }, (_, i) => 10 * i + 3);
 const model = trainVae(data.subarray(0, 500 * FEATURE_DIM), 500, TINY);
 
-test('buildIndex puts every row under its id, keyed on the model’s μ', async () => {
+/** The store's form of `data`: float16 pages of 1,000 rows (the store's own pages hold ≤ 512). */
+async function* pages(): AsyncGenerator<FeaturePage> {
+  for (let start = 0; start < N; start += 1000) {
+    const count = Math.min(1000, N - start);
+    yield { ids: ids.slice(start, start + count), width: FEATURE_DIM * 2, f16: encodeFloat16(data.subarray(start * FEATURE_DIM, (start + count) * FEATURE_DIM)) };
+  }
+}
+
+test('buildIndex puts every row under its id, keyed on the model’s μ, saved and loaded back', async () => {
   const vae = await model;
-  const encoder = VaeEncoderWorker.start(vae);
+  const dir = await tempDir();
   const progress: number[] = [];
-  try {
-    const index = await buildIndex(vae, { ids, features: data }, encoder, { signal: new AbortController().signal, onProgress: (done) => progress.push(done) });
-    assert.equal(index.size, N);
-    assert.equal(index.keyId, `vae-${vae.meta.id}`);
-    assert.deepEqual(progress, [0, 1000, 2000, N]);
-    for (const row of [0, 999, 1000, N - 1]) {
-      const [best] = index.search(vae.encode(data.subarray(row * FEATURE_DIM, (row + 1) * FEATURE_DIM), 1), 1);
-      assert.equal(best.id, ids[row]);
-      assert.ok(best.score > 0.9999, `row ${row}: cosine ${best.score}`);
-    }
-  } finally {
-    await encoder.close();
+  const index = await buildIndex(vae, pages(), { dir, total: N, signal: new AbortController().signal, onProgress: (done) => progress.push(done) });
+  assert.equal(index.size, N);
+  assert.equal(index.keyId, `vae-${vae.meta.id}`);
+  assert.deepEqual(progress, [0, 1000, 2000, N]);
+  assert.deepEqual((await index.ready()).state, 'loaded', 'the graph the worker built is read, not rebuilt');
+  for (const row of [0, 999, 1000, N - 1]) {
+    const stored = decodeFloat16(encodeFloat16(data.subarray(row * FEATURE_DIM, (row + 1) * FEATURE_DIM)));
+    const [best] = index.search(vae.encode(stored, 1), 1);
+    assert.equal(best.id, ids[row]);
+    assert.ok(best.score > 0.9999, `row ${row}: cosine ${best.score}`);
   }
 });
 
-test('aborting while the index is built rejects with TRAINING_CANCELLED before the next chunk', async () => {
+test('aborting while the index is built rejects with TRAINING_CANCELLED and leaves no index files', async () => {
   const vae = await model;
-  const encoder = VaeEncoderWorker.start(vae);
+  const dir = await tempDir();
   const controller = new AbortController();
   const progress: number[] = [];
-  try {
-    const building = buildIndex(vae, { ids, features: data }, encoder, {
-      signal: controller.signal,
-      onProgress: (done) => {
-        progress.push(done);
-        if (done >= 1000) controller.abort();
-      },
-    });
-    await assert.rejects(building, (error) => isAppError(error, 'TRAINING_CANCELLED'));
-    assert.deepEqual(progress, [0, 1000]);
-  } finally {
-    await encoder.close();
-  }
+  const building = buildIndex(vae, pages(), {
+    dir,
+    total: N,
+    signal: controller.signal,
+    onProgress: (done) => {
+      progress.push(done);
+      if (done >= 1000) controller.abort();
+    },
+  });
+  await assert.rejects(building, (error) => isAppError(error, 'TRAINING_CANCELLED'));
+  assert.deepEqual(progress, [0, 1000]);
+  assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('index-')), []);
 });
 
 test('a retrain cancelled while encoding leaves the old key active, and the next one completes', async () => {

@@ -1,22 +1,31 @@
 /**
- * Builds a retrain's new index: every stored image encoded with the new VAE and added to a fresh HNSW graph.
+ * Builds a retrain's new index off the main thread: every stored image encoded with the new VAE and inserted into a
+ * fresh HNSW graph by a worker (build-index.worker.ts), fed the store's float16 feature pages as they are read, so
+ * no thread holds every feature at once. The worker saves the index to the namespace's folder (with its
+ * checksums: hnswlib crashes on a corrupted graph file) and this thread loads it.
  */
-import { setImmediate } from 'node:timers/promises';
 import { AppError } from '../errors.js';
-import type { VaeEncoderWorker } from '../ml/vae-encoder-client.js';
-import type { VaeModel } from '../ml/vae-model.js';
-import type { FeatureMatrix } from './store.js';
+import type { VaeMeta, VaeModel, VaeWeights } from '../ml/vae-model.js';
+import { runWorkerTask } from '../util/worker-task.js';
+import type { Worker } from 'node:worker_threads';
 import { keyIdOf } from './namespace.js';
-import { VectorIndex } from './vector-index.js';
+import type { FeaturePage } from './feature-blobs.js';
+import { removeIndexFiles, VectorIndex } from './vector-index.js';
 
-/** Rows per request to the encoding worker: 5 MB of features, ~50 ms of its work. */
-const ENCODE_CHUNK = 1_000;
-/** Inserts between turns of the event loop: ~50-100 ms of HNSW work, so a query waits at most that long. */
-const INSERT_BATCH = 250;
 /** Room for the images indexed while the retrain runs, which the swap adds before switching. */
 const SPARE_CAPACITY = 1024;
+/** Pages sent ahead of the worker's progress: enough to keep it busy, few enough that memory stays flat. */
+const PAGES_AHEAD = 2;
+
+export type BuildIndexInput = { meta: VaeMeta; weights: VaeWeights; keyId: string; capacity: number; dir: string };
+export type BuildIndexMessage = { type: 'page'; ids: number[]; f16: Uint8Array } | { type: 'end' };
+export type BuildIndexProgress = { type: 'progress'; done: number };
 
 export interface BuildIndexOptions {
+  /** Where the index is saved: the namespace's folder. */
+  dir: string;
+  /** Rows expected (sizes the graph; more may come). */
+  total: number;
   signal: AbortSignal;
   onProgress: (done: number, total: number) => void;
 }
@@ -25,40 +34,58 @@ function cancelled(): AppError {
   return new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
 }
 
+/** Its own buffer, so that it can be transferred to the worker rather than copied. */
+function owned(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
+}
+
 /**
- * An index keyed `vae-<id>` holding μ of every row of `matrix` under its id. The worker encodes chunk i + 1 while
- * this thread inserts chunk i, so the whole takes about as long as the slower of the two (the inserts); the event
- * loop gets a turn every INSERT_BATCH inserts so that queries keep being answered. Aborting `signal` rejects with
- * TRAINING_CANCELLED at the next turn.
+ * An index keyed `vae-<id>` holding μ of every row of `pages` under its id, saved in `options.dir` and loaded with
+ * its graph. Aborting `signal` rejects with TRAINING_CANCELLED and removes what the worker wrote.
  */
-export async function buildIndex(model: VaeModel, matrix: FeatureMatrix, encoder: VaeEncoderWorker, options: BuildIndexOptions): Promise<VectorIndex> {
-  const { ids, features } = matrix;
-  const { inputDim: d, latentDim: l } = model.meta;
-  const total = ids.length;
-  const index = VectorIndex.create(keyIdOf({ kind: 'vae', vaeId: model.meta.id }), l, total + SPARE_CAPACITY);
-  const request = (start: number): Promise<Float32Array> => {
-    const count = Math.min(ENCODE_CHUNK, total - start);
-    const reply = encoder.encode(features.subarray(start * d, (start + count) * d), count);
-    // Left unawaited when the build stops early; its rejection (the worker closed) is not news then.
-    reply.catch(() => undefined);
-    return reply;
-  };
+export async function buildIndex(model: VaeModel, pages: AsyncIterable<FeaturePage>, options: BuildIndexOptions): Promise<VectorIndex> {
+  const { dir, total, signal } = options;
+  const keyId = keyIdOf({ kind: 'vae', vaeId: model.meta.id });
+  let worker: Worker | undefined;
+  let sent = 0;
+  let answered = 0;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const input: BuildIndexInput = { meta: model.meta, weights: model.weights, keyId, capacity: total + SPARE_CAPACITY, dir };
   options.onProgress(0, total);
-  let next = total > 0 ? request(0) : undefined;
-  for (let start = 0; start < total; start += ENCODE_CHUNK) {
-    const latent = await next!;
-    if (options.signal.aborted) throw cancelled();
-    next = start + ENCODE_CHUNK < total ? request(start + ENCODE_CHUNK) : undefined;
-    const count = Math.min(ENCODE_CHUNK, total - start);
-    for (let i = 0; i < count; i++) {
-      index.add(ids[start + i], latent.subarray(i * l, (i + 1) * l));
-      if ((i + 1) % INSERT_BATCH === 0 || i === count - 1) {
-        await setImmediate();
-        if (options.signal.aborted) throw cancelled();
-      }
+  const building = runWorkerTask<{ size: number }>(new URL('./build-index.worker.js', import.meta.url), input, {
+    code: 'TRAINING_FAILED',
+    what: 'the index build',
+    signal,
+    onStart: (started) => (worker = started),
+    onMessage: (message) => {
+      answered += 1;
+      options.onProgress((message as BuildIndexProgress).done, total);
+      wake?.();
+    },
+  });
+  // Whichever comes first, the feeding below must stop: the worker failing or the retrain being cancelled.
+  void building.catch(() => undefined).finally(() => {
+    stopped = true;
+    wake?.();
+  });
+  try {
+    for await (const page of pages) {
+      while (!stopped && sent - answered >= PAGES_AHEAD) await new Promise<void>((resolve) => (wake = resolve));
+      if (stopped || signal.aborted) break;
+      const f16 = owned(page.f16);
+      worker!.postMessage({ type: 'page', ids: page.ids, f16 } satisfies BuildIndexMessage, [f16.buffer as ArrayBuffer]);
+      sent += 1;
     }
-    options.onProgress(start + count, total);
+    if (!stopped) worker!.postMessage({ type: 'end' } satisfies BuildIndexMessage);
+    await building;
+    if (signal.aborted) throw cancelled();
+    const index = await VectorIndex.load(dir, keyId);
+    if (!index) throw new AppError('TRAINING_FAILED', 'The index build saved no index.');
+    await index.ready();
+    return index;
+  } catch (error) {
+    await removeIndexFiles(dir, keyId);
+    throw signal.aborted ? cancelled() : error;
   }
-  if (options.signal.aborted) throw cancelled();
-  return index;
 }

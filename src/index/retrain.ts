@@ -6,7 +6,6 @@
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { applyTransform } from '../ml/transforms.js';
-import { VaeEncoderWorker } from '../ml/vae-encoder-client.js';
 import { DEFAULT_VAE_HYPER, saveVae } from '../ml/vae-model.js';
 import type { VaeHyperParams } from '../ml/vae-train.js';
 import { trainKeysInWorker } from '../ml/vae-worker-client.js';
@@ -16,8 +15,7 @@ import type { CandidateVerdict } from './key-choice.js';
 import { KEY_RULE, type EditedCopies, type KeyRule, type KeySignals } from './key-signals.js';
 import { fillIndex, keyIdOf, vaeDir, type Namespace } from './namespace.js';
 import { MIN_GATE_SAMPLE } from './quality-gate.js';
-import { splitForRetrain } from './retrain-split.js';
-import type { VectorIndex } from './vector-index.js';
+import { splitFromPages } from './retrain-split.js';
 
 /** Held-out images whose thumbnails are edited for the quality gate: ~3 s of feature extraction for 300 copies. */
 const EDIT_SAMPLE = 100;
@@ -93,14 +91,14 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
   const name = ns.name;
   const previousKey = keyIdOf(ns.key);
   onProgress({ phase: 'loading' });
-  const matrix = await ns.store.loadFeatures(featureDim);
-  const count = matrix.ids.length;
+  const count = await ns.store.count();
   if (count < MIN_RETRAIN_IMAGES) {
     throw new AppError('NOT_ENOUGH_DATA', `"${name}" has ${count} images; a retrain needs at least ${MIN_RETRAIN_IMAGES}.`);
   }
   await ns.store.exclusive(() => ns.store.setMeta('lastRetrainCount', count));
 
-  const { heldOut, heldCount, heldRows, training, trainingCount } = splitForRetrain(matrix.features, count, featureDim);
+  // Only the held-out slice and the training sample are kept (≤ 11,000 rows); the index build reads the pages again.
+  const { heldOut, heldCount, heldIds, training, trainingCount } = await splitFromPages(ns.store.featurePages(featureDim), count, featureDim);
   onProgress({ phase: 'training' });
   // Validated by the worker; read here without loading tfjs into the serving thread.
   const hyper = { ...DEFAULT_VAE_HYPER, ...ctx.vaeHyper };
@@ -113,7 +111,7 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
   const vae = keys.vae;
   const pca = keys.pca!;
   onProgress({ phase: 'checking' });
-  const edited = await editedCopies(ctx, matrix.ids, heldRows);
+  const edited = await editedCopies(ctx, heldIds);
   if (signal.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
   const judged = await ns.store.feedback.judgedPairs(featureDim);
   const choice = await chooseKeyInWorker(heldOut, heldCount, ns.model ?? null, [vae, pca], edited, { ...KEY_RULE, ...ctx.keyRule }, judged, signal);
@@ -126,15 +124,14 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
     candidate: choice.candidates[Math.max(0, choice.candidates.findIndex((c) => c.failure === null))].signals,
     candidates: choice.candidates,
   };
-  let index: VectorIndex | undefined;
-  if (model) {
-    const encoder = VaeEncoderWorker.start(model);
-    try {
-      index = await buildIndex(model, matrix, encoder, { signal, onProgress: (done, total) => onProgress({ phase: 'encoding', done, total }) });
-    } finally {
-      await encoder.close();
-    }
-  }
+  const index = model
+    ? await buildIndex(model, ns.store.featurePages(featureDim), {
+        dir: ns.dir,
+        total: count,
+        signal,
+        onProgress: (done, total) => onProgress({ phase: 'encoding', done, total }),
+      })
+    : undefined;
   const summary = (swapped: boolean): RetrainSummary => ({
     namespace: name,
     previousKey,
@@ -173,14 +170,14 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
  * Edited copies (flipped, cropped, recoloured) of up to EDIT_SAMPLE held-out images, made from their stored
  * thumbnails: the quality gate asks each key to find the original of every copy (key-signals.ts).
  */
-async function editedCopies(ctx: RetrainContext, ids: ArrayLike<number>, heldRows: Int32Array): Promise<EditedCopies | undefined> {
+async function editedCopies(ctx: RetrainContext, heldIds: number[]): Promise<EditedCopies | undefined> {
   const { ns, extract, featureDim } = ctx;
   if (!extract) return undefined;
   const rows: number[] = [];
   const vectors: Float32Array[] = [];
-  const step = Math.max(1, Math.floor(heldRows.length / EDIT_SAMPLE));
-  for (let h = 0; h < heldRows.length; h += step) {
-    const thumbnail = await ns.store.getThumbnail(ids[heldRows[h]]);
+  const step = Math.max(1, Math.floor(heldIds.length / EDIT_SAMPLE));
+  for (let h = 0; h < heldIds.length; h += step) {
+    const thumbnail = await ns.store.getThumbnail(heldIds[h]);
     if (!thumbnail) continue;
     for (const edit of GATE_EDITS) {
       try {

@@ -4,7 +4,7 @@ import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { AppError } from '../errors.js';
 import { decodeFloat16, decodeFloat16Into, encodeFloat16 } from '../util/float16.js';
-import { FeatureBlocks } from './feature-blobs.js';
+import { FeatureBlocks, type FeaturePage } from './feature-blobs.js';
 import { migrateFeatures, type MigrationOptions } from './feature-migration.js';
 import { FeedbackStore } from './feedback-store.js';
 
@@ -334,12 +334,7 @@ export class FeatureStore {
     let capacity = (await this.count()) + LOAD_SLACK_ROWS;
     let features = new Float32Array(capacity * dim);
     const ids: number[] = [];
-    for await (const page of this.blocks.pages()) {
-      if (page.width !== dim * 2) {
-        throw new AppError('STORE_FAILED', `Image ${page.ids[0]} in the store has ${page.width / 2} features where ${dim} were expected.`, {
-          details: { id: page.ids[0], expected: dim },
-        });
-      }
+    for await (const page of this.featurePages(dim)) {
       if (ids.length + page.ids.length > capacity) {
         capacity = Math.ceil(Math.max(capacity * 1.25, ids.length + page.ids.length));
         const grown = new Float32Array(capacity * dim);
@@ -350,6 +345,21 @@ export class FeatureStore {
       for (const id of page.ids) ids.push(id);
     }
     return { ids, features: features.subarray(0, ids.length * dim) };
+  }
+
+  /**
+   * Every stored image's features in id order, a page (≤ 512 images) at a time as the float16 bytes stored: what
+   * a retrain streams through, at any collection size, without holding every feature at once.
+   */
+  async *featurePages(dim: number): AsyncGenerator<FeaturePage> {
+    for await (const page of this.blocks.pages()) {
+      if (page.width !== dim * 2) {
+        throw new AppError('STORE_FAILED', `Image ${page.ids[0]} in the store has ${page.width / 2} features where ${dim} were expected.`, {
+          details: { id: page.ids[0], expected: dim },
+        });
+      }
+      yield page;
+    }
   }
 
   async getThumbnail(id: number): Promise<Buffer | undefined> {
