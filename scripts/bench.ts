@@ -12,6 +12,7 @@ import { benchModel } from './bench/model.js';
 import { benchQuery } from './bench/query.js';
 import { markdownTable, type BenchReport } from './bench/report.js';
 import { benchRetrain } from './bench/retrain.js';
+import { benchRetrainServing } from './bench/retrain-serving.js';
 import { parseScriptArgs } from './script-args.js';
 
 const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteResult>> = {
@@ -20,6 +21,7 @@ const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteResult>> = 
   ingest: benchIngest,
   query: benchQuery,
   retrain: benchRetrain,
+  'retrain-serving': benchRetrainServing,
   memory: benchMemory,
 };
 

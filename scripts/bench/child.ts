@@ -18,6 +18,8 @@ async function run(): Promise<unknown> {
       return (await import('./ingest.js')).runIngest(ctx);
     case 'retrain':
       return (await import('./retrain.js')).runRetrain({ source: String(args.source), workDir: String(args.workDir), epochs: Number(args.epochs) });
+    case 'retrain-serving':
+      return (await import('./retrain-serving.js')).runRetrainServing({ ...ctx, source: String(args.source), workDir: String(args.workDir), epochs: Number(args.epochs) });
     case 'index-load':
       return (await import('./memory.js')).runIndexLoad({ dir: String(args.dir) });
     default:

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mulberry32 } from '../../src/util/random.js';
 
-export const SUITES = ['model', 'decode', 'ingest', 'query', 'retrain', 'memory'] as const;
+export const SUITES = ['model', 'decode', 'ingest', 'query', 'retrain', 'retrain-serving', 'memory'] as const;
 export type SuiteName = (typeof SUITES)[number];
 /** The namespace the benchmark's stores are written to. */
 export const BENCH_NAMESPACE = 'bench';

@@ -34,7 +34,7 @@ export function retrainSizes(ctx: BenchContext): number[] {
   return ctx.quick ? [MIN_RETRAIN_IMAGES] : [10_000, 100_000];
 }
 
-function measuredEpochs(ctx: BenchContext, n: number): number {
+export function measuredEpochs(ctx: BenchContext, n: number): number {
   return ctx.quick ? 1 : n >= 100_000 ? 2 : 3;
 }
 
@@ -42,7 +42,7 @@ function measuredEpochs(ctx: BenchContext, n: number): number {
  * A data dir with one namespace of `n` stored images keyed on a VAE (cached): the state a collection is in when
  * its next retrain comes due.
  */
-async function ensureStore(ctx: BenchContext, n: number): Promise<string> {
+export async function ensureStore(ctx: BenchContext, n: number): Promise<string> {
   const dataDir = cachePath(ctx, `store-${n}`);
   const ready = join(dataDir, 'ready.json');
   if (await readFile(ready).catch(() => undefined)) return dataDir;

@@ -30,7 +30,7 @@ export interface ServeResult {
  * benchmark's stores hold no thumbnails, so a hit without one is drawn from `standIn`, a real thumbnail, as it
  * would be in the bot.
  */
-async function answer(engine: Engine, bytes: Uint8Array, standIn: Buffer): Promise<number> {
+export async function answer(engine: Engine, bytes: Uint8Array, standIn: Buffer): Promise<number> {
   const result = await engine.query(bytes, { namespace: NAMESPACE, k: 20 });
   const thumbnails = await Promise.all(result.hits.map((h) => engine.thumbnail(h.record.id, { namespace: NAMESPACE })));
   const collage = await renderCollage(
