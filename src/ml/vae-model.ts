@@ -295,7 +295,7 @@ export class VaeModel {
 
   /**
    * The encoder's input for `rows` feature rows from row `r0`: the input transform, then standardization, written
-   * to `x` from its start. Public so that the bulk encoder (vae-encoder.worker.ts) feeds its matMul the same values.
+   * to `x` from its start. Public so that the bulk encoder (vae-bulk-encoder.ts) feeds its matMul the same values.
    */
   standardize(features: Float32Array, r0: number, rows: number, x: Float32Array | Float64Array): void {
     const { inputMean } = this.weights;
