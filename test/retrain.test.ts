@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { isAppError } from '../src/errors.js';
 import { buildIndex } from '../src/index/build-index.js';
 import { createEngine, namespaceDir } from '../src/index/engine.js';
+import { splitForRetrain, splitFromPages } from '../src/index/retrain-split.js';
 import { FeatureStore } from '../src/index/store.js';
 import type { FeaturePage } from '../src/index/feature-blobs.js';
 import { decodeFloat16, encodeFloat16 } from '../src/util/float16.js';
@@ -98,4 +99,20 @@ test('a retrain cancelled while encoding leaves the old key active, and the next
   } finally {
     await engine.close();
   }
+});
+
+test('the streamed split keeps the rows splitForRetrain picks from the whole matrix, and only those', async () => {
+  const stored = decodeFloat16(encodeFloat16(data));
+  const whole = splitForRetrain(stored, N, FEATURE_DIM);
+  const streamed = await splitFromPages(pages(), N, FEATURE_DIM);
+  assert.equal(streamed.heldCount, whole.heldCount);
+  assert.equal(streamed.trainingCount, whole.trainingCount);
+  assert.deepEqual(streamed.heldIds, Array.from(whole.heldRows, (row) => ids[row]));
+  assert.deepEqual(streamed.heldOut, whole.heldOut);
+  assert.deepEqual(streamed.training, whole.training);
+  // Counted before images were removed: the slices hold the rows that came, no empty ones.
+  const short = await splitFromPages(pages(), N + 400, FEATURE_DIM);
+  assert.equal(short.heldOut.length, short.heldCount * FEATURE_DIM);
+  assert.equal(short.training.length, short.trainingCount * FEATURE_DIM);
+  assert.ok(short.heldCount + short.trainingCount <= N);
 });
