@@ -85,6 +85,8 @@ export async function buildIndex(model: VaeModel, pages: AsyncIterable<FeaturePa
     await index.ready();
     return index;
   } catch (error) {
+    // Reading the store failed or the retrain was cancelled: the worker, still waiting for pages, goes first.
+    await worker?.terminate();
     await removeIndexFiles(dir, keyId);
     throw signal.aborted ? cancelled() : error;
   }

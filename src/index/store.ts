@@ -326,9 +326,9 @@ export class FeatureStore {
   }
 
   /**
-   * Every stored image's id and features as one row-major matrix (what a retrain needs, and nothing else), in id
-   * order. The matrix is sized from a count taken first and grows if images arrive during the scan; each row is
-   * decoded straight from the float16 BLOBs into it, so the features exist once, as float32.
+   * Every stored image's id and features as one row-major float32 matrix, in id order (a retrain streams
+   * `featurePages` instead: at 1M this matrix is 5 GB). The matrix is sized from a count taken first and grows if
+   * images arrive during the scan; each row is decoded straight from the float16 BLOBs into it.
    */
   async loadFeatures(dim: number): Promise<FeatureMatrix> {
     let capacity = (await this.count()) + LOAD_SLACK_ROWS;
