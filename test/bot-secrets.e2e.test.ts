@@ -47,6 +47,8 @@ async function startBot(fake: FakeDiscord, token: string): Promise<BotProcess> {
       LOG_LEVEL: 'debug',
       AUTO_RETRAIN: 'false',
       QUERIES_PER_MINUTE: '1000',
+      // Opt-in since `npm run register` became the set-up step; the test waits for it as its sign of a started bot.
+      REGISTER_COMMANDS: 'global',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
