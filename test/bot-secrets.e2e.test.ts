@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { ApplicationCommandOptionType } from 'discord.js';
-import { startFakeDiscord, type FakeDiscord } from './fake-discord/index.js';
+import { startFakeDiscord, type FakeDiscord } from '../harness/fake-discord/index.js';
 import { addArtClub, askRelevant } from './helpers/bot-world.js';
 import { nearDuplicate, referencePhotoPaths } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';

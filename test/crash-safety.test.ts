@@ -7,9 +7,9 @@ import { Namespace } from '../src/index/namespace.js';
 import { VectorIndex, indexFiles } from '../src/index/vector-index.js';
 import { sha256 } from '../src/util/atomic-file.js';
 import { crc32 } from '../src/util/crc32.js';
-import { runBackfillScenario } from '../scripts/crash/backfill-scenario.js';
-import { recordingLogger } from '../scripts/crash/restart-check.js';
-import { runIngestScenario, runRetrainScenario, seededRandom, TINY_VAE } from '../scripts/crash/scenarios.js';
+import { runBackfillScenario } from '../harness/crash/backfill-scenario.js';
+import { recordingLogger } from '../harness/crash/restart-check.js';
+import { runIngestScenario, runRetrainScenario, seededRandom, TINY_VAE } from '../harness/crash/scenarios.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const DIM = 1280;

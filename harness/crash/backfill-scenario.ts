@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { ApplicationCommandOptionType } from 'discord.js';
 import { BotSettings, type BackfillState } from '../../src/bot/settings.js';
 import type { StoredImage } from '../../src/index/store.js';
-import { startFakeDiscord, type FakeDiscord, type LoggedRequest } from '../../test/fake-discord/index.js';
+import { startFakeDiscord, type FakeDiscord, type LoggedRequest } from '../fake-discord/index.js';
 import { attachmentKey, messagesDone, pageEndImages, postHistory, type History } from './history.js';
 import type { BotChildArgs, BotChildMessage } from './protocol.js';
 import { checkAfterRestart } from './restart-check.js';

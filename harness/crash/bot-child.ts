@@ -6,7 +6,7 @@ import { wireBot } from '../../src/app/wire.js';
 import { loadBotConfig } from '../../src/config.js';
 import type { Engine } from '../../src/index/engine.js';
 import type { Logger } from '../../src/log.js';
-import { fakeBotEnv, fakeClientOptions } from '../../test/fake-discord/client.js';
+import { fakeBotEnv, fakeClientOptions } from '../fake-discord/client.js';
 import { sendToParent, type BotChildArgs, type BotChildMessage } from './protocol.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as BotChildArgs;

@@ -8,8 +8,8 @@ import { wireBot } from '../../src/app/wire.js';
 import { loadBotConfig } from '../../src/config.js';
 import type { Engine, EngineOptions } from '../../src/index/engine.js';
 import type { Logger } from '../../src/log.js';
-import { fakeBotEnv } from '../fake-discord/client.js';
-import { startFakeDiscord, type CommandOptionInput, type FakeDiscord } from '../fake-discord/index.js';
+import { fakeBotEnv } from '../../harness/fake-discord/client.js';
+import { startFakeDiscord, type CommandOptionInput, type FakeDiscord } from '../../harness/fake-discord/index.js';
 
 export interface BotWorld {
   fake: FakeDiscord;
