@@ -1,4 +1,5 @@
-/** Seeded randomness (evaluation samples, PCA starts, benchmarks, tests): the same seed gives the same numbers. */
+/** Seeded randomness (evaluation samples, PCA starts, benchmarks, the crash harness's kill moments, tests): the same seed
+ * gives the same numbers on every machine. The only generator outside the VAE trainer's (sfc32 with streams). */
 
 /** mulberry32: uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
