@@ -140,6 +140,18 @@ export class FlatVectors {
     return true;
   }
 
+  /** The mean of the live unit vectors (zeros when there are none). */
+  mean(): Float32Array {
+    const { dim, data, dead } = this;
+    const sum = new Float64Array(dim);
+    for (let slot = 0; slot < this.count; slot++) {
+      if (dead[slot]) continue;
+      const o = slot * dim;
+      for (let i = 0; i < dim; i++) sum[i] += data[o + i];
+    }
+    return Float32Array.from(sum, (v) => (this.live > 0 ? v / this.live : 0));
+  }
+
   /** The k most similar live vectors, best first, without `exclude`. */
   search(vector: Float32Array, k: number, exclude?: number): Neighbour[] {
     const { dim, data, dead, ids } = this;

@@ -128,6 +128,11 @@ export class Namespace {
     if (this.index.remove(id)) this.scheduleSave();
   }
 
+  /** The mean direction of the index's keys (see VectorIndex.centre). */
+  keyCentre(): Float32Array {
+    return this.index.centre();
+  }
+
   search(key: Float32Array, k: number, exclude?: number) {
     return this.index.search(key, k, exclude);
   }
