@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { namespaceDir } from '../../src/index/namespace.js';
 import { VectorIndex } from '../../src/index/vector-index.js';
 import { BENCH_NAMESPACE as NAMESPACE, bytesToMiB, median, round, runChild, type BenchContext, type Row, type SuiteResult } from './common.js';
-import { INDEX_KEY_ID, ensureIndex, indexDir, indexSizes } from './query.js';
+import { INDEX_KEY_ID, ensureIndex, indexDir, indexSizes } from './indexes.js';
 import { trainedNamespace } from './retrain.js';
 import { servingNamespace } from './serving.js';
 import { STORE_TARGET_BYTES, storeSizeRows } from './store-size.js';

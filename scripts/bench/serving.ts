@@ -7,7 +7,7 @@ import { namespaceDir, vaeDir, type ActiveKey } from '../../src/index/namespace.
 import { FeatureStore } from '../../src/index/store.js';
 import { indexFiles } from '../../src/index/vector-index.js';
 import { BENCH_NAMESPACE as NAMESPACE, cachePath, round, type BenchContext } from './common.js';
-import { ensureIndex, indexDir, indexSizes, INDEX_KEY_ID } from './query.js';
+import { ensureIndex, indexDir, indexSizes, INDEX_KEY_ID } from './indexes.js';
 import { trainedNamespace } from './retrain.js';
 import { syntheticImage } from './store-size.js';
 import { FEATURE_DIM, baseFeatures, syntheticFeatures } from './vectors.js';
