@@ -58,8 +58,9 @@ async function measureServing(ctx: BenchContext, dataDir: string, reps: number) 
 
 /**
  * Bytes per image of a fixture's store.sqlite. The serving fixture stores a thumbnail per image, as the bot does;
- * the store target counts records and features only, so it is checked on the store less the thumbnail rows' bytes
- * (their keys and base64 values as written; the overflow pages they fill are nearly full, so little is left over).
+ * the store target counts records and features only, so it is checked on the store less the thumbnail rows' keys
+ * and base64 values. The free space those rows leave in keyv's pages stays counted (dbstat's `unused`, in the note):
+ * the figure overstates a store written without thumbnails.
  */
 function storeRows(label: string, images: number, storeBytes: number, isTarget: boolean, build: ServingBuild | undefined): Row[] {
   if (!build) {
