@@ -7,6 +7,7 @@ import { access, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import { AppError } from '../errors.js';
 import { sha256, syncDir, syncFile } from '../util/atomic-file.js';
+import { ROW_BLOCK, dense, transpose } from './linalg.js';
 
 /** Bumped whenever meta.json or weights.bin change incompatibly; loadVae refuses anything newer. */
 export const VAE_FORMAT = 1;
@@ -234,16 +235,6 @@ function weightLayout({ inputDim: d, hiddenDim: h, latentDim: l }: Dims): Array<
   ];
 }
 
-/** Rows encoded together so that each weight read from memory serves several vectors. */
-const ROW_BLOCK = 4;
-
-/** [rows][cols] → [cols][rows]. */
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(w.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
-  return t;
-}
-
 export class VaeModel {
   readonly meta: VaeMeta;
   readonly weights: VaeWeights;
@@ -306,57 +297,6 @@ export class VaeModel {
       transformRow(this.meta.hyper.inputTransform, features, (r0 + r) * d, d, x, o);
       for (let k = 0; k < d; k++) x[o + k] = (x[o + k] - inputMean[k]) * invStd[k];
     }
-  }
-}
-
-/** out[r][j] = b[j] + Σk x[r][k]·wt[j][k] for `rows` (≤ ROW_BLOCK) rows of width n. */
-function dense(x: Float64Array, rows: number, wt: Float32Array, b: Float32Array, n: number, m: number, out: Float64Array): void {
-  if (rows === ROW_BLOCK) {
-    dense4(x, wt, b, n, m, out);
-    return;
-  }
-  for (let r = 0; r < rows; r++) dense1(x, r * n, wt, b, n, m, out, r * m);
-}
-
-/** One row; four partial sums shorten the floating-point dependency chain (~1.5× faster than one). */
-function dense1(x: Float64Array, xo: number, wt: Float32Array, b: Float32Array, n: number, m: number, out: Float64Array, o: number): void {
-  const n4 = n - (n % 4);
-  for (let j = 0; j < m; j++) {
-    const wo = j * n;
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    for (let k = 0; k < n4; k += 4) {
-      s0 += x[xo + k] * wt[wo + k];
-      s1 += x[xo + k + 1] * wt[wo + k + 1];
-      s2 += x[xo + k + 2] * wt[wo + k + 2];
-      s3 += x[xo + k + 3] * wt[wo + k + 3];
-    }
-    for (let k = n4; k < n; k++) s0 += x[xo + k] * wt[wo + k];
-    out[o + j] = b[j] + (s0 + s1 + s2 + s3);
-  }
-}
-
-/** Four rows: each weight is loaded once for four multiply-adds (~0.3 ms per 1280→512 row against ~0.5). */
-function dense4(x: Float64Array, wt: Float32Array, b: Float32Array, n: number, m: number, out: Float64Array): void {
-  for (let j = 0; j < m; j++) {
-    const wo = j * n;
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    for (let k = 0; k < n; k++) {
-      const w = wt[wo + k];
-      s0 += x[k] * w;
-      s1 += x[n + k] * w;
-      s2 += x[2 * n + k] * w;
-      s3 += x[3 * n + k] * w;
-    }
-    out[j] = b[j] + s0;
-    out[m + j] = b[j] + s1;
-    out[2 * m + j] = b[j] + s2;
-    out[3 * m + j] = b[j] + s3;
   }
 }
 
