@@ -6,8 +6,8 @@ import { createFeatureExtractor, type FeatureExtractor } from '../ml/features.js
 import { defaultModelDir, readModelConfig } from '../ml/onnx-model.js';
 import { MAX_INPUT_BYTES, MAX_INPUT_PIXELS, preprocessImage, type Background } from '../ml/image.js';
 import { thumbnailFromPixels } from '../ml/thumbnail.js';
-import { DEFAULT_VAE_HYPER, saveVae } from '../ml/vae-model.js';
-import type { VaeHyperParams } from '../ml/vae-train.js';
+import { saveVae } from '../ml/vae-files.js';
+import { DEFAULT_VAE_HYPER, type VaeHyperParams } from '../ml/vae-hyper.js';
 import { VaeEncoderWorker } from '../ml/vae-encoder-client.js';
 import { trainKeysInWorker } from '../ml/vae-worker-client.js';
 import { sha256 } from '../util/atomic-file.js';

@@ -8,20 +8,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { AppError } from '../errors.js';
-import {
-  DEFAULT_VAE_HYPER,
-  INPUT_TRANSFORMS,
-  VAE_FORMAT,
-  VaeModel,
-  trainingPlan,
-  transformRow,
-  type InputTransform,
-  type VaeHyperParams,
-  type VaeMeta,
-  type VaeWeights,
-} from './vae-model.js';
-
-export type { VaeHyperParams } from './vae-model.js';
+import { DEFAULT_VAE_HYPER, INPUT_TRANSFORMS, trainingPlan, type InputTransform, type VaeHyperParams } from './vae-hyper.js';
+import { VAE_FORMAT, VaeModel, transformRow, type VaeMeta, type VaeWeights } from './vae-model.js';
 
 /** Losses are per-vector means over the epoch, in nats. */
 export type VaeProgress = {
