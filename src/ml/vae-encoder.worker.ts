@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import { VaeModel, type VaeMeta, type VaeWeights } from './vae-model.js';
-import { initTrainingBackend } from './vae-train.js';
+import { initTrainingBackend } from './tf-backend.js';
 
 export type VaeEncoderInput = { meta: VaeMeta; weights: VaeWeights };
 

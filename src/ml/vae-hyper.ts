@@ -2,6 +2,8 @@
  * The VAE's training settings: their meaning, defaults and the run they plan. Free of tfjs so that callers can plan
  * and validate without loading it.
  */
+import { AppError } from '../errors.js';
+
 export const INPUT_TRANSFORMS = ['l2', 'log1p', 'none'] as const;
 export type InputTransform = (typeof INPUT_TRANSFORMS)[number];
 
@@ -128,4 +130,45 @@ export function withLegacyDefaults(hyper: Partial<VaeHyperParams> & { klWarmupEp
     klWarmupFraction: klWarmupEpochs !== undefined ? Math.min(1, klWarmupEpochs / epochs) : 0.2,
     ...rest,
   } as VaeHyperParams;
+}
+
+/** `partial` over the defaults, checked: CONFIG_INVALID names every bad or unknown setting. */
+export function resolveVaeHyper(partial: Partial<VaeHyperParams>): VaeHyperParams {
+  // An explicit epoch count is run as given (tests, benchmarks, quick evaluations): minSteps lengthens only the
+  // default one, unless it is given too.
+  const hyper: VaeHyperParams = { ...DEFAULT_VAE_HYPER, ...(partial.epochs !== undefined ? { minSteps: 0 } : {}) };
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(partial)) {
+    if (!Object.hasOwn(DEFAULT_VAE_HYPER, key)) problems.push(`unknown setting ${key}`);
+    else if (value !== undefined) (hyper as Record<string, unknown>)[key] = value;
+  }
+  const int = (key: keyof VaeHyperParams, min: number): void => {
+    const v = hyper[key];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) problems.push(`${key} must be an integer >= ${min}`);
+  };
+  const num = (key: keyof VaeHyperParams, min: number, max: number): void => {
+    const v = hyper[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) problems.push(`${key} must be a number in [${min}, ${max}]`);
+  };
+  int('latent', 1);
+  int('hidden', 1);
+  int('epochs', 1);
+  int('maxSteps', 1);
+  int('batchSize', 1);
+  int('minSteps', 0);
+  int('seed', 0);
+  num('learningRate', 1e-7, 1);
+  num('beta', 0, 1e3);
+  num('reconScale', 1e-6, 1e3);
+  num('klWarmupFraction', 0, 1);
+  num('freeBitsPerDim', 0, 1e3);
+  num('heldOutFraction', 0, 0.5);
+  num('neighbourWeight', 0, 1e6);
+  num('neighbourTemperature', 1e-3, 10);
+  num('timeBudgetSeconds', 1e-3, Number.MAX_SAFE_INTEGER);
+  if (!INPUT_TRANSFORMS.includes(hyper.inputTransform)) problems.push(`inputTransform must be one of ${INPUT_TRANSFORMS.join(', ')}`);
+  if (problems.length > 0) {
+    throw new AppError('CONFIG_INVALID', `Invalid VAE training settings: ${problems.join('; ')}.`, { details: { problems } });
+  }
+  return hyper;
 }
