@@ -1,13 +1,13 @@
 // Crash safety, full size: SIGKILLs an ingesting engine, a retraining engine and the bot in a channel backfill at
-// seeded random moments and checks every guarantee after each restart (see scripts/crash/). `--kills 5` is the CI
+// seeded random moments and checks every guarantee after each restart (see harness/crash/). `--kills 5` is the CI
 // size the test runs.
 //   node dist/scripts/crash-test.js [--kills 50] [--seed 6] [--scenario ingest,retrain,backfill] [--work-dir DIR] [--json out.json]
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runBackfillScenario } from './crash/backfill-scenario.js';
+import { runBackfillScenario } from '../harness/crash/backfill-scenario.js';
 import { parseScriptArgs } from './script-args.js';
-import { runIngestScenario, runRetrainScenario, type CrashOptions, type ScenarioReport } from './crash/scenarios.js';
+import { runIngestScenario, runRetrainScenario, type CrashOptions, type ScenarioReport } from '../harness/crash/scenarios.js';
 
 const SCENARIOS: Record<ScenarioReport['scenario'], (options: CrashOptions) => Promise<ScenarioReport>> = {
   ingest: runIngestScenario,

@@ -9,7 +9,7 @@ import { extractWithCache } from '../src/eval/feature-cache.js';
 import { labelIds, retrievalScores } from '../src/eval/metrics.js';
 import { splitForRetrain } from '../src/index/retrain-split.js';
 import { createFeatureExtractor } from '../src/ml/features.js';
-import { trainingPlan, type VaeHyperParams } from '../src/ml/vae-model.js';
+import { trainingPlan, type VaeHyperParams } from '../src/ml/vae-hyper.js';
 import { trainVaeInWorker } from '../src/ml/vae-worker-client.js';
 
 type LabSet = { name: string; features: Float32Array; n: number; dim: number; labels: Int32Array; coarse: Int32Array };

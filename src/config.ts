@@ -48,7 +48,10 @@ export interface BotConfig extends EngineConfig {
   cdnHosts: string[];
   /** Test mode only: allow plain http and loopback hosts for the CDN. */
   allowInsecureCdn: boolean;
-  /** Where slash commands are registered at start-up: 'global', a guild id, or 'none' (use `npm run register`). */
+  /**
+   * Where slash commands are registered at start-up: 'none' (the default: registering is a set-up step, `npm run
+   * register`, as commands only change with the code), 'global', or a guild id.
+   */
   registerCommands: string;
   maxDownloadBytes: number;
   /** How long a result message can still be browsed with reactions. */
@@ -67,7 +70,7 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
       // images-ext-*: Discord's media proxy, which serves the pictures of link embeds (their `proxy_url`).
       CDN_HOSTS: str({ default: 'cdn.discordapp.com,media.discordapp.net,images-ext-1.discordapp.net,images-ext-2.discordapp.net' }),
       ALLOW_INSECURE_CDN: bool({ default: false }),
-      REGISTER_COMMANDS: str({ default: 'global' }),
+      REGISTER_COMMANDS: str({ default: 'none', desc: "'none', 'global' or a guild id: where start-up registers the commands" }),
       MAX_DOWNLOAD_MB: num({ default: 25 }),
       BROWSE_TTL_MINUTES: num({ default: 60 * 24 }),
       QUERIES_PER_MINUTE: num({ default: 6 }),

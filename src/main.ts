@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import pino from 'pino';
-import { wireBot } from './bot/wire.js';
+import { wireBot } from './app/wire.js';
 import { loadBotConfig, loadShardingConfig } from './config.js';
 import { isAppError } from './errors.js';
 import { redactingLogger, redactSecrets } from './log.js';
@@ -11,7 +11,7 @@ import { startShardManager } from './shard-manager.js';
 /** The bot token once it is read; the report of a fatal error blanks it as the log does. */
 let secrets: string[] = [];
 
-// Configuration and the real logger → the wired bot (src/bot/wire.ts) → gateway; or, sharded, the manager that runs
+// Configuration and the real logger → the wired bot (src/app/wire.ts) → gateway; or, sharded, the manager that runs
 // this same file once per shard (src/shard-manager.ts).
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');

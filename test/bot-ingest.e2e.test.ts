@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ApplicationCommandOptionType } from 'discord.js';
 import type { APIEmbed } from 'discord-api-types/v10';
-import { startFakeDiscord, type FakeDiscord } from './fake-discord/index.js';
+import { startFakeDiscord, type FakeDiscord } from '../harness/fake-discord/index.js';
 import { startBotWorld, resultLinks, type BotWorld } from './helpers/bot-world.js';
 import { nearDuplicate, referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';

@@ -5,7 +5,7 @@
  * bot, 🔎, ⬅️ ➡️ and 👍 👎 reactions, the private answer's buttons). Every message the bot creates or edits is checked the
  * moment Discord (the fake) stores it: no image may be placed where someone who can see that message cannot read
  * the image where it was posted. Who can see and read what is computed from the fake's own state with its own
- * permission calculation (test/fake-discord/permissions.ts), never with src/bot/access.ts.
+ * permission calculation (harness/fake-discord/permissions.ts), never with src/bot/access.ts.
  *
  * Default size: LEAK_ANSWERS=150 answers checked with every check on, then LEAK_ANSWERS_PER_CHECK=30 with each
  * check switched off in turn (each must make leaks appear). Full size:
@@ -17,7 +17,7 @@ import { ApplicationCommandOptionType, ChannelType, MessageFlags, OverwriteType,
 import type { APIEmbed, APIOverwrite } from 'discord-api-types/v10';
 import { disablePrivacyChecksForTest, type PrivacyCheck } from '../src/bot/privacy-checks.js';
 import { mulberry32 } from '../src/util/random.js';
-import { hasPermissions, type LoggedRequest } from './fake-discord/index.js';
+import { hasPermissions, type LoggedRequest } from '../harness/fake-discord/index.js';
 import { askRelevant, resultLinks, startBotWorld, type BotWorld } from './helpers/bot-world.js';
 import { referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';

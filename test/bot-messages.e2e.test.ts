@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { ApplicationCommandOptionType, InteractionContextType } from 'discord.js';
 import type { APIMessage } from 'discord-api-types/v10';
 import { errorTextFor } from '../src/bot/user-text.js';
@@ -12,6 +15,8 @@ import { waitFor } from './helpers/wait.js';
 
 const WEBHOOK_EDIT = '/webhooks/:applicationId/:token/messages/:messageId';
 const CHANNEL_EDIT = '/channels/:channelId/messages/:messageId';
+const REGISTER_SCRIPT = fileURLToPath(new URL('../scripts/register-commands.js', import.meta.url));
+const run = promisify(execFile);
 
 /**
  * What the bot says and how it changes what it said: no server id in any text meant for people, interaction replies
@@ -29,7 +34,8 @@ describe('the bot’s messages', () => {
 
   before(async () => {
     photos = Object.fromEntries((await referencePhotoPaths()).map((p) => [basename(p), p]));
-    world = await startBotWorld();
+    // Registering at start-up is opt-in (`npm run register` is the set-up step); the registration test below needs it.
+    world = await startBotWorld({ env: { REGISTER_COMMANDS: 'global' } });
     ids = addArtClub(world.fake);
     await world.fake.waitForReply(
       world.fake.slashCommand({ guildId: ids.guild, channelId: ids.art, userId: ids.owner, name: 'watch', options: [{ name: 'channel', type: ApplicationCommandOptionType.Channel, value: ids.art }] }),
@@ -117,6 +123,23 @@ describe('the bot’s messages', () => {
       const expected = ['forget-me', 'index-me'].includes(command.name) ? [InteractionContextType.Guild, InteractionContextType.BotDM] : [InteractionContextType.Guild];
       assert.deepEqual(command.contexts, expected, command.name);
     }
+  });
+
+  test('`npm run register <guild id>` registers the same commands in that server, loading their definitions but no handler', async () => {
+    // A resolve hook in the script's process reports every module it loads.
+    const hook = 'export async function resolve(s, c, next) { const r = await next(s, c); if (r.url.startsWith("file:")) process.stderr.write(`loaded ${r.url}\\n`); return r; }';
+    const dataUrl = (code: string) => `data:text/javascript,${encodeURIComponent(code)}`;
+    const importHook = dataUrl(`import { register } from 'node:module'; register(${JSON.stringify(dataUrl(hook))});`);
+    const { stdout, stderr } = await run(process.execPath, ['--import', importHook, REGISTER_SCRIPT, ids.guild], {
+      cwd: world.dataDir,
+      env: { PATH: process.env.PATH, HOME: world.dataDir, DISCORD_TOKEN: world.fake.token, DISCORD_API_URL: world.fake.apiUrl },
+    });
+    const names = (commands: Array<{ name: string }>) => commands.map((c) => c.name);
+    assert.deepEqual(names(world.fake.commands.guild.get(ids.guild) ?? []), names(world.fake.commands.global));
+    assert.equal(stdout.trim(), `Registered ${world.fake.commands.global.length} commands (in guild ${ids.guild}).`);
+    const ours = [...stderr.matchAll(/^loaded file:\/\/.*?\/dist\/(src\/.*)$/gm)].map((m) => m[1]);
+    assert.ok(ours.includes('src/commands/definitions.js'), stderr);
+    assert.deepEqual(ours.filter((path) => /^src\/(bot|commands|events|index|ml)\//.test(path) && !['src/commands/definitions.js', 'src/bot/limits.js'].includes(path)), []);
   });
 
   test('a server command used in a DM answers that it works in a server; /forget-me works there', async () => {

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { startFakeDiscord, type FakeDiscord } from './fake-discord/index.js';
+import { startFakeDiscord, type FakeDiscord } from '../harness/fake-discord/index.js';
 import { startBotWorld, type BotWorld } from './helpers/bot-world.js';
 import { referencePhotoPaths } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationCommandOptionType, OverwriteType, PermissionFlagsBits } from 'discord.js';
 import type { APIEmbed, APIOverwrite } from 'discord-api-types/v10';
 import { mulberry32 } from '../src/util/random.js';
-import { hasPermissions } from './fake-discord/index.js';
+import { hasPermissions } from '../harness/fake-discord/index.js';
 import { resultLinks, startBotWorld, type BotWorld } from './helpers/bot-world.js';
 import { nearDuplicate, referencePhotoPaths } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationCommandOptionType } from 'discord.js';
-import type { LoggedRequest } from './fake-discord/index.js';
+import type { LoggedRequest } from '../harness/fake-discord/index.js';
 import { addArtClub, messageLink, startBotWorld, type ArtClub, type BotWorld } from './helpers/bot-world.js';
 import { lightRepost, REFERENCE_PHOTOS } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';

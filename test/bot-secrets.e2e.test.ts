@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { ApplicationCommandOptionType } from 'discord.js';
-import { startFakeDiscord, type FakeDiscord } from './fake-discord/index.js';
+import { startFakeDiscord, type FakeDiscord } from '../harness/fake-discord/index.js';
 import { addArtClub, askRelevant } from './helpers/bot-world.js';
 import { nearDuplicate, referencePhotoPaths } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';
@@ -47,6 +47,8 @@ async function startBot(fake: FakeDiscord, token: string): Promise<BotProcess> {
       LOG_LEVEL: 'debug',
       AUTO_RETRAIN: 'false',
       QUERIES_PER_MINUTE: '1000',
+      // Opt-in since `npm run register` became the set-up step; the test waits for it as its sign of a started bot.
+      REGISTER_COMMANDS: 'global',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

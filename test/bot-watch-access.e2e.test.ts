@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationCommandOptionType, OverwriteType, PermissionFlagsBits } from 'discord.js';
-import { startFakeDiscord, type FakeDiscord, type LoggedRequest } from './fake-discord/index.js';
+import { startFakeDiscord, type FakeDiscord, type LoggedRequest } from '../harness/fake-discord/index.js';
 import { startBotWorld, type BotWorld } from './helpers/bot-world.js';
 import { referencePhotoPaths } from './helpers/fixtures.js';
 import { waitFor } from './helpers/wait.js';

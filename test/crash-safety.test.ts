@@ -7,9 +7,10 @@ import { Namespace } from '../src/index/namespace.js';
 import { VectorIndex, indexFiles } from '../src/index/vector-index.js';
 import { sha256 } from '../src/util/atomic-file.js';
 import { crc32 } from '../src/util/crc32.js';
-import { runBackfillScenario } from '../scripts/crash/backfill-scenario.js';
-import { recordingLogger } from '../scripts/crash/restart-check.js';
-import { runIngestScenario, runRetrainScenario, seededRandom, TINY_VAE } from '../scripts/crash/scenarios.js';
+import { mulberry32 } from '../src/util/random.js';
+import { runBackfillScenario } from '../harness/crash/backfill-scenario.js';
+import { recordingLogger } from '../harness/crash/restart-check.js';
+import { runIngestScenario, runRetrainScenario, TINY_VAE } from '../harness/crash/scenarios.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const DIM = 1280;
@@ -81,7 +82,7 @@ test('crash safety, CI size: ingestion, retrain and backfill killed at seeded ra
 
 test('an index saved while images are being added is a file that loads, with every id', async () => {
   const dataDir = await tempDir();
-  const random = seededRandom(1);
+  const random = mulberry32(1);
   const ns = await Namespace.open(dataDir, 'race', DIM, recordingLogger());
   for (let i = 0; i < 300; i++) await addImage(ns, random, i);
   // Before the save took the store's write lock, these adds ran while hnswlib wrote the file on its own thread.
@@ -95,7 +96,7 @@ test('an index saved while images are being added is a file that loads, with eve
 
 test('a graph file that matches its checksum but hnswlib cannot read is rebuilt from the index vectors and saved', async () => {
   const dataDir = await tempDir();
-  const random = seededRandom(2);
+  const random = mulberry32(2);
   let ns = await Namespace.open(dataDir, 'unreadable', DIM, recordingLogger());
   for (let i = 0; i < 20; i++) await addImage(ns, random, i);
   await ns.close();

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Client, Events, GatewayIntentBits, Partials, type Message, type PartialMessage } from 'discord.js';
 import { request } from 'undici';
-import { loginToFake } from './fake-discord/client.js';
-import { startFakeDiscord, type FakeDiscord } from './fake-discord/index.js';
+import { loginToFake } from '../harness/fake-discord/client.js';
+import { startFakeDiscord, type FakeDiscord } from '../harness/fake-discord/index.js';
 
 /** A 1×1 PNG. */
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');

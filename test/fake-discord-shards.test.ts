@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { Client, Events, GatewayIntentBits, type Message } from 'discord.js';
-import { loginToFake } from './fake-discord/client.js';
-import { startFakeDiscord } from './fake-discord/index.js';
+import { loginToFake } from '../harness/fake-discord/client.js';
+import { startFakeDiscord } from '../harness/fake-discord/index.js';
 import { waitFor } from './helpers/wait.js';
 
 describe('the fake Discord serves shards', () => {

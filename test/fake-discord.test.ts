@@ -18,8 +18,8 @@ import {
 } from 'discord.js';
 import { request } from 'undici';
 import { WebSocket } from 'ws';
-import { loginToFake } from './fake-discord/client.js';
-import { DEFAULT_EVERYONE_PERMISSIONS, startFakeDiscord, type FakeDiscord } from './fake-discord/index.js';
+import { loginToFake } from '../harness/fake-discord/client.js';
+import { DEFAULT_EVERYONE_PERMISSIONS, startFakeDiscord, type FakeDiscord } from '../harness/fake-discord/index.js';
 
 /** A 1×1 PNG: the bytes only need to survive the round trip unchanged. */
 const PNG = Buffer.from(

@@ -20,6 +20,20 @@ test('rocchio: moves the query towards the liked and away from the disliked, as 
   assert.deepEqual(Array.from(rocchio(q, [], [])), [1, 0, 0]);
 });
 
+test('rocchio: measured from the centre of the keys, the move keeps only what the liked and disliked have in particular', () => {
+  const w = { alpha: 1, beta: 1.5, gamma: 0.75 };
+  const centre = Float32Array.from([0, 0, 0.8]);
+  const q = Float32Array.from([0.6, 0, 0.8]);
+  const liked = Float32Array.from([0, 0.6, 0.8]);
+  const disliked = Float32Array.from([0, -0.6, 0.8]);
+  const moved = rocchio(q, [liked], [disliked], w, centre);
+  // α(q − c) + β(l − c) − γ(d − c) = (0.6, 1.5·0.6 + 0.75·0.6, 0): the shared z falls out entirely.
+  const expected = [0.6, 1.35, 0].map((v) => v / Math.hypot(0.6, 1.35));
+  moved.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-6, `component ${i}: ${v} against ${expected[i]}`));
+  // Nothing judged: the query's own direction, whatever the centre.
+  assert.deepEqual(Array.from(rocchio(Float32Array.from([1, 0, 0]), [], [], w, centre)), [1, 0, 0]);
+});
+
 test('engine: feedback re-ranks in key space through the filter; judgements leave with their images and their asker', async (t) => {
   const dataDir = await tempDir();
   const engine = createEngine({ dataDir });
@@ -84,7 +98,10 @@ test('simulated askers: with labels as the oracle, feedback raises P@k on overla
   const [p0, p1, p2] = simulateFeedback(keys, n, d, labels, { k: 20, rounds: 2, perRound: 2, seed: 1 });
   assert.ok(p1 > p0 + 0.05, `P@20 ${p0.toFixed(3)} → ${p1.toFixed(3)} after one round`);
   assert.ok(p2 > p1, `P@20 ${p1.toFixed(3)} → ${p2.toFixed(3)} after two rounds`);
-  // Weights that ignore the judgements change nothing.
-  const [q0, q1] = simulateFeedback(keys, n, d, labels, { k: 20, rounds: 1, perRound: 2, seed: 1, weights: { alpha: 1, beta: 0, gamma: 0 } });
+  // Every key shares the offset +2: measured from the keys' mean, the move is towards the liked class itself.
+  const [, u1] = simulateFeedback(keys, n, d, labels, { k: 20, rounds: 1, perRound: 2, seed: 1, centred: false });
+  assert.ok(p1 > u1 + 0.02, `after one round, centred ${p1.toFixed(3)} against uncentred ${u1.toFixed(3)}`);
+  // Weights that ignore the judgements change nothing (uncentred: from the centre, the query itself would move).
+  const [q0, q1] = simulateFeedback(keys, n, d, labels, { k: 20, rounds: 1, perRound: 2, seed: 1, weights: { alpha: 1, beta: 0, gamma: 0 }, centred: false });
   assert.equal(q1, q0);
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_VAE_HYPER, VAE_FORMAT, VaeModel } from '../src/ml/vae-model.js';
+import { DEFAULT_VAE_HYPER } from '../src/ml/vae-hyper.js';
+import { VAE_FORMAT, VaeModel } from '../src/ml/vae-model.js';
 import { mulberry32 } from '../src/util/random.js';
 import { isAppError } from '../src/errors.js';
 import { chooseKeyInWorker } from '../src/index/key-check.js';

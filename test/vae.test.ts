@@ -3,9 +3,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isAppError } from '../src/errors.js';
-import { DEFAULT_VAE_HYPER, loadVae, saveVae, trainingPlan, type VaeHyperParams, type VaeModel } from '../src/ml/vae-model.js';
-import { initTrainingBackend, neighbourLoss, neighbourTarget, resolveVaeHyper, trainVae, type VaeProgress } from '../src/ml/vae-train.js';
+import { loadVae, saveVae } from '../src/ml/vae-files.js';
+import { DEFAULT_VAE_HYPER, resolveVaeHyper, trainingPlan, type VaeHyperParams } from '../src/ml/vae-hyper.js';
+import type { VaeModel } from '../src/ml/vae-model.js';
+import { initTrainingBackend } from '../src/ml/tf-backend.js';
+import { neighbourLoss, neighbourTarget } from '../src/ml/vae-network.js';
+import { trainVae, type VaeProgress } from '../src/ml/vae-train.js';
 import { trainVaeInWorker } from '../src/ml/vae-worker-client.js';
+import { mulberry32 } from '../src/util/random.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const DIM = 1280;
@@ -14,16 +19,6 @@ const N = 600;
 /** Small enough to train in a few seconds, large enough to learn the clusters. */
 const SMALL: Partial<VaeHyperParams> = { hidden: 64, latent: 16, epochs: 20, batchSize: 32, learningRate: 3e-3, seed: 11 };
 
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /**
  * MobileNetV2-like vectors: non-negative, L2 norm ~30, each cluster raising 64 random dimensions above a
  * shared background, with per-dimension noise and a per-image scale. The noise is strong enough that an
@@ -31,7 +26,7 @@ function prng(seed: number): () => number {
  * the VAE learned the structure.
  */
 function clusteredVectors(n: number, seed: number): { features: Float32Array; labels: Int32Array } {
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const gauss = (): number => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const base = Float32Array.from({ length: DIM }, () => rand() * 0.4);
   const centres = Array.from({ length: CLUSTERS }, () => {
@@ -159,7 +154,7 @@ test('trainVae frees every tensor it creates', async () => {
 test('the neighbour term is 0 when μ keeps the input similarities, positive otherwise, and its gradient lowers it', async () => {
   await initTrainingBackend();
   const tf = await import('@tensorflow/tfjs');
-  const rand = prng(7);
+  const rand = mulberry32(7);
   const inputs = tf.tensor2d(Float32Array.from({ length: 12 * 40 }, () => rand() - 0.5), [12, 40]);
   const temperature = 0.2;
   const target = neighbourTarget(inputs, temperature);

@@ -8,7 +8,8 @@ import { MIN_RETRAIN_IMAGES, createEngine, type RetrainProgress, type RetrainSum
 import { Namespace, namespaceDir, vaeDir } from '../../src/index/namespace.js';
 import { FeatureStore } from '../../src/index/store.js';
 import { silentLogger } from '../../src/log.js';
-import { DEFAULT_VAE_HYPER, saveVae, trainingPlan } from '../../src/ml/vae-model.js';
+import { saveVae } from '../../src/ml/vae-files.js';
+import { DEFAULT_VAE_HYPER, trainingPlan } from '../../src/ml/vae-hyper.js';
 import { trainVaeInWorker } from '../../src/ml/vae-worker-client.js';
 import { BENCH_NAMESPACE as NAMESPACE, bytesToMiB, cachePath, median, round, runChild, type BenchContext, type Row, type SuiteResult } from './common.js';
 import { FEATURE_DIM, baseFeatures, syntheticFeatures } from './vectors.js';

@@ -26,9 +26,9 @@ export interface ServeResult {
 
 /**
  * What the bot builds for a reply (src/bot/results.ts, without discord.js's message objects): the hits, the
- * query's thumbnail (which the query returns), every hit's stored thumbnail and the overview collage. The
- * benchmark's stores hold no thumbnails, so a hit without one is drawn from `standIn`, a real thumbnail, as it
- * would be in the bot.
+ * query's thumbnail (which the query returns), every hit's stored thumbnail and the overview collage. The 1M
+ * serving namespace stores a thumbnail per image, as the bot does; the retrained 100k collection holds none, so a
+ * hit without one is drawn from `standIn`, a real thumbnail, as its stored one would be.
  */
 export async function answer(engine: Engine, bytes: Uint8Array, standIn: Buffer): Promise<number> {
   const result = await engine.query(bytes, { namespace: NAMESPACE, k: 20 });

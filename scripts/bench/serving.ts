@@ -1,44 +1,75 @@
 // The namespace a serving process is measured on at the largest index size (1M in a full run): the retrained
-// fixture's VAE, the query suite's index over that many latents, and one stored image (record and features) per
-// indexed id.
+// fixture's VAE, the query suite's index over that many latents, and one stored image (record, features and
+// thumbnail, as the bot stores them) per indexed id.
 import { copyFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import KeyvSqlite from '@keyv/sqlite';
+import { PREPROCESS_FIT } from '../../src/index/engine.js';
 import { namespaceDir, vaeDir, type ActiveKey } from '../../src/index/namespace.js';
 import { FeatureStore } from '../../src/index/store.js';
 import { indexFiles } from '../../src/index/vector-index.js';
-import { BENCH_NAMESPACE as NAMESPACE, cachePath, round, type BenchContext } from './common.js';
-import { ensureIndex, indexDir, indexSizes, INDEX_KEY_ID } from './query.js';
+import { preprocessImage } from '../../src/ml/image.js';
+import { thumbnailFromPixels } from '../../src/ml/thumbnail.js';
+import { BENCH_NAMESPACE as NAMESPACE, cachePath, loadAverage, round, type BenchContext } from './common.js';
+import { ensureIndex, indexDir, indexSizes, INDEX_KEY_ID } from './indexes.js';
 import { trainedNamespace } from './retrain.js';
 import { syntheticImage } from './store-size.js';
+import { uploads } from './uploads.js';
 import { FEATURE_DIM, baseFeatures, syntheticFeatures } from './vectors.js';
 
-const WRITE_BATCH = 1_000;
+export const WRITE_BATCH = 1_000;
 const FEATURE_SEED = 500;
+/**
+ * The fixture's form; a cached fixture of another version is rebuilt. 1: fixture-shaped records and features.
+ * 2: bot-shaped records (Discord source, message ref, guild/channel/author ids) and a thumbnail per image.
+ */
+const SERVING_VERSION = 2;
+
+export interface ServingNamespace {
+  dataDir: string;
+  images: number;
+}
+
+/** What ready.json records about the cached fixture: how it was built and what its thumbnails weigh. */
+export interface ServingBuild {
+  version: number;
+  images: number;
+  features: number;
+  /** Bytes of the `thumb:` rows' keys and values as keyv stores them (base64; the key twice, as its key index does). */
+  thumbnailBytes: number;
+  /** Distinct real thumbnails the images cycle through. */
+  thumbnailPool: number;
+  writeSeconds: number;
+  loadBefore: number[];
+  loadAfter: number[];
+  /** The SQLite file's pages by table and index after writing: bytes, and bytes of them unused. */
+  tables: Record<string, { bytes: number; unused: number }>;
+}
 
 /**
- * One stored image per indexed id, with 1280 synthetic float16 features (drawn around the real ones, as the
- * retrain stores are), written through the store API in batches of 1,000 per transaction: a store users would
- * have, so cold start, RSS and size on disk are measured on real rows. Thumbnails are not stored.
+ * One stored image per indexed id, as the bot stores it: a bot-shaped record, 1280 synthetic float16 features
+ * (drawn around the real ones, as the retrain stores are) and a real 128 px WebP thumbnail (the engine's, made from
+ * the bench uploads and cycled), written through the store API in batches of 1,000 per transaction: a store users
+ * would have, so cold start, RSS and size on disk are measured on real rows. Built once, cached.
  */
-export async function servingNamespace(ctx: BenchContext): Promise<{ dataDir: string; images: number }> {
+export async function servingNamespace(ctx: BenchContext): Promise<ServingNamespace> {
   const sizes = indexSizes(ctx);
   const n = sizes[sizes.length - 1];
   const dataDir = cachePath(ctx, `serving-${n}`);
-  const ready = join(dataDir, 'ready.json');
-  // A fixture from before the store held features (no `features` in ready.json) is rebuilt.
-  const cached = JSON.parse((await readFile(ready, 'utf8').catch(() => undefined)) ?? '{}') as { features?: number };
-  if (cached.features === FEATURE_DIM) return { dataDir, images: n };
-  await rm(dataDir, { recursive: true, force: true });
-  ctx.log(`memory: assembling a ${n}-image namespace (cached in ${dataDir})`);
+  if ((await servingBuild(dataDir))?.version === SERVING_VERSION) return { dataDir, images: n };
+  const build = await servingStore(ctx, dataDir, n);
 
+  ctx.log(`memory: adding the VAE and the ${n}-vector index to the stored images (cached in ${dataDir})`);
   const trained = namespaceDir((await trainedNamespace(ctx)).dataDir, NAMESPACE);
   const source = await FeatureStore.open(join(trained, 'store.sqlite'));
   const key = await source.getMeta<ActiveKey>('activeKey');
   await source.close();
   if (key?.kind !== 'vae') throw new Error('the retrained fixture has no VAE');
   const dir = namespaceDir(dataDir, NAMESPACE);
-  await mkdir(dir, { recursive: true });
   await cp(vaeDir(trained, key.vaeId), vaeDir(dir, key.vaeId), { recursive: true });
+  const store = await FeatureStore.open(join(dir, 'store.sqlite'));
+  await store.setMeta('activeKey', key);
+  await store.close();
 
   await ensureIndex(ctx, n);
   const files = await indexFiles(indexDir(ctx, n), INDEX_KEY_ID);
@@ -49,30 +80,90 @@ export async function servingNamespace(ctx: BenchContext): Promise<{ dataDir: st
   await copyFile(files.flat!, join(dir, rename(basename(files.flat!))));
   const renamed = { ...manifest, keyId, graph: { ...manifest.graph, file: rename(manifest.graph.file) }, flat: { ...manifest.flat, file: rename(manifest.flat.file) }, storeNextId: n };
   await writeFile(join(dir, `index-${keyId}.json`), JSON.stringify(renamed));
-
-  const writeSeconds = await writeImages(ctx, join(dir, 'store.sqlite'), n, key);
-  await writeFile(ready, JSON.stringify({ images: n, features: FEATURE_DIM, writeSeconds: round(writeSeconds, 1) }));
+  await writeFile(join(dataDir, 'ready.json'), JSON.stringify(build));
   return { dataDir, images: n };
 }
 
-/** Ids 0..n-1, the query suite's index labels; returns the seconds the writing took. */
-export async function writeImages(ctx: BenchContext, path: string, n: number, key?: ActiveKey): Promise<number> {
+/**
+ * The fixture's store.sqlite, written first (it needs neither the VAE nor the index, so it can be written while
+ * they are built) and cached on its own (store.json), so that a run interrupted after it keeps it.
+ */
+export async function servingStore(ctx: BenchContext, dataDir: string, n: number): Promise<ServingBuild> {
+  const done = join(dataDir, 'store.json');
+  const cached = JSON.parse((await readFile(done, 'utf8').catch(() => undefined)) ?? '{}') as Partial<ServingBuild>;
+  if (cached.version === SERVING_VERSION) return cached as ServingBuild;
+  await rm(dataDir, { recursive: true, force: true });
+  ctx.log(`memory: writing ${n} images to a store (cached in ${dataDir})`);
+  const path = join(namespaceDir(dataDir, NAMESPACE), 'store.sqlite');
+  const thumbnails = await thumbnailPool(ctx);
+  const loadBefore = loadAverage();
+  const { seconds, thumbnailBytes } = await writeImages(ctx, path, n, thumbnails);
+  const build: ServingBuild = {
+    version: SERVING_VERSION,
+    images: n,
+    features: FEATURE_DIM,
+    thumbnailBytes,
+    thumbnailPool: thumbnails.length,
+    writeSeconds: round(seconds, 1),
+    loadBefore,
+    loadAfter: loadAverage(),
+    tables: await tableBytes(path),
+  };
+  await writeFile(done, JSON.stringify(build));
+  return build;
+}
+
+/** Pages and their unused bytes per table and index of the SQLite file (its dbstat table): where the bytes go. */
+async function tableBytes(path: string): Promise<ServingBuild['tables']> {
+  const adapter = new KeyvSqlite({ uri: `sqlite://${path}` });
+  try {
+    const rows = (await adapter.query('SELECT name, sum(pgsize) AS bytes, sum(unused) AS unused FROM dbstat GROUP BY name')) as Array<{ name: string; bytes: number; unused: number }>;
+    return Object.fromEntries(rows.map((r) => [r.name, { bytes: r.bytes, unused: r.unused }]));
+  } finally {
+    await adapter.disconnect();
+  }
+}
+
+/** How the serving fixture in `dataDir` was built, if one is there (other fixtures' ready.json have no version). */
+export async function servingBuild(dataDir: string): Promise<ServingBuild | undefined> {
+  const text = await readFile(join(dataDir, 'ready.json'), 'utf8').catch(() => undefined);
+  const build = text ? (JSON.parse(text) as Partial<ServingBuild>) : undefined;
+  return typeof build?.version === 'number' ? (build as ServingBuild) : undefined;
+}
+
+/** The engine's thumbnails of the bench uploads (photo-like, 0.3-12 MP, every format): what the bot would store. */
+async function thumbnailPool(ctx: BenchContext): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (const upload of await uploads(ctx, ctx.quick ? 8 : 96)) {
+    out.push(await thumbnailFromPixels((await preprocessImage(upload.bytes, { fit: PREPROCESS_FIT })).pixels));
+  }
+  return out;
+}
+
+/** Ids 0..n-1, the query suite's index labels; the i-th image gets thumbnail i mod the pool's size. */
+async function writeImages(
+  ctx: BenchContext,
+  path: string,
+  n: number,
+  thumbnails: Buffer[],
+): Promise<{ seconds: number; thumbnailBytes: number }> {
   const base = await baseFeatures(ctx);
   const start = performance.now();
   const store = await FeatureStore.open(path);
-  if (key) await store.setMeta('activeKey', key);
   await store.setMeta('nextId', 0);
+  let thumbnailBytes = 0;
   for (let from = 0; from < n; from += WRITE_BATCH) {
     const rows = Math.min(WRITE_BATCH, n - from);
     const features = syntheticFeatures(base, rows, FEATURE_SEED + from);
-    const images = Array.from({ length: rows }, (_, i) => ({
-      record: syntheticImage(from + i, 'fixture'),
-      features: features.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM),
-    }));
+    const images = Array.from({ length: rows }, (_, i) => {
+      const id = from + i;
+      const thumbnail = thumbnails[id % thumbnails.length];
+      thumbnailBytes += Math.ceil(thumbnail.length / 3) * 4 + 2 * `store:thumb:${id}`.length;
+      return { record: syntheticImage(id, 'bot'), features: features.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM), thumbnail };
+    });
     await store.exclusive(() => store.insertMany(images));
     if ((from + rows) % 100_000 === 0) ctx.log(`memory: ${from + rows} of ${n} images written (${round((performance.now() - start) / 1000, 1)} s)`);
   }
   await store.close();
-  return (performance.now() - start) / 1000;
+  return { seconds: (performance.now() - start) / 1000, thumbnailBytes };
 }
-

@@ -11,6 +11,7 @@ import { answerRules, answerRulesIn, pickView, publicFilter } from './answer-rul
 import type { BotContext } from './context.js';
 import { editReplyOrPost, followUpPrivately } from './late-answer.js';
 import { feedbackStart } from './feedback.js';
+import { MAX_RESULTS } from './limits.js';
 import { browseHit, CONTROLS, JUDGE, LEFT_OUT, renderResults } from './results.js';
 import type { BrowseState } from './settings.js';
 
@@ -98,7 +99,7 @@ export async function answerMention(ctx: BotContext, message: Message, bytes: Bu
   const rules = guild && member ? await answerRulesIn(guild, member, message.channelId) : undefined;
   if (!guild || !rules) return;
   const shown = publicFilter(rules);
-  const result = await ctx.engine.query(bytes, { namespace: guild.id, k: 20, filter: shown.filter });
+  const result = await ctx.engine.query(bytes, { namespace: guild.id, k: MAX_RESULTS, filter: shown.filter });
   if (result.hits.length === 0) {
     await message.reply({ content: 'I found no relevant images I can show here.' });
     return;

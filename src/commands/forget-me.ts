@@ -1,17 +1,12 @@
-import { ApplicationCommandType, InteractionContextType, MessageFlags } from 'discord.js';
+import { MessageFlags } from 'discord.js';
 import { forgetUserEverywhere } from '../bot/forget-user.js';
 import { editReplyOrPost } from '../bot/late-answer.js';
 import { AppError } from '../errors.js';
 import type { SlashCommand } from './command.js';
+import { forgetMeDefinition, indexMeDefinition } from './definitions.js';
 
 export const forgetMe: SlashCommand = {
-  data: {
-    name: 'forget-me',
-    description: 'Remove every image you have posted from this bot’s index, everywhere, and stop indexing yours',
-    type: ApplicationCommandType.ChatInput,
-    // It concerns the member, not one server: it works in a DM with the bot too.
-    contexts: [InteractionContextType.Guild, InteractionContextType.BotDM],
-  },
+  data: forgetMeDefinition,
   async execute(ctx, interaction) {
     const userId = interaction.user.id;
     // Each use scans every server's images; the opt-out itself lasts, so refusing a repeat loses nothing.
@@ -35,13 +30,7 @@ export const forgetMe: SlashCommand = {
 };
 
 export const indexMe: SlashCommand = {
-  data: {
-    name: 'index-me',
-    description: 'Undo /forget-me: let this bot index the images you post in watched channels again',
-    type: ApplicationCommandType.ChatInput,
-    // It undoes /forget-me, which works in a DM with the bot too.
-    contexts: [InteractionContextType.Guild, InteractionContextType.BotDM],
-  },
+  data: indexMeDefinition,
   async execute(ctx, interaction) {
     const was = await ctx.settings.isOptedOut(interaction.user.id);
     await ctx.settings.setOptedOut(interaction.user.id, false);

@@ -1,4 +1,3 @@
-import type { RESTPostAPIApplicationCommandsJSONBody } from 'discord.js';
 import type { MessageMenuCommand, SlashCommand } from './command.js';
 import { findRelevant } from './find-relevant.js';
 import { forgetMe, indexMe } from './forget-me.js';
@@ -9,8 +8,7 @@ import { reposts } from './reposts.js';
 import { retrain } from './retrain.js';
 import { unwatch, watch, watching } from './watch.js';
 
+// The handlers, found by name when an interaction arrives. What is registered with Discord is the data alone,
+// in ./definitions.ts.
 export const slashCommands: SlashCommand[] = [relevant, watch, unwatch, watching, retrain, relevanceStatus, forgetMe, indexMe, purge, reposts];
 export const messageMenuCommands: MessageMenuCommand[] = [findRelevant];
-
-/** What gets registered with Discord. */
-export const commandDefinitions: RESTPostAPIApplicationCommandsJSONBody[] = [...slashCommands, ...messageMenuCommands].map((c) => c.data);

@@ -1,17 +1,11 @@
-import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags } from 'discord.js';
+import { MessageFlags } from 'discord.js';
 import { editReplyOrPost } from '../bot/late-answer.js';
 import type { SlashCommand } from './command.js';
-import { GUILD_ONLY, MANAGE_GUILD, requireManageGuild } from './admin.js';
+import { requireManageGuild } from './admin.js';
+import { purgeDefinition } from './definitions.js';
 
 export const purge: SlashCommand = {
-  data: {
-    name: 'purge',
-    description: 'Remove every indexed image of a channel and stop watching it',
-    type: ApplicationCommandType.ChatInput,
-    contexts: GUILD_ONLY,
-    default_member_permissions: MANAGE_GUILD,
-    options: [{ name: 'channel', description: 'The channel to purge', type: ApplicationCommandOptionType.Channel, required: true }],
-  },
+  data: purgeDefinition,
   async execute(ctx, interaction) {
     requireManageGuild(interaction);
     const guildId = interaction.guildId!;

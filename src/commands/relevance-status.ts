@@ -1,10 +1,10 @@
-import { ApplicationCommandType, MessageFlags } from 'discord.js';
+import { MessageFlags } from 'discord.js';
 import { readableBy } from '../bot/access.js';
 import type { SlashCommand } from './command.js';
-import { GUILD_ONLY } from './admin.js';
+import { relevanceStatusDefinition } from './definitions.js';
 
 export const relevanceStatus: SlashCommand = {
-  data: { name: 'relevance-status', description: 'Images indexed, queue, backfill progress and model version', type: ApplicationCommandType.ChatInput, contexts: GUILD_ONLY },
+  data: relevanceStatusDefinition,
   async execute(ctx, interaction) {
     const guildId = interaction.guildId!;
     const stats = await ctx.engine.stats(guildId);

@@ -1,29 +1,20 @@
-import { ApplicationCommandOptionType, ApplicationCommandType, MessageFlags, type GuildMember } from 'discord.js';
+import { MessageFlags, type GuildMember } from 'discord.js';
 import { checkQueryRate } from '../bot/answer.js';
 import { editReplyOrPost, followUpPrivately } from '../bot/late-answer.js';
 import { answerRulesIn } from '../bot/answer-rules.js';
 import { ANSWER_POSTS, describePosts, earlierPosts } from '../bot/reposts.js';
+import { downloadAttachment } from '../bot/search.js';
 import { AppError } from '../errors.js';
 import type { ImageRecord } from '../index/store.js';
 import type { SlashCommand } from './command.js';
-import { GUILD_ONLY } from './admin.js';
-import { imageOption } from './relevant.js';
+import { repostsDefinition } from './definitions.js';
 
 /**
  * "Was this posted before?" on demand, with the privacy rules of /relevant: only posts the asker can read, and the
  * answer goes only to the asker when a post it lists is in a channel not everyone here can read.
  */
 export const reposts: SlashCommand = {
-  data: {
-    name: 'reposts',
-    description: 'Was this image posted in this server before? Lists the earlier posts you can see',
-    type: ApplicationCommandType.ChatInput,
-    contexts: GUILD_ONLY,
-    options: [
-      { name: 'image', description: 'The image to look for', type: ApplicationCommandOptionType.Attachment, required: true },
-      { name: 'private', description: 'Show the answer only to you', type: ApplicationCommandOptionType.Boolean },
-    ],
-  },
+  data: repostsDefinition,
   async execute(ctx, interaction) {
     checkQueryRate(ctx, interaction.user.id);
     const ephemeral = interaction.options.getBoolean('private') ?? false;
@@ -32,7 +23,7 @@ export const reposts: SlashCommand = {
     const member = interaction.member as GuildMember | null;
     const rules = guild && member && interaction.channelId ? await answerRulesIn(guild, member, interaction.channelId) : undefined;
     if (!guild || !rules) throw new AppError('NOT_PERMITTED', 'Earlier posts can only be looked up in a server channel.');
-    const bytes = await imageOption(ctx, interaction);
+    const bytes = await downloadAttachment(ctx, interaction.options.getAttachment('image', true));
     const exposing = new Set<string>();
     const filter = async (view: ImageRecord) => {
       if (!(await rules.readable(view))) return false;

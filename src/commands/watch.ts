@@ -1,31 +1,12 @@
-import { ApplicationCommandOptionType, ApplicationCommandType, ChannelType, MessageFlags, type ApplicationCommandOptionAllowedChannelType } from 'discord.js';
+import { MessageFlags } from 'discord.js';
 import { readableBy } from '../bot/access.js';
 import type { SlashCommand } from './command.js';
 import { cannotAnswerFullyText, cannotWatchText, missingBotPermissions } from '../bot/bot-permissions.js';
-import { GUILD_ONLY, MANAGE_GUILD, requireManageGuild } from './admin.js';
-
-export const WATCHABLE_CHANNEL_TYPES: ApplicationCommandOptionAllowedChannelType[] = [ChannelType.GuildText, ChannelType.GuildAnnouncement, ChannelType.GuildForum, ChannelType.PublicThread];
+import { requireManageGuild } from './admin.js';
+import { unwatchDefinition, watchDefinition, watchingDefinition } from './definitions.js';
 
 export const watch: SlashCommand = {
-  data: {
-    name: 'watch',
-    description: 'Index the images posted in a channel, including its history',
-    type: ApplicationCommandType.ChatInput,
-    contexts: GUILD_ONLY,
-    default_member_permissions: MANAGE_GUILD,
-    options: [
-      { name: 'channel', description: 'The channel to watch', type: ApplicationCommandOptionType.Channel, channel_types: WATCHABLE_CHANNEL_TYPES, required: true },
-      {
-        name: 'reposts',
-        description: 'Reply when an image posted there was posted before (off by default)',
-        type: ApplicationCommandOptionType.String,
-        choices: [
-          { name: 'notify', value: 'notify' },
-          { name: 'off', value: 'off' },
-        ],
-      },
-    ],
-  },
+  data: watchDefinition,
   async execute(ctx, interaction) {
     requireManageGuild(interaction);
     const guildId = interaction.guildId!;
@@ -60,14 +41,7 @@ function repostNoticesText(on: boolean): string {
 }
 
 export const unwatch: SlashCommand = {
-  data: {
-    name: 'unwatch',
-    description: 'Stop indexing a channel (images already indexed stay searchable)',
-    type: ApplicationCommandType.ChatInput,
-    contexts: GUILD_ONLY,
-    default_member_permissions: MANAGE_GUILD,
-    options: [{ name: 'channel', description: 'The channel to stop watching', type: ApplicationCommandOptionType.Channel, required: true }],
-  },
+  data: unwatchDefinition,
   async execute(ctx, interaction) {
     requireManageGuild(interaction);
     const channel = interaction.options.getChannel('channel', true);
@@ -80,7 +54,7 @@ export const unwatch: SlashCommand = {
 };
 
 export const watching: SlashCommand = {
-  data: { name: 'watching', description: 'List the channels whose images are indexed', type: ApplicationCommandType.ChatInput, contexts: GUILD_ONLY },
+  data: watchingDefinition,
   async execute(ctx, interaction) {
     const watched = await ctx.settings.watched(interaction.guildId!);
     // Only the channels the asker can read: the others' names are not theirs to see.

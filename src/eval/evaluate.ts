@@ -5,7 +5,8 @@
  */
 import { cosineNeighbours, neighbourOverlap, scoreVae } from '../index/quality-gate.js';
 import type { FeatureExtractor } from '../ml/features.js';
-import { VaeModel, type VaeHyperParams } from '../ml/vae-model.js';
+import type { VaeHyperParams } from '../ml/vae-hyper.js';
+import { VaeModel } from '../ml/vae-model.js';
 import { MIN_VAE_TRAINING_SIZE } from '../ml/vae-train.js';
 import { trainVaeInWorker } from '../ml/vae-worker-client.js';
 import type { Dataset } from './dataset.js';

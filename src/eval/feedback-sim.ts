@@ -10,7 +10,15 @@ import { unitRows } from '../ml/vae-model.js';
 import { rocchio, ROCCHIO, type RocchioWeights } from '../index/feedback.js';
 import { mulberry32 } from '../util/random.js';
 
-export type FeedbackSimOptions = { k: number; rounds: number; perRound: number; seed: number; weights?: RocchioWeights };
+/** `centred` (default true): Rocchio measured from the mean of the keys, as the engine does (feedback.ts). */
+export type FeedbackSimOptions = { k: number; rounds: number; perRound: number; seed: number; weights?: RocchioWeights; centred?: boolean };
+
+/** The mean of n unit rows. */
+function meanRow(unit: Float32Array, n: number, d: number): Float32Array {
+  const sum = new Float64Array(d);
+  for (let i = 0; i < n * d; i++) sum[i % d] += unit[i];
+  return Float32Array.from(sum, (v) => v / Math.max(1, n));
+}
 
 /** The k rows most cosine-similar to `query` (unit), `self` excluded, best first. */
 function topK(unit: Float32Array, n: number, d: number, query: Float32Array, self: number, k: number): number[] {
@@ -30,6 +38,7 @@ export function simulateFeedback(keys: Float32Array, n: number, d: number, label
   const { k, rounds, perRound } = options;
   const unit = unitRows(keys, n, d);
   const rand = mulberry32(options.seed);
+  const centre = options.centred === false ? undefined : meanRow(unit, n, d);
   const precision = new Array<number>(rounds + 1).fill(0);
   for (let i = 0; i < n; i++) {
     const query = unit.subarray(i * d, (i + 1) * d);
@@ -44,7 +53,7 @@ export function simulateFeedback(keys: Float32Array, n: number, d: number, label
       liked.push(...pickUpTo(open.filter((j) => labels[j] === labels[i]), perRound, rand));
       disliked.push(...pickUpTo(open.filter((j) => labels[j] !== labels[i]), perRound, rand));
       const row = (j: number) => unit.subarray(j * d, (j + 1) * d);
-      const moved = rocchio(query, liked.map(row), disliked.map(row), options.weights ?? ROCCHIO);
+      const moved = rocchio(query, liked.map(row), disliked.map(row), options.weights ?? ROCCHIO, centre);
       shown = topK(unit, n, d, moved, i, k);
     }
   }

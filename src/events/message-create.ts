@@ -1,11 +1,10 @@
 import type { Message } from 'discord.js';
-import { answerMention, checkQueryRate } from '../bot/answer.js';
 import type { BotContext } from '../bot/context.js';
 import { downloadPolicy } from '../bot/download-policy.js';
-import { downloadImage } from '../bot/download.js';
 import { indexMessage, watchedSourceOf } from '../bot/ingest.js';
 import { imagesOf } from '../bot/message-images.js';
 import { noticeReposts } from '../bot/reposts.js';
+import { searchByImage } from '../bot/search.js';
 import { errorTextFor } from '../bot/user-text.js';
 import { isAppError } from '../errors.js';
 
@@ -24,16 +23,10 @@ export async function onMessageCreate(ctx: BotContext, message: Message): Promis
   });
 }
 
+/** The mention's own error handling: what went wrong is told in a reply, as interaction-create does for commands. */
 async function answerMentionSafely(ctx: BotContext, message: Message): Promise<void> {
   try {
-    checkQueryRate(ctx, message.author.id);
-    const target = await message.fetchReference();
-    const [image] = imagesOf(target, ctx.config.cdnHosts);
-    if (!image) {
-      await message.reply({ content: 'Reply to a message with an image and mention me to find relevant images.' });
-      return;
-    }
-    await answerMention(ctx, message, await downloadImage(image.url, downloadPolicy(ctx.config)));
+    await searchByImage(ctx, { via: 'mention', message });
   } catch (error) {
     if (!isAppError(error)) ctx.log.error(`mention ${message.id} failed: ${(error as Error).stack ?? error}`);
     await message.reply({ content: errorTextFor(error, message.guildId) }).catch(() => undefined);

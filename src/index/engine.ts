@@ -6,7 +6,7 @@ import { createFeatureExtractor, type FeatureExtractor } from '../ml/features.js
 import { defaultModelDir, readModelConfig } from '../ml/onnx-model.js';
 import { MAX_INPUT_BYTES, MAX_INPUT_PIXELS, preprocessImage, type Background } from '../ml/image.js';
 import { thumbnailFromPixels } from '../ml/thumbnail.js';
-import type { VaeHyperParams } from '../ml/vae-train.js';
+import type { VaeHyperParams } from '../ml/vae-hyper.js';
 import { sha256 } from '../util/atomic-file.js';
 import { feedbackKey, type Feedback } from './feedback.js';
 import type { FeedbackStore } from './feedback-store.js';

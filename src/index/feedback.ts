@@ -17,23 +17,30 @@ export const ROCCHIO: Readonly<RocchioWeights> = Object.freeze({ alpha: 1, beta:
 /** Results of an earlier answer the asker judged, by image id. */
 export type Feedback = { liked: readonly number[]; disliked: readonly number[]; weights?: RocchioWeights };
 
-function addUnit(into: Float64Array, v: Float32Array, weight: number): void {
+/** into += weight·(v̂ − centre). */
+function addUnit(into: Float64Array, v: Float32Array, weight: number, centre: Float32Array | undefined): void {
   let norm = 0;
   for (let i = 0; i < v.length; i++) norm += v[i] * v[i];
   if (norm === 0) return;
   const scale = weight / Math.sqrt(norm);
-  for (let i = 0; i < v.length; i++) into[i] += scale * v[i];
+  for (let i = 0; i < v.length; i++) into[i] += scale * v[i] - (centre ? weight * centre[i] : 0);
 }
 
 /**
- * q' = α·q̂ + β·mean(liked) − γ·mean(disliked), every vector unit-normalised first (cosine space), returned as a unit
- * vector. With nothing judged it is the query's direction unchanged.
+ * q' = α·(q̂ − c) + β·mean(liked − c) − γ·mean(disliked − c), every vector unit-normalised first (cosine space),
+ * returned as a unit vector. c is the mean direction of the collection's keys: measured from it, the liked and
+ * disliked directions lose what every image shares, so the move is towards what the liked ones have in particular.
+ * With simulated askers this raised P@20 after one round on raw features from +0.093 to +0.117 on openclipart and
+ * from +0.049 to +0.057 on the card decks; PCA keys are centred already, so it changes little there
+ * (docs/relevance.md, "Relevance feedback"). Ranking the index by cosine with q' equals ranking by (x − c)·q', since
+ * c·q' is the same for every x. With nothing judged it is the query's direction unchanged.
  */
-export function rocchio(query: Float32Array, liked: readonly Float32Array[], disliked: readonly Float32Array[], w: RocchioWeights = ROCCHIO): Float32Array {
+export function rocchio(query: Float32Array, liked: readonly Float32Array[], disliked: readonly Float32Array[], w: RocchioWeights = ROCCHIO, centre?: Float32Array): Float32Array {
+  const c = liked.length + disliked.length > 0 ? centre : undefined;
   const sum = new Float64Array(query.length);
-  addUnit(sum, query, w.alpha);
-  for (const v of liked) addUnit(sum, v, w.beta / liked.length);
-  for (const v of disliked) addUnit(sum, v, -w.gamma / disliked.length);
+  addUnit(sum, query, w.alpha, c);
+  for (const v of liked) addUnit(sum, v, w.beta / liked.length, c);
+  for (const v of disliked) addUnit(sum, v, -w.gamma / disliked.length, c);
   let norm = 0;
   for (const x of sum) norm += x * x;
   const out = new Float32Array(query.length);
@@ -54,5 +61,5 @@ export async function feedbackKey(ns: Namespace, queryKey: Float32Array, feedbac
     }
     return out;
   };
-  return rocchio(queryKey, await keysOf(feedback.liked), await keysOf(feedback.disliked), feedback.weights ?? ROCCHIO);
+  return rocchio(queryKey, await keysOf(feedback.liked), await keysOf(feedback.disliked), feedback.weights ?? ROCCHIO, ns.keyCentre());
 }

@@ -1,4 +1,5 @@
 import { AppError } from '../errors.js';
+import { dot } from '../ml/linalg.js';
 
 export interface Neighbour {
   id: number;
@@ -140,6 +141,18 @@ export class FlatVectors {
     return true;
   }
 
+  /** The mean of the live unit vectors (zeros when there are none). */
+  mean(): Float32Array {
+    const { dim, data, dead } = this;
+    const sum = new Float64Array(dim);
+    for (let slot = 0; slot < this.count; slot++) {
+      if (dead[slot]) continue;
+      const o = slot * dim;
+      for (let i = 0; i < dim; i++) sum[i] += data[o + i];
+    }
+    return Float32Array.from(sum, (v) => (this.live > 0 ? v / this.live : 0));
+  }
+
   /** The k most similar live vectors, best first, without `exclude`. */
   search(vector: Float32Array, k: number, exclude?: number): Neighbour[] {
     const { dim, data, dead, ids } = this;
@@ -153,20 +166,7 @@ export class FlatVectors {
     const bestId: number[] = [];
     for (let slot = 0; slot < this.count; slot++) {
       if (dead[slot]) continue;
-      const o = slot * dim;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let i = 0;
-      for (; i + 3 < dim; i += 4) {
-        s0 += q[i] * data[o + i];
-        s1 += q[i + 1] * data[o + i + 1];
-        s2 += q[i + 2] * data[o + i + 2];
-        s3 += q[i + 3] * data[o + i + 3];
-      }
-      for (; i < dim; i++) s0 += q[i] * data[o + i];
-      const score = s0 + s1 + s2 + s3;
+      const score = dot(q, 0, data, slot * dim, dim);
       if (bestScore.length === k && score <= bestScore[k - 1]) continue;
       if (ids[slot] === exclude) continue;
       let at = bestScore.length;

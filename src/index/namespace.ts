@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Background } from '../ml/image.js';
-import { loadVae, type VaeModel } from '../ml/vae-model.js';
+import { loadVae } from '../ml/vae-files.js';
+import type { VaeModel } from '../ml/vae-model.js';
 import { FeatureStore } from './store.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';
 import { VectorIndex, removeIndexFiles, removeOtherIndexFiles } from './vector-index.js';
@@ -126,6 +127,11 @@ export class Namespace {
 
   removeFromIndex(id: number): void {
     if (this.index.remove(id)) this.scheduleSave();
+  }
+
+  /** The mean direction of the index's keys (see VectorIndex.centre). */
+  keyCentre(): Float32Array {
+    return this.index.centre();
   }
 
   search(key: Float32Array, k: number, exclude?: number) {

@@ -2,28 +2,13 @@
  * The numeric pieces of the retrain quality check (key-signals.ts, key-choice.ts) and of the evaluation: cosine
  * neighbours, their overlap, and a VAE's held-out ELBO. Pure: no files, no workers, no engine.
  */
+import { dot } from '../ml/linalg.js';
 import { VaeModel, transformRow, unitRows } from '../ml/vae-model.js';
 
 /** Held-out slices smaller than this make overlap@20 too noisy to decide on. */
 export const MIN_GATE_SAMPLE = 50;
 
 export { unitRows };
-
-function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, d: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  const d4 = d - (d % 4);
-  for (let k = 0; k < d4; k += 4) {
-    s0 += a[ao + k] * b[bo + k];
-    s1 += a[ao + k + 1] * b[bo + k + 1];
-    s2 += a[ao + k + 2] * b[bo + k + 2];
-    s3 += a[ao + k + 3] * b[bo + k + 3];
-  }
-  for (let k = d4; k < d; k++) s0 += a[ao + k] * b[bo + k];
-  return s0 + s1 + s2 + s3;
-}
 
 /**
  * Cosine similarity of every query row to every database row: queries × n values. `unitQueries` and

@@ -6,8 +6,8 @@
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { applyTransform } from '../ml/transforms.js';
-import { DEFAULT_VAE_HYPER, saveVae } from '../ml/vae-model.js';
-import type { VaeHyperParams } from '../ml/vae-train.js';
+import { saveVae } from '../ml/vae-files.js';
+import { DEFAULT_VAE_HYPER, type VaeHyperParams } from '../ml/vae-hyper.js';
 import { trainKeysInWorker } from '../ml/vae-worker-client.js';
 import { buildIndex } from './build-index.js';
 import { chooseKeyInWorker } from './key-check.js';

@@ -101,6 +101,8 @@ function addToGraph(graph: Graph, id: number, vector: Float32Array): void {
 export class VectorIndex {
   private graph: Graph | undefined;
   private pending: PendingChange[] = [];
+  private centreCache: Float32Array | undefined;
+  private changesSinceCentre = 0;
   private graphReady: Promise<GraphStatus>;
 
   private constructor(
@@ -179,6 +181,7 @@ export class VectorIndex {
     if (this.flat.has(id)) return;
     const removed = this.flat.isRemoved(id);
     this.flat.add(id, vector);
+    this.changesSinceCentre += 1;
     if (!this.graph) this.pending.push({ id, vector: vector.slice(), revive: removed });
     // Ids are never reused, so a deleted id coming back is the same image (a removal that did not complete).
     else if (removed) this.graph.unmarkDelete(id);
@@ -187,9 +190,22 @@ export class VectorIndex {
 
   remove(id: number): boolean {
     if (!this.flat.remove(id)) return false;
+    this.changesSinceCentre += 1;
     if (this.graph) this.graph.markDelete(id);
     else this.pending.push({ id });
     return true;
+  }
+
+  /**
+   * The mean of the index's unit vectors, the centre relevance feedback measures directions from. Recomputed once
+   * 1 % of the index has changed since the last time (one pass over the flat vectors: ~50 ms at 1M 64-d keys).
+   */
+  centre(): Float32Array {
+    if (!this.centreCache || this.changesSinceCentre > this.size / 100) {
+      this.centreCache = this.flat.mean();
+      this.changesSinceCentre = 0;
+    }
+    return this.centreCache;
   }
 
   /** The k nearest live ids, best first, never `exclude` (the query image itself). */

@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fitPca } from './pca.js';
-import { DEFAULT_VAE_HYPER, VAE_FORMAT, VaeModel, type VaeMeta, type VaeWeights } from './vae-model.js';
+import { DEFAULT_VAE_HYPER } from './vae-hyper.js';
+import { VAE_FORMAT, VaeModel, type VaeMeta, type VaeWeights } from './vae-model.js';
 
 export type PcaKeyOptions = {
   components: number;

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AppError } from '../errors.js';
 import { VaeModel, type VaeMeta, type VaeWeights } from './vae-model.js';
-import { initTrainingBackend } from './vae-train.js';
+import { initTrainingBackend } from './tf-backend.js';
 
 export interface BulkEncoder {
   readonly model: VaeModel;

@@ -3,25 +3,13 @@
  * 20k vectors keeps a core busy for seconds.
  */
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { AppError } from '../errors.js';
-import {
-  DEFAULT_VAE_HYPER,
-  INPUT_TRANSFORMS,
-  VAE_FORMAT,
-  VaeModel,
-  trainingPlan,
-  transformRow,
-  type InputTransform,
-  type VaeHyperParams,
-  type VaeMeta,
-  type VaeWeights,
-} from './vae-model.js';
-
-export type { VaeHyperParams } from './vae-model.js';
+import { Sfc32 } from '../util/random.js';
+import { initTrainingBackend } from './tf-backend.js';
+import { resolveVaeHyper, trainingPlan, type InputTransform, type VaeHyperParams } from './vae-hyper.js';
+import { VAE_FORMAT, VaeModel, transformRow, type VaeMeta, type VaeWeights } from './vae-model.js';
+import { decoder, encoder, initParams, klPerDim, neighbourLoss, neighbourTarget, reconPerVector, type Params } from './vae-network.js';
 
 /** Losses are per-vector means over the epoch, in nats. */
 export type VaeProgress = {
@@ -55,241 +43,6 @@ const ACTIVE_UNIT_VARIANCE = 0.01;
 /** Vectors used to count active units after each epoch (the final count uses all of them). */
 const ACTIVE_UNIT_SAMPLE = 2048;
 const EVAL_CHUNK = 1024;
-
-let backendReady: Promise<string> | undefined;
-
-/**
- * Picks the fastest backend once per thread: tfjs-node when it happens to be installed (it cannot be
- * installed everywhere, so it is not a dependency), otherwise wasm loaded from node_modules, never fetched.
- */
-export function initTrainingBackend(): Promise<string> {
-  backendReady ??= (async () => {
-    const nodeBackend = '@tensorflow/tfjs-node';
-    try {
-      await import(nodeBackend);
-      // A copy of tfjs-node built against another tfjs-core registers there, not here: then wasm.
-      if (await tf.setBackend('tensorflow')) return 'tensorflow';
-    } catch {
-      // Not installed.
-    }
-    const require = createRequire(import.meta.url);
-    setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + path.sep);
-    if (!(await tf.setBackend('wasm'))) throw new Error('the tfjs wasm backend failed to initialise');
-    await tf.ready();
-    return 'wasm';
-  })();
-  return backendReady;
-}
-
-export function resolveVaeHyper(partial: Partial<VaeHyperParams>): VaeHyperParams {
-  // An explicit epoch count is run as given (tests, benchmarks, quick evaluations): minSteps lengthens only the
-  // default one, unless it is given too.
-  const hyper: VaeHyperParams = { ...DEFAULT_VAE_HYPER, ...(partial.epochs !== undefined ? { minSteps: 0 } : {}) };
-  const problems: string[] = [];
-  for (const [key, value] of Object.entries(partial)) {
-    if (!Object.hasOwn(DEFAULT_VAE_HYPER, key)) problems.push(`unknown setting ${key}`);
-    else if (value !== undefined) (hyper as Record<string, unknown>)[key] = value;
-  }
-  const int = (key: keyof VaeHyperParams, min: number): void => {
-    const v = hyper[key];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) problems.push(`${key} must be an integer >= ${min}`);
-  };
-  const num = (key: keyof VaeHyperParams, min: number, max: number): void => {
-    const v = hyper[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) problems.push(`${key} must be a number in [${min}, ${max}]`);
-  };
-  int('latent', 1);
-  int('hidden', 1);
-  int('epochs', 1);
-  int('maxSteps', 1);
-  int('batchSize', 1);
-  int('minSteps', 0);
-  int('seed', 0);
-  num('learningRate', 1e-7, 1);
-  num('beta', 0, 1e3);
-  num('reconScale', 1e-6, 1e3);
-  num('klWarmupFraction', 0, 1);
-  num('freeBitsPerDim', 0, 1e3);
-  num('heldOutFraction', 0, 0.5);
-  num('neighbourWeight', 0, 1e6);
-  num('neighbourTemperature', 1e-3, 10);
-  num('timeBudgetSeconds', 1e-3, Number.MAX_SAFE_INTEGER);
-  if (!INPUT_TRANSFORMS.includes(hyper.inputTransform)) problems.push(`inputTransform must be one of ${INPUT_TRANSFORMS.join(', ')}`);
-  if (problems.length > 0) {
-    throw new AppError('CONFIG_INVALID', `Invalid VAE training settings: ${problems.join('; ')}.`, { details: { problems } });
-  }
-  return hyper;
-}
-
-/** sfc32: small, fast, and good enough for shuffling, initialisation and reparameterisation noise. */
-class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-  private spare: number | undefined;
-
-  constructor(seed: number, stream: number) {
-    this.a = 0x9e3779b9;
-    this.b = seed >>> 0;
-    this.c = Math.floor(seed / 2 ** 32) >>> 0;
-    this.d = stream >>> 0;
-    for (let i = 0; i < 16; i++) this.uint32();
-  }
-
-  uint32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  /** In (0, 1): safe for log. */
-  uniform(): number {
-    return (this.uint32() + 0.5) / 2 ** 32;
-  }
-
-  normal(): number {
-    if (this.spare !== undefined) {
-      const s = this.spare;
-      this.spare = undefined;
-      return s;
-    }
-    const r = Math.sqrt(-2 * Math.log(this.uniform()));
-    const theta = 2 * Math.PI * this.uniform();
-    this.spare = r * Math.sin(theta);
-    return r * Math.cos(theta);
-  }
-
-  shuffle(a: Uint32Array): void {
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = this.uint32() % (i + 1);
-      const t = a[i];
-      a[i] = a[j];
-      a[j] = t;
-    }
-  }
-}
-
-/**
- * matMul whose backward pass transposes explicitly and then multiplies plainly: wasm matMul with a
- * transpose flag runs at 1-2 GFLOP/s against ~20 without, which made default gradients ~6× slower.
- */
-const matMul = tf.customGrad((...args) => {
-  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
-  save([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor2D, [sa, sb]: tf.Tensor[]) => [
-      tf.matMul(dy, tf.transpose(sb as tf.Tensor2D)),
-      tf.matMul(tf.transpose(sa as tf.Tensor2D), dy),
-    ],
-  };
-}) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
-
-/** x·W for a data input: no gradient for x, which for the 1280-wide first layer would cost a third of its backward pass. */
-function dataMatMul(x: tf.Tensor2D, w: tf.Variable): tf.Tensor2D {
-  const op = tf.customGrad((...args) => {
-    const [wIn] = args as [tf.Tensor2D];
-    return {
-      value: tf.matMul(x, wIn),
-      gradFunc: (dy: tf.Tensor2D) => [tf.matMul(tf.transpose(x), dy)],
-    };
-  }) as (wIn: tf.Tensor) => tf.Tensor2D;
-  return op(w);
-}
-
-type Params = {
-  encoderW: tf.Variable;
-  encoderB: tf.Variable;
-  muW: tf.Variable;
-  muB: tf.Variable;
-  logVarW: tf.Variable;
-  logVarB: tf.Variable;
-  decoderW: tf.Variable;
-  decoderB: tf.Variable;
-  outputW: tf.Variable;
-  outputB: tf.Variable;
-};
-
-/** Named as in VaeWeights. He-uniform before a ReLU, Glorot-uniform before a linear output; biases start at zero. */
-function initParams(rng: Rng, d: number, h: number, l: number): Params {
-  const matrix = (rows: number, cols: number, relu: boolean): tf.Variable => {
-    const limit = relu ? Math.sqrt(6 / rows) : Math.sqrt(6 / (rows + cols));
-    const values = new Float32Array(rows * cols);
-    for (let i = 0; i < values.length; i++) values[i] = (2 * rng.uniform() - 1) * limit;
-    // tidy: a variable shares its initial tensor's data but does not own that tensor.
-    return tf.tidy(() => tf.variable(tf.tensor2d(values, [rows, cols])));
-  };
-  const bias = (size: number): tf.Variable => tf.tidy(() => tf.variable(tf.zeros([size])));
-  return {
-    encoderW: matrix(d, h, true),
-    encoderB: bias(h),
-    muW: matrix(h, l, false),
-    muB: bias(l),
-    logVarW: matrix(h, l, false),
-    logVarB: bias(l),
-    decoderW: matrix(l, h, true),
-    decoderB: bias(h),
-    outputW: matrix(h, d, false),
-    outputB: bias(d),
-  };
-}
-
-function encoder(p: Params, x: tf.Tensor2D): { mu: tf.Tensor2D; logVar: tf.Tensor2D } {
-  const hidden = tf.relu(tf.add(dataMatMul(x, p.encoderW), p.encoderB)) as tf.Tensor2D;
-  return {
-    mu: tf.add(matMul(hidden, p.muW as tf.Tensor2D), p.muB),
-    logVar: tf.add(matMul(hidden, p.logVarW as tf.Tensor2D), p.logVarB),
-  };
-}
-
-function decoder(p: Params, z: tf.Tensor2D): tf.Tensor2D {
-  const hidden = tf.relu(tf.add(matMul(z, p.decoderW as tf.Tensor2D), p.decoderB)) as tf.Tensor2D;
-  return tf.add(matMul(hidden, p.outputW as tf.Tensor2D), p.outputB);
-}
-
-/** Gaussian log-likelihood with unit variance on standardized inputs, up to a constant: ½‖x − x̂‖² per vector. */
-function reconPerVector(x: tf.Tensor2D, xHat: tf.Tensor2D): tf.Scalar {
-  return tf.mul(0.5, tf.div(tf.sum(tf.squaredDifference(x, xHat)), x.shape[0]));
-}
-
-/** KL(q(z|x) ‖ N(0, I)) per latent dimension, averaged over the batch. */
-function klPerDim(mu: tf.Tensor2D, logVar: tf.Tensor2D): tf.Tensor1D {
-  return tf.mul(0.5, tf.mean(tf.sub(tf.add(tf.square(mu), tf.exp(logVar)), tf.add(1, logVar)), 0));
-}
-
-/** Keeps each row's similarity to itself out of both softmaxes: it would dominate them and says nothing about neighbours. */
-function withoutSelf(logits: tf.Tensor2D): tf.Tensor2D {
-  return tf.sub(logits, tf.mul(tf.eye(logits.shape[0]), 1e9));
-}
-
-function rowsToUnitLength(a: tf.Tensor2D): tf.Tensor2D {
-  return tf.div(a, tf.sqrt(tf.add(tf.sum(tf.square(a), 1, true), 1e-12)));
-}
-
-/**
- * Log-probabilities, row by row, of picking each other row of `inputs` as a neighbour: a softmax over cosine
- * similarities at `temperature`. The target of neighbourLoss; computed without gradients.
- */
-export function neighbourTarget(inputs: tf.Tensor2D, temperature: number): tf.Tensor2D {
-  const unit = rowsToUnitLength(inputs);
-  return tf.logSoftmax(withoutSelf(tf.div(tf.matMul(unit, tf.transpose(unit)), temperature)));
-}
-
-/**
- * KL(target ‖ the same distribution over μ cosine similarities), averaged over rows, in nats: 0 exactly when
- * μ ranks and spaces each row's neighbours as the inputs do. The ELBO alone rewards reconstructing every
- * feature, while retrieval needs only the neighbourhoods; this term asks for them directly.
- */
-export function neighbourLoss(targetLogP: tf.Tensor2D, mu: tf.Tensor2D, temperature: number): tf.Scalar {
-  const unit = rowsToUnitLength(mu);
-  const logQ = tf.logSoftmax(withoutSelf(tf.div(matMul(unit, tf.transpose(unit)), temperature)));
-  return tf.div(tf.sum(tf.mul(tf.exp(targetLogP), tf.sub(targetLogP, logQ))), mu.shape[0]);
-}
 
 type Data = { values: Float32Array; n: number; d: number };
 
@@ -401,7 +154,7 @@ export async function trainVae(
   const started = performance.now();
 
   const order = Uint32Array.from({ length: n }, (_, i) => i);
-  new Rng(seed, 1).shuffle(order);
+  new Sfc32(seed, 1).shuffle(order);
   const plan = trainingPlan(n, hyper);
   const heldOutCount = plan.heldOut;
   const heldOutRows = order.slice(0, heldOutCount);
@@ -409,9 +162,9 @@ export async function trainVae(
   const sampleRows = trainRows.slice(0, ACTIVE_UNIT_SAMPLE);
   const { data, mean, std } = preprocess(features, n, d, trainRows, hyper.inputTransform);
 
-  const shuffleRng = new Rng(seed, 2);
-  const noiseRng = new Rng(seed, 3);
-  const params = initParams(new Rng(seed, 4), d, h, l);
+  const shuffleRng = new Sfc32(seed, 2);
+  const noiseRng = new Sfc32(seed, 3);
+  const params = initParams(new Sfc32(seed, 4), d, h, l);
   const varList = Object.values(params);
   const optimizer = tf.train.adam(hyper.learningRate);
   const steps = plan.stepsPerEpoch;

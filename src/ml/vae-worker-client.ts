@@ -4,7 +4,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { AppError, isAppError } from '../errors.js';
-import { VaeModel, type VaeHyperParams } from './vae-model.js';
+import type { VaeHyperParams } from './vae-hyper.js';
+import { VaeModel } from './vae-model.js';
 import type { VaeProgress } from './vae-train.js';
 import type { VaeWorkerInput, VaeWorkerMessage } from './vae.worker.js';
 

@@ -4,7 +4,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
-import type { VaeHyperParams, VaeMeta, VaeWeights } from './vae-model.js';
+import type { VaeHyperParams } from './vae-hyper.js';
+import type { VaeMeta, VaeWeights } from './vae-model.js';
 import { fitPcaKey, type PcaKeyOptions } from './linear-key.js';
 import { trainVae, type VaeProgress } from './vae-train.js';
 

@@ -2,14 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationCommandOptionType, OverwriteType, PermissionFlagsBits } from 'discord.js';
-import type { Bot } from '../../src/bot/create-bot.js';
+import type { Bot } from '../../src/app/create-bot.js';
 import type { BotSettings } from '../../src/bot/settings.js';
-import { wireBot } from '../../src/bot/wire.js';
+import { wireBot } from '../../src/app/wire.js';
 import { loadBotConfig } from '../../src/config.js';
 import type { Engine, EngineOptions } from '../../src/index/engine.js';
 import type { Logger } from '../../src/log.js';
-import { fakeBotEnv } from '../fake-discord/client.js';
-import { startFakeDiscord, type CommandOptionInput, type FakeDiscord } from '../fake-discord/index.js';
+import { fakeBotEnv } from '../../harness/fake-discord/client.js';
+import { startFakeDiscord, type CommandOptionInput, type FakeDiscord } from '../../harness/fake-discord/index.js';
 
 export interface BotWorld {
   fake: FakeDiscord;

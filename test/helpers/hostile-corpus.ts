@@ -3,6 +3,7 @@
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import type { ErrorCode } from '../../src/errors.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 export type Outcome = 'indexed' | ErrorCode;
 
@@ -113,16 +114,6 @@ function jpegClaiming(jpeg: Buffer, width: number, height: number): Buffer {
   throw new Error('no SOF marker');
 }
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function truncations(kind: string, bytes: Buffer): HostileSample[] {
   const offsets = [1, 4, 8, 12, 16, 24, 33, 64, 100, ...[0.25, 0.5, 0.75, 0.9, 0.99].map((f) => Math.floor(bytes.length * f)), bytes.length - 1];
   return [...new Set(offsets)].filter((o) => o < bytes.length).map((o) => ({ kind, variant: `@${o}`, bytes: bytes.subarray(0, o), accept: DAMAGED }));
@@ -140,7 +131,7 @@ function bitFlips(kind: string, bytes: Buffer, random: () => number, count: numb
 }
 
 export async function hostileCorpus(options: CorpusOptions): Promise<HostileSample[]> {
-  const random = seeded(options.seed ?? 6);
+  const random = mulberry32(options.seed ?? 6);
   const photo = sharp({
     create: { width: 96, height: 64, channels: 4, background: { r: 180, g: 60, b: 40, alpha: 0.6 } },
   }).composite([{ input: Buffer.from('<svg width="40" height="30"><circle cx="20" cy="15" r="12" fill="#24a"/></svg>'), left: 20, top: 10 }]);

@@ -1,3 +1,5 @@
+import { mulberry32 } from '../../src/util/random.js';
+
 export const FEATURE_DIM = 1280;
 
 /**
@@ -5,10 +7,6 @@ export const FEATURE_DIM = 1280;
  * enough that each row is its own nearest neighbour. Deterministic per seed.
  */
 export function syntheticFeatures(n: number, seed: number): Float32Array {
-  let state = seed;
-  const next = (): number => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
+  const next = mulberry32(seed);
   return Float32Array.from({ length: n * FEATURE_DIM }, () => Math.max(0, next() * 6 - 3) * next());
 }

@@ -1,5 +1,5 @@
 import { REST, Routes } from 'discord.js';
-import { commandDefinitions } from '../commands/index.js';
+import { commandDefinitions } from '../commands/definitions.js';
 
 /** Bulk-overwrites the bot's commands globally (`scope` 'global') or in one guild (`scope` = its id). */
 export async function registerCommands(rest: REST, applicationId: string, scope: string): Promise<number> {

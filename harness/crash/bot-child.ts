@@ -2,11 +2,11 @@
 // as in production, logged in to the parent's fake Discord. argv: BotChildArgs as JSON. An image is reported over
 // IPC once engine.index has resolved for it, so the parent never counts one the engine had not acknowledged.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { wireBot } from '../../src/bot/wire.js';
+import { wireBot } from '../../src/app/wire.js';
 import { loadBotConfig } from '../../src/config.js';
 import type { Engine } from '../../src/index/engine.js';
 import type { Logger } from '../../src/log.js';
-import { fakeBotEnv, fakeClientOptions } from '../../test/fake-discord/client.js';
+import { fakeBotEnv, fakeClientOptions } from '../fake-discord/client.js';
 import { sendToParent, type BotChildArgs, type BotChildMessage } from './protocol.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as BotChildArgs;

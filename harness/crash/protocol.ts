@@ -1,6 +1,6 @@
 import type { IndexResult, RetrainProgress } from '../../src/index/engine.js';
-import type { VaeHyperParams } from '../../src/ml/vae-train.js';
-import type { FakeEndpoints } from '../../test/fake-discord/client.js';
+import type { VaeHyperParams } from '../../src/ml/vae-hyper.js';
+import type { FakeEndpoints } from '../fake-discord/client.js';
 
 export interface ChildArgs {
   dataDir: string;

@@ -8,8 +8,9 @@ import sharp from 'sharp';
 import { createEngine, namespaceDir, DEFAULT_NAMESPACE } from '../../src/index/engine.js';
 import { vaeDir } from '../../src/index/namespace.js';
 import { VectorIndex } from '../../src/index/vector-index.js';
-import { loadVae } from '../../src/ml/vae-model.js';
-import type { VaeHyperParams } from '../../src/ml/vae-train.js';
+import { loadVae } from '../../src/ml/vae-files.js';
+import type { VaeHyperParams } from '../../src/ml/vae-hyper.js';
+import { mulberry32 } from '../../src/util/random.js';
 import type { ChildArgs, ChildMessage } from './protocol.js';
 import { checkAfterRestart, recordingLogger, strayFiles, tempFilesRemoved } from './restart-check.js';
 import { runChild, type ChildRun, type KillTrigger } from './run-child.js';
@@ -41,18 +42,6 @@ export interface ScenarioReport {
   figures: Record<string, number>;
 }
 
-/** mulberry32: a fixed seed gives the same kill moments on every machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const RESUME_OVERLAP = 16;
 
 function imageName(i: number): string {
@@ -68,7 +57,7 @@ export function patternImage(random: () => number): Promise<Buffer> {
 
 export async function writePatternImages(dir: string, count: number, seed: number): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   for (let i = 0; i < count; i++) await writeFile(join(dir, imageName(i)), await patternImage(random));
 }
 
@@ -81,7 +70,7 @@ export async function runIngestScenario(options: CrashOptions): Promise<Scenario
   const dataDir = join(options.workDir, 'ingest-data');
   const imagesDir = join(options.workDir, 'ingest-images');
   await writePatternImages(imagesDir, options.images, options.seed);
-  const random = seededRandom(options.seed + 1);
+  const random = mulberry32(options.seed + 1);
   const acknowledged = new Map<number, string>();
   const acknowledgedNames = new Set<string>();
   const failures: string[] = [];
@@ -132,7 +121,7 @@ export async function runRetrainScenario(options: CrashOptions): Promise<Scenari
   await writePatternImages(imagesDir, options.retrainImages, options.seed + 2);
   await runEngineChild('ingest', { dataDir, imagesDir, concurrency: 4 }, undefined);
   const dir = namespaceDir(dataDir, DEFAULT_NAMESPACE);
-  const random = seededRandom(options.seed + 3);
+  const random = mulberry32(options.seed + 3);
   const failures: string[] = [];
   const figures = { images: options.retrainImages, calibrationMs: 0, switchMs: 0, killedBeforeSwap: 0, killedDuringSwap: 0, swappedBeforeKill: 0, mostStrayFiles: 0, tempFilesRemoved: 0 };
   const args: ChildArgs = { dataDir, vaeHyper: TINY_VAE };

@@ -1,7 +1,7 @@
 // A watched channel's history for the backfill crash scenario, posted to the fake Discord, and what it should
 // become in the store: every image attachment exactly once, under its own message and attachment id.
 import { sha256 } from '../../src/util/atomic-file.js';
-import type { FakeDiscord, FileInput } from '../../test/fake-discord/index.js';
+import type { FakeDiscord, FileInput } from '../fake-discord/index.js';
 import { patternImage } from './scenarios.js';
 
 /** How the scenario names one attachment: the same ids the bot stores in an image's `extra`. */

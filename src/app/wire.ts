@@ -3,7 +3,7 @@ import type { BotConfig } from '../config.js';
 import { createEngine, type Engine, type EngineOptions } from '../index/engine.js';
 import type { Logger } from '../log.js';
 import { createBot, type Bot } from './create-bot.js';
-import { BotSettings } from './settings.js';
+import { BotSettings } from '../bot/settings.js';
 
 export interface WiredBot {
   bot: Bot;

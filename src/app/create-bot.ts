@@ -1,26 +1,21 @@
-import { Client, Events, GatewayIntentBits, Partials, type ClientOptions } from 'discord.js';
+import { Client, Events, GatewayIntentBits, Partials, type ClientEvents, type ClientOptions } from 'discord.js';
+import { createBackfiller } from '../bot/backfill.js';
+import type { BotContext } from '../bot/context.js';
+import { downloadPolicy } from '../bot/download-policy.js';
+import { exposeForgetUser } from '../bot/forget-user.js';
+import { IngestQueue } from '../bot/ingest.js';
+import { InteractionReplies } from '../bot/interaction-replies.js';
+import { honourOptOuts } from '../bot/opt-out.js';
+import { RateLimiter } from '../bot/rate-limit.js';
+import { reconcileChannels, reconcileGuilds } from '../bot/reconcile.js';
+import { announceAutoRetrain } from '../bot/retrain-notices.js';
+import type { BotSettings } from '../bot/settings.js';
+import { registersCommands, shardScopeOf } from '../bot/shards.js';
 import type { BotConfig } from '../config.js';
+import { eventHandlers, type EventHandler } from '../events/index.js';
 import type { AutoRetrainEvent, Engine } from '../index/engine.js';
-import { describeSummary } from '../commands/retrain.js';
 import type { Logger } from '../log.js';
-import { onInteractionCreate } from '../events/interaction-create.js';
-import { onMessageCreate } from '../events/message-create.js';
-import { onMessageReactionAdd } from '../events/message-reaction-add.js';
-import { onMessageUpdate } from '../events/message-update.js';
-import { onChannelDelete, onGuildDelete, onMessageDelete, onMessageDeleteBulk } from '../events/removals.js';
-import { createBackfiller } from './backfill.js';
-import type { BotContext } from './context.js';
-import { downloadPolicy } from './download-policy.js';
-import { exposeForgetUser } from './forget-user.js';
-import { IngestQueue } from './ingest.js';
-import { InteractionReplies } from './interaction-replies.js';
-import { honourOptOuts } from './opt-out.js';
-import { RateLimiter } from './rate-limit.js';
-import { reconcileChannels, reconcileGuilds } from './reconcile.js';
 import { registerCommands } from './register-commands.js';
-import type { BotSettings } from './settings.js';
-import { registersCommands, shardScopeOf } from './shards.js';
-import { errorTextFor } from './user-text.js';
 
 /**
  * Messages ingested at once: download, decode (libuv's threads) and the model (its worker) overlap, and the
@@ -73,20 +68,11 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
   let reconciling: Promise<void> = Promise.resolve();
 
   // Every handler's failure is logged here so that one bad event never takes the process down.
-  const guard =
-    <A extends unknown[]>(name: string, handler: (ctx: BotContext, ...args: A) => Promise<void>) =>
-    (...args: A) => {
-      handler(context, ...args).catch((error: Error) => log.error(`${name} handler failed: ${error.stack ?? error.message}`));
-    };
-  client.on(Events.InteractionCreate, guard('interactionCreate', onInteractionCreate));
-  client.on(Events.MessageCreate, guard('messageCreate', onMessageCreate));
-  client.on(Events.MessageUpdate, guard('messageUpdate', onMessageUpdate));
-  client.on(Events.MessageDelete, guard('messageDelete', onMessageDelete));
-  client.on(Events.MessageBulkDelete, guard('messageDeleteBulk', onMessageDeleteBulk));
-  client.on(Events.ChannelDelete, guard('channelDelete', (ctx, channel) => onChannelDelete(ctx, channel as { id: string; guildId?: string | null })));
-  client.on(Events.ThreadDelete, guard('threadDelete', onChannelDelete));
-  client.on(Events.GuildDelete, guard('guildDelete', onGuildDelete));
-  client.on(Events.MessageReactionAdd, guard('messageReactionAdd', onMessageReactionAdd));
+  const listen = <E extends keyof ClientEvents>(event: E, handler: EventHandler<E>) =>
+    client.on(event, (...args: ClientEvents[E]) => {
+      handler(context, ...args).catch((error: Error) => log.error(`${event} handler failed: ${error.stack ?? error.message}`));
+    });
+  for (const event of Object.keys(eventHandlers) as Array<keyof ClientEvents>) listen(event, eventHandlers[event] as EventHandler<typeof event>);
   client.on(Events.ShardDisconnect, (event, shard) => log.warn(`gateway shard ${shard} disconnected (code ${event.code})`));
   client.on(Events.ShardResume, (shard, replayed) => log.info(`gateway shard ${shard} resumed (${replayed} events replayed)`));
   client.on(Events.Error, (error) => log.error(`discord client error: ${error.message}`));
@@ -113,17 +99,7 @@ export function createBot(deps: { config: BotConfig; engine: Engine; settings: B
       await client.destroy();
     },
     announceAutoRetrain(event) {
-      const text =
-        event.phase === 'started'
-          ? 'This server now has enough images: I am training its own relevance model in the background. Searches keep working meanwhile.'
-          : event.phase === 'finished'
-            ? describeSummary(event.summary)
-            : `The automatic retrain stopped: ${errorTextFor(event.error, event.namespace)} The current model stays active.`;
-      void (async () => {
-        const [channelId] = await settings.watched(event.namespace);
-        const channel = channelId ? await client.channels.fetch(channelId).catch(() => null) : null;
-        if (channel?.isSendable()) await channel.send({ content: text });
-      })().catch((error: Error) => log.warn(`auto-retrain notice for ${event.namespace} failed: ${error.message}`));
+      announceAutoRetrain({ client, settings, log }, event);
     },
     async idle() {
       await reconciling;

@@ -8,12 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { ApplicationCommandOptionType } from 'discord.js';
 import { BotSettings, type BackfillState } from '../../src/bot/settings.js';
 import type { StoredImage } from '../../src/index/store.js';
-import { startFakeDiscord, type FakeDiscord, type LoggedRequest } from '../../test/fake-discord/index.js';
+import { mulberry32 } from '../../src/util/random.js';
+import { startFakeDiscord, type FakeDiscord, type LoggedRequest } from '../fake-discord/index.js';
 import { attachmentKey, messagesDone, pageEndImages, postHistory, type History } from './history.js';
 import type { BotChildArgs, BotChildMessage } from './protocol.js';
 import { checkAfterRestart } from './restart-check.js';
 import { startChild, type KillTrigger } from './run-child.js';
-import { seededRandom, type CrashOptions, type ScenarioReport } from './scenarios.js';
+import type { CrashOptions, ScenarioReport } from './scenarios.js';
 
 const KILLED_BY_AIM = {
   watch: 'killedInWatch',
@@ -157,8 +158,8 @@ export async function runBackfillScenario(options: CrashOptions): Promise<Scenar
   const authorId = fake.addUser({ username: 'painter' }).id;
   fake.addMember(fakeGuild.id, authorId);
   const guild: Guild = { fake, guildId: fakeGuild.id, ownerId: fakeGuild.ownerId, authorId, adminChannelId: fake.addChannel(fakeGuild.id, { name: 'admin' }).id };
-  const kills = seededRandom(options.seed + 4);
-  const images = seededRandom(options.seed + 5);
+  const kills = mulberry32(options.seed + 4);
+  const images = mulberry32(options.seed + 5);
   const histories = new Map<string, History>();
   const expected = new Map<string, string>();
   const acknowledged = new Map<number, string>();
