@@ -11,7 +11,8 @@ import { sha256 } from '../util/atomic-file.js';
 import { feedbackKey, type Feedback } from './feedback.js';
 import type { FeedbackStore } from './feedback-store.js';
 import type { KeyRule } from './key-signals.js';
-import { Namespace, keyIdOf, namespaceDir, validateNamespaceName, type ActiveKey } from './namespace.js';
+import { keyIdOf, namespaceDir, validateNamespaceName, type ActiveKey, type Namespace } from './namespace.js';
+import { NamespaceCache } from './namespace-cache.js';
 import { findNearDuplicates, REPOST_THRESHOLD, type NearDuplicate } from './near-duplicates.js';
 import { firstAcceptedView, removeReferences, selectViews, type RemovedReference } from './references.js';
 import { retrainNamespace, type RetrainProgress, type RetrainSummary } from './retrain.js';
@@ -170,22 +171,14 @@ export interface Engine {
 
 export function createEngine(options: EngineOptions): Engine {
   const log = options.logger ?? silentLogger;
-  const open = new Map<string, Promise<Namespace>>();
+  const open = new NamespaceCache(options.dataDir, FEATURE_DIM, log);
   const training = new Map<string, { promise: Promise<RetrainSummary>; controller: AbortController }>();
   let extractor: Promise<FeatureExtractor> | undefined;
   const startExtractor = () => (extractor ??= createFeatureExtractor({ threads: options.threads }));
   // A failure here is reported by the first image that needs the model, like a lazily started one.
   if (options.preloadModel) startExtractor().catch(() => undefined);
 
-  function namespace(name = DEFAULT_NAMESPACE): Promise<Namespace> {
-    let ns = open.get(name);
-    if (!ns) {
-      ns = Namespace.open(options.dataDir, name, FEATURE_DIM, log);
-      open.set(name, ns);
-      ns.catch(() => open.delete(name));
-    }
-    return ns;
-  }
+  const namespace = (name = DEFAULT_NAMESPACE): Promise<Namespace> => open.get(name);
 
   async function features(bytes: Uint8Array, background: Background, withThumbnail = false) {
     const image = await preprocessImage(bytes, {
@@ -379,9 +372,7 @@ export function createEngine(options: EngineOptions): Engine {
       const running = training.get(name);
       running?.controller.abort();
       await running?.promise.catch(() => undefined);
-      const ns = open.get(name);
-      open.delete(name);
-      await (await ns?.catch(() => undefined))?.close();
+      await open.close(name);
       await rm(namespaceDir(options.dataDir, name), { recursive: true, force: true });
       log.info(`namespace ${name}: dropped`);
     },
@@ -446,8 +437,7 @@ export function createEngine(options: EngineOptions): Engine {
         controller.abort();
         await promise.catch(() => undefined);
       }
-      for (const ns of open.values()) await (await ns.catch(() => undefined))?.close();
-      open.clear();
+      await open.closeAll();
       if (extractor) await (await extractor.catch(() => undefined))?.close();
     },
   };
