@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadDataset } from '../src/eval/dataset.js';
 import { evaluateRelevance } from '../src/eval/evaluate.js';
-import { PREPROCESS_FIT } from '../src/index/engine.js';
+import { preprocessFit } from '../src/ml/pipeline.js';
 import { chartSpec, markdownReport, renderChartPng } from '../src/eval/report.js';
 import { createFeatureExtractor } from '../src/ml/features.js';
 import { parseScriptArgs } from './script-args.js';
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
         seed: { type: 'string', default: '1' },
         quick: { type: 'boolean', default: false },
         // The engine's own preprocessing unless told otherwise, so the report speaks for what users get.
-        fit: { type: 'string', default: PREPROCESS_FIT },
+        fit: { type: 'string', default: preprocessFit() },
         cache: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },

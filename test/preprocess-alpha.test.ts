@@ -14,7 +14,7 @@ import { MODEL_PREPROCESSING, findPackageRoot } from '../src/ml/onnx-model.js';
 const SIZE = 224;
 const PHOTO = join(findPackageRoot(), 'test', 'fixtures', 'reference', 'cat.png');
 const COLOURS: Record<Background, { r: number; g: number; b: number; alpha: number }> = {
-  grey: { r: MODEL_PREPROCESSING.alphaBackground[0], g: MODEL_PREPROCESSING.alphaBackground[1], b: MODEL_PREPROCESSING.alphaBackground[2], alpha: 1 },
+  grey: { r: MODEL_PREPROCESSING.backgrounds.grey[0], g: MODEL_PREPROCESSING.backgrounds.grey[1], b: MODEL_PREPROCESSING.backgrounds.grey[2], alpha: 1 },
   white: { r: 255, g: 255, b: 255, alpha: 1 },
 };
 

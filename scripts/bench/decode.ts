@@ -1,6 +1,6 @@
 // sharp decode + preprocessing (bytes → 224×224 tensor) on generated uploads, one at a time and with several in
 // flight as the CLI and the bot run it.
-import { PREPROCESS_FIT } from '../../src/index/engine.js';
+import { preprocessFit } from '../../src/ml/pipeline.js';
 import { preprocessImage } from '../../src/ml/image.js';
 import { median, round, type BenchContext, type Row, type SuiteResult } from './common.js';
 import { uploads, type Upload } from './uploads.js';
@@ -20,7 +20,7 @@ export async function inFlight<T>(items: T[], concurrency: number, work: (item: 
  * The engine's fit, and 'crop' beside it because its pre-resize extract keeps libvips from shrinking JPEG and
  * WebP while decoding, which the comparison shows.
  */
-export const ENGINE_FIT = PREPROCESS_FIT;
+export const ENGINE_FIT = preprocessFit();
 const FITS = [ENGINE_FIT, 'crop'] as const;
 type Fit = (typeof FITS)[number];
 

@@ -7,7 +7,8 @@
 // `bench`), e.g. the 1M serving namespace: `npm run bench -- --only retrain-serving` with the variable set.
 import { cp, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PREPROCESS_FIT, createEngine, type Engine, type RetrainProgress } from '../../src/index/engine.js';
+import { preprocessFit } from '../../src/ml/pipeline.js';
+import { createEngine, type Engine, type RetrainProgress } from '../../src/index/engine.js';
 import { preprocessImage } from '../../src/ml/image.js';
 import { thumbnailFromPixels } from '../../src/ml/thumbnail.js';
 import { BENCH_NAMESPACE as NAMESPACE, bytesToMiB, cachePath, quantile, round, runChild, type BenchContext, type Row, type SuiteResult } from './common.js';
@@ -61,7 +62,7 @@ export async function runRetrainServing(args: { source: string; workDir: string;
   const engine = createEngine({ dataDir: args.workDir, retrainPolicy: false, preloadModel: true, vaeHyper: { epochs: args.epochs } });
   try {
     const set = (await uploads(args, UPLOADS)).map((u) => u.bytes);
-    const standIn = await thumbnailFromPixels((await preprocessImage(set[0], { fit: PREPROCESS_FIT })).pixels);
+    const standIn = await thumbnailFromPixels((await preprocessImage(set[0], { fit: preprocessFit() })).pixels);
     const images = (await engine.stats(NAMESPACE)).images;
     await engine.ready(NAMESPACE);
     for (const bytes of set.slice(0, 5)) await answer(engine, bytes, standIn);

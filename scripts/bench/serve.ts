@@ -1,7 +1,8 @@
 // What the bot does for `/relevant`, run in a fresh process (see child.ts): start, open the collection, answer the
 // first attachment (the cold start), then answer more of them (the steady-state latency).
 import { renderCollage } from '../../src/collage.js';
-import { PREPROCESS_FIT, createEngine, type Engine } from '../../src/index/engine.js';
+import { preprocessFit } from '../../src/ml/pipeline.js';
+import { createEngine, type Engine } from '../../src/index/engine.js';
 import { preprocessImage } from '../../src/ml/image.js';
 import { thumbnailFromPixels } from '../../src/ml/thumbnail.js';
 import { BENCH_NAMESPACE as NAMESPACE, quantile, round, type BenchContext } from './common.js';
@@ -46,7 +47,7 @@ export async function runServe(args: { dataDir: string; queries: number; importe
   try {
     let start = performance.now();
     const set = await uploads(args, args.queries);
-    const standIn = await thumbnailFromPixels((await preprocessImage(set[set.length - 1].bytes, { fit: PREPROCESS_FIT })).pixels);
+    const standIn = await thumbnailFromPixels((await preprocessImage(set[set.length - 1].bytes, { fit: preprocessFit() })).pixels);
     // Reading the benchmark's files is not part of the bot's start.
     const readMs = performance.now() - start;
     start = performance.now();

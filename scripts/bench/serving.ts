@@ -4,7 +4,7 @@
 import { copyFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
-import { PREPROCESS_FIT } from '../../src/index/engine.js';
+import { preprocessFit } from '../../src/ml/pipeline.js';
 import { namespaceDir, vaeDir, type ActiveKey } from '../../src/index/namespace.js';
 import { FeatureStore } from '../../src/index/store.js';
 import { indexFiles } from '../../src/index/vector-index.js';
@@ -135,7 +135,7 @@ export async function servingBuild(dataDir: string): Promise<ServingBuild | unde
 async function thumbnailPool(ctx: BenchContext): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (const upload of await uploads(ctx, ctx.quick ? 8 : 96)) {
-    out.push(await thumbnailFromPixels((await preprocessImage(upload.bytes, { fit: PREPROCESS_FIT })).pixels));
+    out.push(await thumbnailFromPixels((await preprocessImage(upload.bytes, { fit: preprocessFit() })).pixels));
   }
   return out;
 }

@@ -2,10 +2,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { createFeatureExtractor, type FeatureExtractor } from '../ml/features.js';
-import { defaultModelDir, readModelConfig } from '../ml/onnx-model.js';
-import { MAX_INPUT_BYTES, MAX_INPUT_PIXELS, preprocessImage, type Background } from '../ml/image.js';
-import { thumbnailFromPixels } from '../ml/thumbnail.js';
+import { createImagePipeline, type Background } from '../ml/pipeline.js';
 import type { VaeHyperParams } from '../ml/vae-hyper.js';
 import { sha256 } from '../util/atomic-file.js';
 import { feedbackKey, type Feedback } from './feedback.js';
@@ -21,13 +18,6 @@ import { indexFileBytes } from './vector-index.js';
 
 export const DEFAULT_NAMESPACE = 'local';
 export const DEFAULT_K = 20;
-/**
- * The whole image letterboxed, not its centre square: on openclipart it raised P@20 for every key (raw 0.415 →
- * 0.431, VAE 0.426 → 0.444; docs/relevance.md), and art is often not square.
- */
-export const PREPROCESS_FIT = 'pad';
-/** MobileNetV2's pooled feature size; the extractor checks its model agrees. */
-const FEATURE_DIM = 1280;
 export interface EngineOptions {
   dataDir: string;
   logger?: Logger;
@@ -171,29 +161,13 @@ export interface Engine {
 
 export function createEngine(options: EngineOptions): Engine {
   const log = options.logger ?? silentLogger;
-  const open = new NamespaceCache(options.dataDir, FEATURE_DIM, log);
+  const pipeline = createImagePipeline(options);
+  const open = new NamespaceCache(options.dataDir, pipeline.featureDim, log);
   const training = new Map<string, { promise: Promise<RetrainSummary>; controller: AbortController }>();
-  let extractor: Promise<FeatureExtractor> | undefined;
-  const startExtractor = () => (extractor ??= createFeatureExtractor({ threads: options.threads }));
-  // A failure here is reported by the first image that needs the model, like a lazily started one.
-  if (options.preloadModel) startExtractor().catch(() => undefined);
 
   const namespace = (name = DEFAULT_NAMESPACE): Promise<Namespace> => open.get(name);
 
-  async function features(bytes: Uint8Array, background: Background, withThumbnail = false) {
-    const image = await preprocessImage(bytes, {
-      maxBytes: options.maxInputBytes ?? MAX_INPUT_BYTES,
-      maxPixels: options.maxInputPixels ?? MAX_INPUT_PIXELS,
-      fit: PREPROCESS_FIT,
-      background,
-    });
-    const model = await startExtractor();
-    const [vector, thumbnail] = await Promise.all([
-      model.extract(image.input),
-      withThumbnail && options.thumbnails !== false ? thumbnailFromPixels(image.pixels) : undefined,
-    ]);
-    return { features: vector, width: image.width, height: image.height, thumbnail };
-  }
+  const features = (bytes: Uint8Array, background: Background, withThumbnail = false) => pipeline.process(bytes, background, withThumbnail);
 
   async function removeIds(ns: Namespace, ids: number[]): Promise<ImageRecord[]> {
     return ns.store.exclusive(async () => {
@@ -231,7 +205,7 @@ export function createEngine(options: EngineOptions): Engine {
     const run = async () => {
       const ns = await namespace(name);
       const extract = async (bytes: Uint8Array) => (await features(bytes, ns.background)).features;
-      const context = { ns, featureDim: FEATURE_DIM, log, vaeHyper: options.vaeHyper, keyRule: options.keyRule, extract: options.thumbnails === false ? undefined : extract };
+      const context = { ns, featureDim: pipeline.featureDim(), log, vaeHyper: options.vaeHyper, keyRule: options.keyRule, extract: options.thumbnails === false ? undefined : extract };
       return retrainNamespace(context, controller.signal, onProgress ?? (() => undefined), force);
     };
     const promise = run().finally(() => training.delete(name));
@@ -415,7 +389,7 @@ export function createEngine(options: EngineOptions): Engine {
         images: await ns.store.count(),
         indexed: ns.indexSize,
         key,
-        featureModel: readModelConfig(defaultModelDir()).modelVersion,
+        featureModel: pipeline.modelVersion(),
         vae: vae && { id: vae.id, created: vae.created, trainingSize: vae.trainingSize, activeUnits: vae.activeUnits, latentDim: vae.latentDim },
         indexBytes: await indexFileBytes(ns.dir, key),
         storeBytes: await fileBytes(join(ns.dir, 'store.sqlite')),
@@ -438,7 +412,7 @@ export function createEngine(options: EngineOptions): Engine {
         await promise.catch(() => undefined);
       }
       await open.closeAll();
-      if (extractor) await (await extractor.catch(() => undefined))?.close();
+      await pipeline.close();
     },
   };
 }

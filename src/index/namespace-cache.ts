@@ -10,14 +10,15 @@ export class NamespaceCache {
 
   constructor(
     private readonly dataDir: string,
-    private readonly featureDim: number,
+    /** Read when a namespace is first opened (the model's description is read at first use). */
+    private readonly featureDim: () => number,
     private readonly log: Logger,
   ) {}
 
   get(name: string): Promise<Namespace> {
     let ns = this.open.get(name);
     if (!ns) {
-      ns = Namespace.open(this.dataDir, name, this.featureDim, this.log);
+      ns = (async () => Namespace.open(this.dataDir, name, this.featureDim(), this.log))();
       this.open.set(name, ns);
       ns.catch(() => this.open.delete(name));
     }

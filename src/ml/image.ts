@@ -9,10 +9,10 @@ export const MAX_INPUT_BYTES = 50 * 1024 * 1024;
 export const MAX_INPUT_PIXELS = 100_000_000;
 
 const SIZE = MODEL_INPUT.size;
-const [GREY_R, GREY_G, GREY_B] = MODEL_PREPROCESSING.alphaBackground;
+const rgba = ([r, g, b]: readonly [number, number, number]) => ({ r, g, b, alpha: 1 });
 const BACKGROUNDS = {
-  grey: { r: GREY_R, g: GREY_G, b: GREY_B, alpha: 1 },
-  white: { r: 255, g: 255, b: 255, alpha: 1 },
+  grey: rgba(MODEL_PREPROCESSING.backgrounds.grey),
+  white: rgba(MODEL_PREPROCESSING.backgrounds.white),
 } as const;
 export type Background = keyof typeof BACKGROUNDS;
 

@@ -19,11 +19,24 @@ export const MODEL_INPUT = {
   scaling: 'x/127.5-1',
 } as const;
 
+/**
+ * What the engine does to an image before the network (image.ts implements it; the engine reads `fit` from
+ * model.json). `reference` is what the network's reference embeddings (test/fixtures/reference) were computed
+ * with: the centre square on the model's grey.
+ */
 export const MODEL_PREPROCESSING = {
   orientation: 'exif',
-  crop: 'centre-square',
+  /**
+   * The whole image letterboxed, not its centre square: on openclipart it raised P@20 for every key (raw 0.415 →
+   * 0.431, VAE 0.426 → 0.444; docs/relevance.md), and art is often not square.
+   */
+  fit: 'pad',
   resizeKernel: 'linear',
-  alphaBackground: [128, 128, 128],
+  /** What transparency and the letterbox band are flattened onto, by name (a namespace records its own). */
+  backgrounds: { white: [255, 255, 255], grey: [128, 128, 128] },
+  /** White measured better; a namespace that held images before the choice existed keeps grey (namespace.ts). */
+  newNamespaceBackground: 'white',
+  reference: { fit: 'crop', background: 'grey' },
 } as const;
 
 export interface ModelConfig {
@@ -85,8 +98,10 @@ export function readModelConfig(modelDir: string): ModelConfig {
   const mismatch = (['name', 'layout', 'size', 'channels', 'scaling'] as const).find(
     (key) => config.input?.[key] !== MODEL_INPUT[key],
   );
+  const fit: string | undefined = config.preprocessing?.fit;
   if (
     mismatch !== undefined ||
+    (fit !== 'crop' && fit !== 'pad') ||
     typeof config.modelVersion !== 'string' ||
     typeof config.file !== 'string' ||
     !/^[0-9a-f]{64}$/.test(config.sha256 ?? '') ||
@@ -97,7 +112,7 @@ export function readModelConfig(modelDir: string): ModelConfig {
   ) {
     const message = `The image model description does not match this version of the program (${path}).`;
     throw new AppError('MODEL_INVALID', message, {
-      details: { path, field: mismatch ?? 'version/file/sha256/outputs' },
+      details: { path, field: mismatch ?? 'version/file/sha256/preprocessing/outputs' },
     });
   }
   return config;

@@ -9,7 +9,7 @@ import { MODEL_PREPROCESSING } from './onnx-model.js';
 export const ROBUSTNESS_TRANSFORMS = ['crop70', 'flip', 'colour', 'jpeg30', 'down25', 'text'] as const;
 export type RobustnessTransform = (typeof ROBUSTNESS_TRANSFORMS)[number];
 
-const [GREY_R, GREY_G, GREY_B] = MODEL_PREPROCESSING.alphaBackground;
+const [GREY_R, GREY_G, GREY_B] = MODEL_PREPROCESSING.backgrounds.grey;
 const FLATTEN = { grey: { r: GREY_R, g: GREY_G, b: GREY_B }, white: { r: 255, g: 255, b: 255 } } as const;
 
 /** A caption as people add them; `at` is the baseline as a fraction of the height, `size` the font size as one. */
