@@ -1,6 +1,6 @@
 /**
- * Worker-thread entry for VAE training; started by vae-worker-client.ts, never imported elsewhere.
- * Every outcome, including a failure, is posted as a message so the parent can map it to an AppError.
+ * Worker-thread entry for VAE training; started by vae-worker-client.ts (through runWorkerTask), never imported
+ * elsewhere. Every outcome, including a failure, is posted as a message so the parent can map it to an AppError.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
@@ -19,9 +19,12 @@ export type VaeWorkerInput = {
   pca?: PcaKeyOptions & { maxRows: number };
 };
 
+export type VaeWorkerResult = { meta: VaeMeta; weights: VaeWeights; pca?: { meta: VaeMeta; weights: VaeWeights } };
+
+/** runWorkerTask's replies (util/worker-task.ts), plus progress. */
 export type VaeWorkerMessage =
   | { type: 'progress'; progress: VaeProgress }
-  | { type: 'done'; meta: VaeMeta; weights: VaeWeights; pca?: { meta: VaeMeta; weights: VaeWeights } }
+  | { type: 'done'; result: VaeWorkerResult }
   | { type: 'error'; error: { code: ErrorCode; message: string; details: Record<string, unknown> } };
 
 /** At most `max` rows, evenly spread: PCA's subspace iteration costs rows × 1280 × 80 per round. */
@@ -53,7 +56,7 @@ async function run(port: NonNullable<typeof parentPort>, input: VaeWorkerInput):
     });
     const pca = input.pca ? fitPcaKey(...spreadSample(input.features, input.n, input.pca.maxRows), model.meta.inputDim, input.pca) : undefined;
     const buffers = new Set([...Object.values(model.weights), ...Object.values(pca?.weights ?? {})].map((array) => array.buffer as ArrayBuffer));
-    post({ type: 'done', meta: model.meta, weights: model.weights, ...(pca ? { pca: { meta: pca.meta, weights: pca.weights } } : {}) }, [...buffers]);
+    post({ type: 'done', result: { meta: model.meta, weights: model.weights, ...(pca ? { pca: { meta: pca.meta, weights: pca.weights } } : {}) } }, [...buffers]);
   } catch (error) {
     post({ type: 'error', error: toAppError(error).toJSON() });
   }

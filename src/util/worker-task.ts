@@ -1,6 +1,6 @@
 /**
- * One job in a worker thread, start to result: CPU-heavy steps (a retrain's quality check, its index build) run
- * there so the thread that answers queries stays free, and a crash in native code ends the worker, not the process.
+ * One job in a worker thread, start to result: CPU-heavy steps (a retrain's training, its quality check, its index
+ * build) run there so the thread that answers queries stays free, and a crash in native code ends the worker, not the process.
  */
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
@@ -13,9 +13,15 @@ export interface WorkerTaskOptions {
   code: ErrorCode;
   /** Names the worker in error messages ("the quality check"). */
   what: string;
-  /** Aborting terminates the worker and rejects with this error. */
+  /** Aborting terminates the worker (see `softCancel`) and rejects with `cancelled()`. */
   signal?: AbortSignal;
   cancelled?: () => AppError;
+  /**
+   * For a worker that can stop at a safe point (training, between batches): aborting calls `stop` instead and
+   * terminates the worker only if it has not ended `graceMs` later. A result that arrives after the abort counts
+   * as cancelled; an error the worker posts (its own cancellation) is passed on.
+   */
+  softCancel?: { stop: () => void; graceMs: number };
   transfer?: ArrayBuffer[];
   /** Messages the worker posts besides its result (progress). */
   onMessage?: (message: unknown) => void;
@@ -36,29 +42,38 @@ export function runWorkerTask<T>(url: URL, input: unknown, options: WorkerTaskOp
       reject(new AppError(code, `Could not start ${what}.`, { cause: error }));
       return;
     }
+    // `what` starts the sentence in these messages.
+    const What = what.charAt(0).toUpperCase() + what.slice(1);
     let settled = false;
+    let killTimer: NodeJS.Timeout | undefined;
     const finish = (error: AppError | undefined, result?: T): void => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
+      clearTimeout(killTimer);
       void worker.terminate();
       if (error) reject(error);
       else resolve(result as T);
     };
-    const onAbort = (): void => finish(cancelled());
+    const onAbort = (): void => {
+      if (!options.softCancel) return finish(cancelled());
+      options.softCancel.stop();
+      killTimer = setTimeout(() => finish(cancelled()), options.softCancel.graceMs);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (message: TaskReply<T> | { type?: undefined }) => {
       if (settled) return;
       try {
-        if (message.type === 'done') finish(undefined, message.result);
+        if (message.type === 'done') finish(signal?.aborted ? cancelled() : undefined, message.result);
         else if (message.type === 'error') finish(AppError.fromJSON(message.error));
         else options.onMessage?.(message);
       } catch (error) {
-        finish(isAppError(error) ? error : new AppError(code, `${what} failed.`, { cause: error }));
+        // A throwing onMessage (progress) must not become an uncaught exception here.
+        finish(isAppError(error) ? error : new AppError(code, `${What} failed.`, { cause: error }));
       }
     });
-    worker.on('error', (error) => finish(new AppError(code, `${what} crashed: ${error.message}`, { cause: error })));
-    worker.on('exit', (exitCode) => finish(new AppError(code, `${what} stopped unexpectedly (exit code ${exitCode}).`, { details: { code: exitCode } })));
+    worker.on('error', (error) => finish(new AppError(code, `${What} crashed: ${error.message}`, { cause: error })));
+    worker.on('exit', (exitCode) => finish(new AppError(code, `${What} stopped unexpectedly (exit code ${exitCode}).`, { details: { code: exitCode } })));
     options.onStart?.(worker);
   });
 }
