@@ -2,7 +2,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { createImagePipeline, type Background } from '../ml/pipeline.js';
+import { createImagePipeline } from '../ml/pipeline.js';
 import type { VaeHyperParams } from '../ml/vae-hyper.js';
 import { sha256 } from '../util/atomic-file.js';
 import { feedbackKey, type Feedback } from './feedback.js';
@@ -12,7 +12,8 @@ import { keyIdOf, namespaceDir, validateNamespaceName, type ActiveKey, type Name
 import { NamespaceCache } from './namespace-cache.js';
 import { findNearDuplicates, REPOST_THRESHOLD, type NearDuplicate } from './near-duplicates.js';
 import { firstAcceptedView, removeReferences, selectViews, type RemovedReference } from './references.js';
-import { retrainNamespace, type RetrainProgress, type RetrainSummary } from './retrain.js';
+import type { RetrainProgress, RetrainSummary } from './retrain.js';
+import { RetrainRuns, type AutoRetrainEvent } from './retrain-runs.js';
 import { referenceViews, throughReference, type ImageRecord, type ImageReference, type StoredImage } from './store.js';
 import { indexFileBytes } from './vector-index.js';
 
@@ -49,10 +50,7 @@ export interface EngineOptions {
   keyRule?: Partial<KeyRule>;
 }
 
-export type AutoRetrainEvent =
-  | { namespace: string; phase: 'started' }
-  | { namespace: string; phase: 'finished'; summary: RetrainSummary }
-  | { namespace: string; phase: 'failed'; error: Error };
+export type { AutoRetrainEvent };
 
 /** One post of an image: `source` identifies it (a second post of the same bytes becomes a second reference). */
 export interface IndexMeta {
@@ -163,11 +161,7 @@ export function createEngine(options: EngineOptions): Engine {
   const log = options.logger ?? silentLogger;
   const pipeline = createImagePipeline(options);
   const open = new NamespaceCache(options.dataDir, pipeline.featureDim, log);
-  const training = new Map<string, { promise: Promise<RetrainSummary>; controller: AbortController }>();
-
   const namespace = (name = DEFAULT_NAMESPACE): Promise<Namespace> => open.get(name);
-
-  const features = (bytes: Uint8Array, background: Background, withThumbnail = false) => pipeline.process(bytes, background, withThumbnail);
 
   async function removeIds(ns: Namespace, ids: number[]): Promise<ImageRecord[]> {
     return ns.store.exclusive(async () => {
@@ -181,37 +175,17 @@ export function createEngine(options: EngineOptions): Engine {
     });
   }
 
-  async function autoRetrainAllowed(name: string): Promise<boolean> {
-    const setting = options.autoRetrain;
-    return typeof setting === 'function' ? setting(name) : setting === true;
-  }
-
-  async function retrainDue(ns: Namespace): Promise<boolean> {
-    const policy = options.retrainPolicy;
-    if (!policy) return false;
-    const count = await ns.store.count();
-    // A rejected candidate also counts as an attempt, so a namespace is not retrained after every new image.
-    const lastAttempt = await ns.store.getMeta<number>('lastRetrainCount');
-    if (lastAttempt === undefined) return count >= policy.minImages;
-    return count >= Math.max(policy.minImages, lastAttempt * policy.growth);
-  }
-
-  function startRetrain(name: string, onProgress?: (p: RetrainProgress) => void, signal?: AbortSignal, force = false): Promise<RetrainSummary> {
-    if (training.has(name)) {
-      throw new AppError('BUSY', `A retrain of "${name}" is already running; wait for it to finish.`);
-    }
-    const controller = new AbortController();
-    signal?.addEventListener('abort', () => controller.abort(), { once: true });
-    const run = async () => {
-      const ns = await namespace(name);
-      const extract = async (bytes: Uint8Array) => (await features(bytes, ns.background)).features;
-      const context = { ns, featureDim: pipeline.featureDim(), log, vaeHyper: options.vaeHyper, keyRule: options.keyRule, extract: options.thumbnails === false ? undefined : extract };
-      return retrainNamespace(context, controller.signal, onProgress ?? (() => undefined), force);
-    };
-    const promise = run().finally(() => training.delete(name));
-    training.set(name, { promise, controller });
-    return promise;
-  }
+  const retrains = new RetrainRuns({
+    log,
+    namespace,
+    policy: options.retrainPolicy,
+    autoRetrain: options.autoRetrain,
+    onAutoRetrain: options.onAutoRetrain,
+    context: (ns) => {
+      const extract = async (bytes: Uint8Array) => (await pipeline.process(bytes, ns.background)).features;
+      return { featureDim: pipeline.featureDim(), log, vaeHyper: options.vaeHyper, keyRule: options.keyRule, extract: options.thumbnails === false ? undefined : extract };
+    },
+  });
 
   /** The raw features of a query: the stored image's (`self`) when it is one, else decoded (with a thumbnail). */
   async function queryVector(ns: Namespace, input: Uint8Array | { id: number } | { features: Float32Array }): Promise<{ self?: StoredImage; vector: Float32Array; decodedThumbnail?: Buffer }> {
@@ -220,7 +194,7 @@ export function createEngine(options: EngineOptions): Engine {
     const stored = known === undefined ? undefined : await ns.store.get(known);
     if (stored) return { self: stored, vector: stored.features };
     if (!(input instanceof Uint8Array)) throw new AppError('NOT_FOUND', `There is no image with id ${input.id}.`);
-    const decoded = await features(input, ns.background, true);
+    const decoded = await pipeline.process(input, ns.background, true);
     return { vector: decoded.features, decodedThumbnail: decoded.thumbnail };
   }
 
@@ -242,7 +216,7 @@ export function createEngine(options: EngineOptions): Engine {
         const duplicate = await ns.store.exclusive(() => asDuplicate(known));
         if (duplicate) return duplicate;
       }
-      const image = await features(bytes, ns.background, true);
+      const image = await pipeline.process(bytes, ns.background, true);
       const result = await ns.store.exclusive(async (): Promise<IndexResult> => {
         const duplicate = await asDuplicate(await ns.store.findBySha(hash));
         if (duplicate) return duplicate;
@@ -254,17 +228,7 @@ export function createEngine(options: EngineOptions): Engine {
         ns.addToIndex(record.id, image.features);
         return { status: 'indexed', record };
       });
-      if (result.status === 'indexed' && !training.has(name) && (await retrainDue(ns)) && (await autoRetrainAllowed(name))) {
-        log.info(`namespace ${name}: ${await ns.store.count()} images, starting an automatic retrain`);
-        options.onAutoRetrain?.({ namespace: name, phase: 'started' });
-        startRetrain(name).then(
-          (summary) => options.onAutoRetrain?.({ namespace: name, phase: 'finished', summary }),
-          (error: Error) => {
-            log.warn(`namespace ${name}: automatic retrain failed: ${error.message}`);
-            options.onAutoRetrain?.({ namespace: name, phase: 'failed', error });
-          },
-        );
-      }
+      if (result.status === 'indexed') await retrains.afterIndexed(ns);
       return result;
     },
 
@@ -343,9 +307,7 @@ export function createEngine(options: EngineOptions): Engine {
 
     async dropNamespace(name) {
       validateNamespaceName(name);
-      const running = training.get(name);
-      running?.controller.abort();
-      await running?.promise.catch(() => undefined);
+      await retrains.stop(name);
       await open.close(name);
       await rm(namespaceDir(options.dataDir, name), { recursive: true, force: true });
       log.info(`namespace ${name}: dropped`);
@@ -366,7 +328,7 @@ export function createEngine(options: EngineOptions): Engine {
       const name = retrainOptions.namespace ?? DEFAULT_NAMESPACE;
       try {
         validateNamespaceName(name);
-        return startRetrain(name, retrainOptions.onProgress, retrainOptions.signal, retrainOptions.force);
+        return retrains.start(name, retrainOptions.onProgress, retrainOptions.signal, retrainOptions.force);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -377,7 +339,7 @@ export function createEngine(options: EngineOptions): Engine {
     },
 
     async settled(name = DEFAULT_NAMESPACE) {
-      await training.get(name)?.promise.catch(() => undefined);
+      await retrains.settled(name);
     },
 
     async stats(name = DEFAULT_NAMESPACE) {
@@ -393,7 +355,7 @@ export function createEngine(options: EngineOptions): Engine {
         vae: vae && { id: vae.id, created: vae.created, trainingSize: vae.trainingSize, activeUnits: vae.activeUnits, latentDim: vae.latentDim },
         indexBytes: await indexFileBytes(ns.dir, key),
         storeBytes: await fileBytes(join(ns.dir, 'store.sqlite')),
-        retrainDue: await retrainDue(ns),
+        retrainDue: await retrains.due(ns),
       };
     },
 
@@ -407,10 +369,7 @@ export function createEngine(options: EngineOptions): Engine {
     },
 
     async close() {
-      for (const { controller, promise } of training.values()) {
-        controller.abort();
-        await promise.catch(() => undefined);
-      }
+      await retrains.stopAll();
       await open.closeAll();
       await pipeline.close();
     },
