@@ -11,7 +11,8 @@ import type { KeyRule } from './key-signals.js';
 import { keyIdOf, namespaceDir, validateNamespaceName, type ActiveKey, type Namespace } from './namespace.js';
 import { NamespaceCache } from './namespace-cache.js';
 import { findNearDuplicates, REPOST_THRESHOLD, type NearDuplicate } from './near-duplicates.js';
-import { firstAcceptedView, removeReferences, selectViews, type RemovedReference } from './references.js';
+import { filteredSearch, type Hit } from './filtered-search.js';
+import { removeReferences, selectViews, type RemovedReference } from './references.js';
 import type { RetrainProgress, RetrainSummary } from './retrain.js';
 import { RetrainRuns, type AutoRetrainEvent } from './retrain-runs.js';
 import { referenceViews, throughReference, type ImageRecord, type ImageReference, type StoredImage } from './store.js';
@@ -78,12 +79,6 @@ export interface QueryOptions {
   filter?: (record: ImageRecord) => boolean | Promise<boolean>;
   /** Judged results of an earlier answer to this query: the query's key is moved by Rocchio (feedback.ts). */
   feedback?: Feedback;
-}
-
-export interface Hit {
-  record: ImageRecord;
-  /** Cosine similarity in the namespace's index space. */
-  score: number;
 }
 
 export interface QueryResult {
@@ -238,22 +233,7 @@ export function createEngine(options: EngineOptions): Engine {
       const { self, vector, decodedThumbnail } = await queryVector(ns, input);
       let thumbnail = decodedThumbnail;
       const key = queryOptions.feedback ? await feedbackKey(ns, ns.encode(vector), queryOptions.feedback) : ns.encode(vector);
-      const selfId = self?.id;
-      const hits: Hit[] = [];
-      // Ask for more candidates than needed until the filter has let k through or the index is exhausted.
-      for (let want = k + 1; ; want *= 4) {
-        const neighbours = ns.search(key, want, selfId);
-        const records = await ns.store.getRecords(neighbours.map((n) => n.id));
-        hits.length = 0;
-        for (const n of neighbours) {
-          const stored = records.get(n.id);
-          const record = stored && queryOptions.filter ? await firstAcceptedView(stored, queryOptions.filter) : stored;
-          if (!record) continue;
-          hits.push({ record, score: n.score });
-          if (hits.length === k) break;
-        }
-        if (hits.length >= k || neighbours.length < want || want >= ns.indexSize) break;
-      }
+      const hits = await filteredSearch(ns, key, k, self?.id, queryOptions.filter);
       if (self && options.thumbnails !== false) thumbnail = await ns.store.getThumbnail(self.id);
       return { hits, key: keyIdOf(ns.key), self: self && stripFeatures(self), thumbnail, features: vector };
     },
@@ -389,7 +369,7 @@ async function fileBytes(path: string): Promise<number> {
   }
 }
 
-export type { ActiveKey, NearDuplicate };
+export type { ActiveKey, Hit, NearDuplicate };
 export { MIN_RETRAIN_IMAGES, type GateDecision, type RetrainProgress, type RetrainSummary } from './retrain.js';
 export { REPOST_THRESHOLD };
 export { namespaceDir };
