@@ -9,6 +9,7 @@ import { isAppError } from '../src/errors.js';
 import { FEATURES_MIGRATED } from '../src/index/feature-migration.js';
 import { FeatureStore } from '../src/index/store.js';
 import { decodeFloat16, encodeFloat16 } from '../src/util/float16.js';
+import { readFeaturePages } from './helpers/feature-pages.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const DIM = 1280;
@@ -46,18 +47,18 @@ async function rawState(path: string): Promise<{ oldForm: number; migrated: bool
   return { oldForm: rows[0].n, migrated: done.length > 0 };
 }
 
-/** Opens the store (finishing the migration); then every image's features equal the old record's bits, through get, scan and loadFeatures; records intact. */
+/** Opens the store (finishing the migration); then every image's features equal the old record's bits, through get, scan and featurePages; records intact. */
 async function assertComplete(path: string, migrationBatch?: number): Promise<void> {
   await (await FeatureStore.open(path, migrationBatch === undefined ? {} : { migrationBatch })).close();
   assert.deepEqual(await rawState(path), { oldForm: 0, migrated: true });
   const store = await FeatureStore.open(path);
   try {
     assert.equal(await store.count(), IMAGES);
-    const matrix = await store.loadFeatures(DIM);
+    const matrix = await readFeaturePages(store, DIM);
     assert.deepEqual(matrix.ids, Array.from({ length: IMAGES }, (_, i) => i + 1));
     for (let id = 1; id <= IMAGES; id++) {
       const expected = oldFeatures(id);
-      assert.ok(encodeFloat16(matrix.features.subarray((id - 1) * DIM, id * DIM)).equals(expected), `loadFeatures row of image ${id}`);
+      assert.ok(encodeFloat16(matrix.features.subarray((id - 1) * DIM, id * DIM)).equals(expected), `featurePages row of image ${id}`);
     }
     let scanned = 0;
     for await (const image of store.scan()) {

@@ -7,6 +7,7 @@ import { isAppError } from '../src/errors.js';
 import { pack, unpackInto } from '../src/index/feature-blobs.js';
 import { FeatureStore } from '../src/index/store.js';
 import { encodeFloat16 } from '../src/util/float16.js';
+import { readFeaturePages } from './helpers/feature-pages.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 function features(seed: number): Float32Array {
@@ -55,19 +56,19 @@ test('delete removes the record and its duplicate key; scan pages through everyt
   await store.close();
 });
 
-test('loadFeatures returns every stored row in id order as one matrix, and refuses rows of another width', async () => {
+test('featurePages yields every stored row in id order, and refuses rows of another width', async () => {
   const store = await FeatureStore.open(join(await tempDir(), 'store.sqlite'));
   // A source starting with ':' is one keyv escapes: the direct decode must still read the row.
   for (let i = 0; i < 1203; i++) await store.exclusive(() => store.insert({ ...base, source: i % 2 ? ':odd.png' : 'even.png', sha256: `h${i}` }, features(i)));
   await store.exclusive(() => store.delete(7));
-  const matrix = await store.loadFeatures(1280);
+  const matrix = await readFeaturePages(store, 1280);
   const scanned: Array<{ id: number; features: Float32Array }> = [];
   for await (const image of store.scan()) scanned.push(image);
   scanned.sort((x, y) => x.id - y.id);
   assert.deepEqual(matrix.ids, scanned.map((image) => image.id));
   assert.equal(matrix.features.length, 1202 * 1280);
   scanned.forEach((image, row) => assert.deepEqual(matrix.features.subarray(row * 1280, (row + 1) * 1280), image.features, `row ${row}`));
-  await assert.rejects(store.loadFeatures(64), (error) => isAppError(error, 'STORE_FAILED') && /1280 features where 64/.test(error.message));
+  await assert.rejects(readFeaturePages(store, 64), (error) => isAppError(error, 'STORE_FAILED') && /1280 features where 64/.test(error.message));
   await store.close();
 });
 
@@ -132,7 +133,7 @@ test('a store written before references is read as one reference per image and u
   assert.deepEqual([removed.removed[0].extra?.authorId, await store.idsByRef('m1'), await store.idsByRef('m2')], ['u', [], [1]]);
   assert.equal((await store.exclusive(() => store.removeReferences(2, () => true))).imageDeleted, true, 'a legacy record without a ref is removed whole');
   assert.equal(await store.findBySha('bb'), undefined);
-  assert.equal((await store.loadFeatures(1280)).ids.length, 1);
+  assert.equal((await readFeaturePages(store, 1280)).ids.length, 1);
   await store.close();
 });
 

@@ -3,103 +3,28 @@ import { dirname } from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { AppError } from '../errors.js';
-import { decodeFloat16, decodeFloat16Into, encodeFloat16 } from '../util/float16.js';
+import { encodeFloat16 } from '../util/float16.js';
 import { FeatureBlocks, type FeaturePage } from './feature-blobs.js';
 import { migrateFeatures, type MigrationOptions } from './feature-migration.js';
 import { FeedbackStore } from './feedback-store.js';
+import {
+  referencesOf,
+  throughReference,
+  toStored,
+  upgraded,
+  withoutFeatures,
+  type ImageRecord,
+  type ImageReference,
+  type RecordValue,
+  type ReferenceRemoval,
+  type StoredImage,
+} from './image-record.js';
 
-/**
- * One place an image was posted (a file for the CLI, one attachment of one message for the bot). Identical bytes
- * posted twice are one image with two references, so each post can be found, shown and removed on its own.
- */
-export interface ImageReference {
-  /** Where the image came from: a file path for the CLI, a message/attachment reference for the bot. Identifies the reference. */
-  source: string;
-  /** A caller key several references can share (the bot: the message id), to find and remove them together. */
-  ref?: string;
-  /** Caller-defined fields (for the bot: channel, author, message ids); strings only so they stay portable. */
-  extra?: Record<string, string>;
-  addedAt: string;
-}
-
-/** What is kept per image: enough to rebuild any index or retrain without the original bytes. */
-export interface ImageRecord {
-  id: number;
-  sha256: string;
-  /** The first reference's source, or the one a query's hit was found through (see `throughReference`). */
-  source: string;
-  width: number;
-  height: number;
-  addedAt: string;
-  /** The `extra` of the same reference as `source`. */
-  extra?: Record<string, string>;
-  /** The `ref` of the same reference as `source`. */
-  ref?: string;
-  /** Every reference of the image, oldest first; never empty for a stored image (one only, in a hit's view). */
-  refs: ImageReference[];
-}
-
-/** The record as seen through one of its references: `source`, `extra` and `ref` are that reference's. */
-export function throughReference(record: ImageRecord, reference: ImageReference): ImageRecord {
-  const { extra: _extra, ref: _ref, ...rest } = record;
-  return {
-    ...rest,
-    source: reference.source,
-    ...(reference.extra === undefined ? {} : { extra: reference.extra }),
-    ...(reference.ref === undefined ? {} : { ref: reference.ref }),
-    refs: [reference],
-  };
-}
-
-/** The record seen through each of its references in turn. */
-export function referenceViews(record: ImageRecord): ImageRecord[] {
-  return record.refs.map((reference) => throughReference(record, reference));
-}
-
-/** What `removeReferences` did to one image. */
-export interface ReferenceRemoval {
-  /** The image as it was, seen through each removed reference. */
-  removed: ImageRecord[];
-  /** True when the last reference went, and the image with it. */
-  imageDeleted: boolean;
-}
-
-export interface StoredImage extends ImageRecord {
-  features: Float32Array;
-}
-
-/**
- * The stored form. Records written before references existed hold one post's `source`, `extra` and `ref` at the top
- * level and no `refs`; they are read as an image with that one reference (`fromValue`) and rewritten in this form
- * when a reference is added or removed, so there is no migration step that could be interrupted.
- */
-export interface RecordValue {
-  id: number;
-  sha256: string;
-  width: number;
-  height: number;
-  addedAt: string;
-  refs?: ImageReference[];
-  source?: string;
-  extra?: Record<string, string>;
-  ref?: string;
-  /**
-   * base64 of the raw features as float16, in records written before features moved to the `features` table
-   * (feature-blobs.ts). Opening the store moves them there (feature-migration.ts); until then they are read from here.
-   */
-  f16?: string;
-}
-
-/** Row-major features of many images: row i belongs to ids[i]. */
-export interface FeatureMatrix {
-  ids: number[];
-  features: Float32Array;
-}
+// The record types live in image-record.ts; the store's users find them here too, beside the store that keeps them.
+export { referenceViews, throughReference, type ImageRecord, type ImageReference, type RecordValue, type ReferenceRemoval, type StoredImage } from './image-record.js';
 
 const KEYV_NAMESPACE = 'store';
 const SCAN_PAGE = 500;
-/** Room for images indexed between loadFeatures' count and its scan, so that they rarely make it grow. */
-const LOAD_SLACK_ROWS = 256;
 
 /** What `insertMany` stores per image. */
 export interface NewImage {
@@ -326,28 +251,6 @@ export class FeatureStore {
   }
 
   /**
-   * Every stored image's id and features as one row-major float32 matrix, in id order (a retrain streams
-   * `featurePages` instead: at 1M this matrix is 5 GB). The matrix is sized from a count taken first and grows if
-   * images arrive during the scan; each row is decoded straight from the float16 BLOBs into it.
-   */
-  async loadFeatures(dim: number): Promise<FeatureMatrix> {
-    let capacity = (await this.count()) + LOAD_SLACK_ROWS;
-    let features = new Float32Array(capacity * dim);
-    const ids: number[] = [];
-    for await (const page of this.featurePages(dim)) {
-      if (ids.length + page.ids.length > capacity) {
-        capacity = Math.ceil(Math.max(capacity * 1.25, ids.length + page.ids.length));
-        const grown = new Float32Array(capacity * dim);
-        grown.set(features);
-        features = grown;
-      }
-      decodeFloat16Into(page.f16, page.ids.length * dim, features, ids.length * dim);
-      for (const id of page.ids) ids.push(id);
-    }
-    return { ids, features: features.subarray(0, ids.length * dim) };
-  }
-
-  /**
    * Every stored image's features in id order, a page (≤ 512 images) at a time as the float16 bytes stored: what
    * a retrain streams through, at any collection size, without holding every feature at once.
    */
@@ -443,29 +346,4 @@ export class FeatureStore {
 function refKey(ref: string, id: number | ''): string {
   // `|` cannot occur in the id part, so one ref's range never runs into a longer ref that shares its prefix.
   return `ref:${ref}|${id}`;
-}
-
-/** A stored value's references: its `refs`, or the one reference a record written before them describes. */
-function referencesOf(value: RecordValue): ImageReference[] {
-  if (value.refs) return value.refs;
-  const { source = '', ref, extra, addedAt } = value;
-  return [{ source, addedAt, ...(ref === undefined ? {} : { ref }), ...(extra === undefined ? {} : { extra }) }];
-}
-
-/** The value in the current form, with these references. */
-function upgraded(value: RecordValue, refs: ImageReference[]): RecordValue {
-  const { id, sha256, width, height, addedAt, f16 } = value;
-  return { id, sha256, width, height, addedAt, refs, f16 };
-}
-
-function withoutFeatures(value: RecordValue): ImageRecord {
-  const refs = referencesOf(value);
-  const { id, sha256, width, height, addedAt } = value;
-  return { ...throughReference({ id, sha256, width, height, addedAt, source: '', refs }, refs[0]), refs };
-}
-
-/** The record with its features: from the old-form record's base64 if it has one, else from its BLOB. */
-function toStored(value: RecordValue, blob: Buffer | undefined): StoredImage {
-  const f16 = value.f16 === undefined ? blob : Buffer.from(value.f16, 'base64');
-  return { ...withoutFeatures(value), features: f16 ? decodeFloat16(f16) : new Float32Array(0) };
 }

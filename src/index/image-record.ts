@@ -1,0 +1,112 @@
+/**
+ * What the store keeps per image and how it reads its stored form: records, their references (one per post of the
+ * same bytes), and the views of a record through one reference. Pure data and functions; store.ts does the I/O.
+ */
+import { decodeFloat16 } from '../util/float16.js';
+
+/**
+ * One place an image was posted (a file for the CLI, one attachment of one message for the bot). Identical bytes
+ * posted twice are one image with two references, so each post can be found, shown and removed on its own.
+ */
+export interface ImageReference {
+  /** Where the image came from: a file path for the CLI, a message/attachment reference for the bot. Identifies the reference. */
+  source: string;
+  /** A caller key several references can share (the bot: the message id), to find and remove them together. */
+  ref?: string;
+  /** Caller-defined fields (for the bot: channel, author, message ids); strings only so they stay portable. */
+  extra?: Record<string, string>;
+  addedAt: string;
+}
+
+/** What is kept per image: enough to rebuild any index or retrain without the original bytes. */
+export interface ImageRecord {
+  id: number;
+  sha256: string;
+  /** The first reference's source, or the one a query's hit was found through (see `throughReference`). */
+  source: string;
+  width: number;
+  height: number;
+  addedAt: string;
+  /** The `extra` of the same reference as `source`. */
+  extra?: Record<string, string>;
+  /** The `ref` of the same reference as `source`. */
+  ref?: string;
+  /** Every reference of the image, oldest first; never empty for a stored image (one only, in a hit's view). */
+  refs: ImageReference[];
+}
+
+/** The record as seen through one of its references: `source`, `extra` and `ref` are that reference's. */
+export function throughReference(record: ImageRecord, reference: ImageReference): ImageRecord {
+  const { extra: _extra, ref: _ref, ...rest } = record;
+  return {
+    ...rest,
+    source: reference.source,
+    ...(reference.extra === undefined ? {} : { extra: reference.extra }),
+    ...(reference.ref === undefined ? {} : { ref: reference.ref }),
+    refs: [reference],
+  };
+}
+
+/** The record seen through each of its references in turn. */
+export function referenceViews(record: ImageRecord): ImageRecord[] {
+  return record.refs.map((reference) => throughReference(record, reference));
+}
+
+/** What `removeReferences` did to one image. */
+export interface ReferenceRemoval {
+  /** The image as it was, seen through each removed reference. */
+  removed: ImageRecord[];
+  /** True when the last reference went, and the image with it. */
+  imageDeleted: boolean;
+}
+
+export interface StoredImage extends ImageRecord {
+  features: Float32Array;
+}
+
+/**
+ * The stored form. Records written before references existed hold one post's `source`, `extra` and `ref` at the top
+ * level and no `refs`; they are read as an image with that one reference (`fromValue`) and rewritten in this form
+ * when a reference is added or removed, so there is no migration step that could be interrupted.
+ */
+export interface RecordValue {
+  id: number;
+  sha256: string;
+  width: number;
+  height: number;
+  addedAt: string;
+  refs?: ImageReference[];
+  source?: string;
+  extra?: Record<string, string>;
+  ref?: string;
+  /**
+   * base64 of the raw features as float16, in records written before features moved to the `features` table
+   * (feature-blobs.ts). Opening the store moves them there (feature-migration.ts); until then they are read from here.
+   */
+  f16?: string;
+}
+
+/** A stored value's references: its `refs`, or the one reference a record written before them describes. */
+export function referencesOf(value: RecordValue): ImageReference[] {
+  if (value.refs) return value.refs;
+  const { source = '', ref, extra, addedAt } = value;
+  return [{ source, addedAt, ...(ref === undefined ? {} : { ref }), ...(extra === undefined ? {} : { extra }) }];
+}
+
+/** The value in the current form, with these references. */
+export function upgraded(value: RecordValue, refs: ImageReference[]): RecordValue {
+  const { id, sha256, width, height, addedAt, f16 } = value;
+  return { id, sha256, width, height, addedAt, refs, f16 };
+}
+
+export function withoutFeatures(value: RecordValue): ImageRecord {
+  const refs = referencesOf(value);
+  const { id, sha256, width, height, addedAt } = value;
+  return { ...throughReference({ id, sha256, width, height, addedAt, source: '', refs }, refs[0]), refs };
+}
+
+/** The record with its features: from the old-form record's base64 if it has one, else from its BLOB. */
+export function toStored(value: RecordValue, blob: Buffer | undefined): StoredImage {
+  const f16 = value.f16 === undefined ? blob : Buffer.from(value.f16, 'base64');
+  return { ...withoutFeatures(value), features: f16 ? decodeFloat16(f16) : new Float32Array(0) };
+}
