@@ -10,12 +10,13 @@ import type { FeedbackStore } from './feedback-store.js';
 import type { KeyRule } from './key-signals.js';
 import { keyIdOf, namespaceDir, validateNamespaceName, type ActiveKey, type Namespace } from './namespace.js';
 import { NamespaceCache } from './namespace-cache.js';
+import { indexImage, type IndexMeta, type IndexResult } from './index-image.js';
 import { findNearDuplicates, REPOST_THRESHOLD, type NearDuplicate } from './near-duplicates.js';
 import { filteredSearch, type Hit } from './filtered-search.js';
 import { removeReferences, selectViews, type RemovedReference } from './references.js';
 import type { RetrainProgress, RetrainSummary } from './retrain.js';
 import { RetrainRuns, type AutoRetrainEvent } from './retrain-runs.js';
-import { referenceViews, throughReference, type ImageRecord, type ImageReference, type StoredImage } from './store.js';
+import { referenceViews, type ImageRecord, type ImageReference, type StoredImage } from './store.js';
 import { indexFileBytes } from './vector-index.js';
 
 export const DEFAULT_NAMESPACE = 'local';
@@ -53,20 +54,7 @@ export interface EngineOptions {
 
 export type { AutoRetrainEvent };
 
-/** One post of an image: `source` identifies it (a second post of the same bytes becomes a second reference). */
-export interface IndexMeta {
-  namespace?: string;
-  source: string;
-  extra?: Record<string, string>;
-  /** A key several references can share, e.g. the message they were posted in (see `removeByRef`). */
-  ref?: string;
-}
-
-/**
- * `duplicate`: the same bytes were already stored; `meta` was added to them as a reference unless one with the same
- * source was already there. Either way `record` is seen through the reference with `meta.source`.
- */
-export type IndexResult = { status: 'indexed'; record: ImageRecord } | { status: 'duplicate'; record: ImageRecord };
+export type { IndexMeta, IndexResult } from './index-image.js';
 export type { RemovedReference };
 
 export interface QueryOptions {
@@ -197,32 +185,7 @@ export function createEngine(options: EngineOptions): Engine {
     async index(bytes, meta) {
       const name = meta.namespace ?? DEFAULT_NAMESPACE;
       const ns = await namespace(name);
-      const hash = sha256(bytes);
-      const addedAt = new Date().toISOString();
-      const reference: ImageReference = { source: meta.source, addedAt, ...(meta.ref === undefined ? {} : { ref: meta.ref }), ...(meta.extra === undefined ? {} : { extra: meta.extra }) };
-      // Known bytes get this post as a reference (one feature row per content, one reference per post).
-      const asDuplicate = async (id: number | undefined): Promise<IndexResult | undefined> => {
-        const known = id === undefined ? undefined : await ns.store.addReference(id, reference);
-        const view = known?.record.refs.find((r) => r.source === meta.source);
-        return known && view ? { status: 'duplicate', record: { ...throughReference(known.record, view), refs: known.record.refs } } : undefined;
-      };
-      const known = await ns.store.findBySha(hash);
-      if (known !== undefined) {
-        const duplicate = await ns.store.exclusive(() => asDuplicate(known));
-        if (duplicate) return duplicate;
-      }
-      const image = await pipeline.process(bytes, ns.background, true);
-      const result = await ns.store.exclusive(async (): Promise<IndexResult> => {
-        const duplicate = await asDuplicate(await ns.store.findBySha(hash));
-        if (duplicate) return duplicate;
-        const record = await ns.store.insert(
-          { sha256: hash, source: meta.source, width: image.width, height: image.height, addedAt, extra: meta.extra, ref: meta.ref },
-          image.features,
-          image.thumbnail,
-        );
-        ns.addToIndex(record.id, image.features);
-        return { status: 'indexed', record };
-      });
+      const result = await indexImage(ns, pipeline, bytes, meta);
       if (result.status === 'indexed') await retrains.afterIndexed(ns);
       return result;
     },
