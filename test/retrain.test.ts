@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isAppError } from '../src/errors.js';
@@ -7,6 +7,7 @@ import { buildIndex } from '../src/index/build-index.js';
 import { createEngine, namespaceDir } from '../src/index/engine.js';
 import { splitForRetrain, splitFromPages } from '../src/index/retrain-split.js';
 import { FeatureStore } from '../src/index/store.js';
+import { indexFiles } from '../src/index/vector-index.js';
 import type { FeaturePage } from '../src/index/feature-blobs.js';
 import { decodeFloat16, encodeFloat16 } from '../src/util/float16.js';
 import { trainVae } from '../src/ml/vae-train.js';
@@ -65,7 +66,8 @@ test('aborting while the index is built rejects with TRAINING_CANCELLED and leav
   assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('index-')), []);
 });
 
-test('a retrain cancelled while encoding leaves the old key active, and the next one completes', async () => {
+/** A data dir whose namespace `local` stores the N synthetic rows. */
+async function syntheticCollection(): Promise<string> {
   const dataDir = await tempDir();
   const store = await FeatureStore.open(join(namespaceDir(dataDir, 'local'), 'store.sqlite'));
   for (let i = 0; i < N; i++) {
@@ -73,6 +75,11 @@ test('a retrain cancelled while encoding leaves the old key active, and the next
     await store.exclusive(() => store.insert(record, data.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM)));
   }
   await store.close();
+  return dataDir;
+}
+
+test('a retrain cancelled while encoding leaves the old key active, and the next one completes', async () => {
+  const dataDir = await syntheticCollection();
   const engine = createEngine({ dataDir, retrainPolicy: false, vaeHyper: TINY });
   try {
     const controller = new AbortController();
@@ -98,6 +105,38 @@ test('a retrain cancelled while encoding leaves the old key active, and the next
     assert.equal(hits.hits.length, 3);
   } finally {
     await engine.close();
+  }
+});
+
+test('the swap keeps the index the worker saved when nothing changed meanwhile, and saves it again when the store did', async () => {
+  const dataDir = await syntheticCollection();
+  const engine = createEngine({ dataDir, retrainPolicy: false, vaeHyper: TINY });
+  try {
+    const savedAt = async (key: string) => Date.parse(JSON.parse(await readFile((await indexFiles(namespaceDir(dataDir, 'local'), key)).manifest, 'utf8')).savedAt);
+    let swapAt = 0;
+    const quiet = await engine.retrain({ force: true, onProgress: (p) => void (p.phase === 'swapping' && !swapAt && (swapAt = Date.now())) });
+    assert.ok((await savedAt(quiet.key)) < swapAt, 'saved by the worker before the swap, not again under the lock');
+
+    // An image removed once the worker holds it: the index at the swap is no longer the one saved.
+    swapAt = 0;
+    let removal: Promise<unknown> | undefined;
+    const busy = await engine.retrain({
+      force: true,
+      onProgress: (p) => {
+        if (p.phase === 'encoding' && (p.done ?? 0) >= 1000 && !removal) removal = engine.remove(1);
+        if (p.phase === 'swapping' && !swapAt) swapAt = Date.now();
+      },
+    });
+    await removal;
+    assert.ok((await savedAt(busy.key)) >= swapAt, 'saved again at the swap');
+  } finally {
+    await engine.close();
+  }
+  const reopened = createEngine({ dataDir, retrainPolicy: false });
+  try {
+    assert.equal((await reopened.stats()).indexed, N - 1);
+  } finally {
+    await reopened.close();
   }
 });
 

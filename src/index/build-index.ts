@@ -17,7 +17,7 @@ const SPARE_CAPACITY = 1024;
 /** Pages sent ahead of the worker's progress: enough to keep it busy, few enough that memory stays flat. */
 const PAGES_AHEAD = 2;
 
-export type BuildIndexInput = { meta: VaeMeta; weights: VaeWeights; keyId: string; capacity: number; dir: string };
+export type BuildIndexInput = { meta: VaeMeta; weights: VaeWeights; keyId: string; capacity: number; dir: string; storeNextId?: number };
 export type BuildIndexMessage = { type: 'page'; ids: number[]; f16: Uint8Array } | { type: 'end' };
 export type BuildIndexProgress = { type: 'progress'; done: number };
 
@@ -26,6 +26,11 @@ export interface BuildIndexOptions {
   dir: string;
   /** Rows expected (sizes the graph; more may come). */
   total: number;
+  /**
+   * The store's next id before its pages were read, saved with the index: if the store still has it at the swap
+   * and nothing was added or removed meanwhile, the saved files are already the index (see Namespace.activate).
+   */
+  storeNextId?: number;
   signal: AbortSignal;
   onProgress: (done: number, total: number) => void;
 }
@@ -51,7 +56,7 @@ export async function buildIndex(model: VaeModel, pages: AsyncIterable<FeaturePa
   let answered = 0;
   let stopped = false;
   let wake: (() => void) | undefined;
-  const input: BuildIndexInput = { meta: model.meta, weights: model.weights, keyId, capacity: total + SPARE_CAPACITY, dir };
+  const input: BuildIndexInput = { meta: model.meta, weights: model.weights, keyId, capacity: total + SPARE_CAPACITY, dir, storeNextId: options.storeNextId };
   options.onProgress(0, total);
   const building = runWorkerTask<{ size: number }>(new URL('./build-index.worker.js', import.meta.url), input, {
     code: 'TRAINING_FAILED',

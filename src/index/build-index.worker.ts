@@ -23,7 +23,7 @@ await serveWorkerTask<BuildIndexInput, { size: number }>('TRAINING_FAILED', (inp
       queue = queue
         .then(async () => {
           if (message.type === 'end') {
-            await index.save(input.dir);
+            await index.save(input.dir, { storeNextId: input.storeNextId });
             resolve({ result: { size: index.size } });
             return;
           }

@@ -139,9 +139,11 @@ export class Namespace {
   }
 
   /** Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. */
-  async activate(vae: VaeModel, index: VectorIndex): Promise<void> {
+  async activate(vae: VaeModel, index: VectorIndex, options: { saved?: boolean } = {}): Promise<void> {
     const key: ActiveKey = { kind: 'vae', vaeId: vae.meta.id };
-    await index.save(this.dir, { storeNextId: await this.store.nextId() });
+    // `saved`: the index's files were written as it is now; they still need writing if the store moved on since.
+    const nextId = await this.store.nextId();
+    if (!options.saved || index.storeNextId !== nextId) await index.save(this.dir, { storeNextId: nextId });
     await this.store.setMeta('activeKey', key);
     this.clearSaveTimer();
     this.activeKey = key;
