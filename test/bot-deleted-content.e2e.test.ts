@@ -44,7 +44,8 @@ describe('deleted and edited-away images leave the store', () => {
     await waitFor('the removed attachment’s image to leave', async () => (await refsOf(posted.id)).length === 1);
     assert.deepEqual(await refsOf(posted.id), [second]);
     assert.equal((await world.engine.stats(guild)).images, 1);
-    assert.ok(world.logs.some((l) => l.includes(`message ${posted.id} edited: 1 image reference(s)`)));
+    // The store changes before the handler logs what it removed: wait for the line rather than race it.
+    await waitFor('the edit’s removal to be logged', () => world.logs.some((l) => l.includes(`message ${posted.id} edited: 1 image reference(s)`)));
 
     const edited = fake.editMessage(posted.id, { addFiles: [{ filename: 'c.jpg', data: await readFile(photos[2]) }] });
     const added = edited.attachments.at(-1)!.id;
