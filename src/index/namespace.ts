@@ -139,11 +139,11 @@ export class Namespace {
   }
 
   /** Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. */
-  async activate(vae: VaeModel, index: VectorIndex, options: { saved?: boolean } = {}): Promise<void> {
+  async activate(vae: VaeModel, index: VectorIndex): Promise<void> {
     const key: ActiveKey = { kind: 'vae', vaeId: vae.meta.id };
-    // `saved`: the index's files were written as it is now; they still need writing if the store moved on since.
+    // A retrain's index was saved by its builder; written again only if it or the store moved on since.
     const nextId = await this.store.nextId();
-    if (!options.saved || index.storeNextId !== nextId) await index.save(this.dir, { storeNextId: nextId });
+    if (!index.matchesFiles(nextId)) await index.save(this.dir, { storeNextId: nextId });
     await this.store.setMeta('activeKey', key);
     this.clearSaveTimer();
     this.activeKey = key;

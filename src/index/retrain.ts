@@ -158,10 +158,10 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
   await ns.store.exclusive(async () => {
     // Images indexed or removed while the VAE trained are brought over before the switch.
     const stored = new Set(await ns.store.ids());
-    let changed = await fillIndex(index, ns.store, stored, (f) => model.encode(f, 1));
-    for (const id of index.ids()) if (!stored.has(id) && index.remove(id)) changed += 1;
-    // Unchanged since the worker saved it: not written again under the lock (at 1M, ~3.5 s of queries waiting).
-    await ns.activate(model, index, { saved: changed === 0 });
+    await fillIndex(index, ns.store, stored, (f) => model.encode(f, 1));
+    for (const id of index.ids()) if (!stored.has(id)) index.remove(id);
+    // Unchanged since the worker saved it, the index is not written again under the lock (at 1M, ~3.5 s of queries waiting).
+    await ns.activate(model, index);
   });
   const done = summary(true);
   log.info(`namespace ${name}: retrained on ${done.trainedOn} images in ${done.seconds.toFixed(1)} s, now keyed on ${done.key}${done.forced ? ' (forced past the quality gate)' : ''}: ${gate.reason}`);

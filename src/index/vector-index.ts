@@ -103,6 +103,8 @@ export class VectorIndex {
   private pending: PendingChange[] = [];
   private centreCache: Float32Array | undefined;
   private changesSinceCentre = 0;
+  /** False while the files last saved or loaded hold exactly this index. */
+  private changedSinceFiles = true;
   private graphReady: Promise<GraphStatus>;
 
   private constructor(
@@ -150,9 +152,15 @@ export class VectorIndex {
       throw new AppError('INDEX_CORRUPT', `The index file ${flatPath} does not match its checksum.`);
     }
     const index = new VectorIndex(keyId, manifest.dim, FlatVectors.fromBytes(bytes, manifest.dim), undefined);
+    index.changedSinceFiles = false;
     index.storeNextId = manifest.storeNextId;
     index.graphReady = index.loadGraph(join(dir, manifest.graph.file), manifest.graph.crc32, index.flat.slots);
     return index;
+  }
+
+  /** True when the files saved (or loaded) for this key, recorded with the store's next id `nextId`, are this index. */
+  matchesFiles(nextId: number): boolean {
+    return !this.changedSinceFiles && this.storeNextId === nextId;
   }
 
   /** The store's next id recorded with the loaded files (see IndexManifest). */
@@ -182,6 +190,7 @@ export class VectorIndex {
     const removed = this.flat.isRemoved(id);
     this.flat.add(id, vector);
     this.changesSinceCentre += 1;
+    this.changedSinceFiles = true;
     if (!this.graph) this.pending.push({ id, vector: vector.slice(), revive: removed });
     // Ids are never reused, so a deleted id coming back is the same image (a removal that did not complete).
     else if (removed) this.graph.unmarkDelete(id);
@@ -191,6 +200,7 @@ export class VectorIndex {
   remove(id: number): boolean {
     if (!this.flat.remove(id)) return false;
     this.changesSinceCentre += 1;
+    this.changedSinceFiles = true;
     if (this.graph) this.graph.markDelete(id);
     else this.pending.push({ id });
     return true;
@@ -246,6 +256,7 @@ export class VectorIndex {
     };
     await writeFileAtomically(manifestPath(dir, this.keyId), JSON.stringify(manifest));
     this.storeNextId = info.storeNextId;
+    this.changedSinceFiles = false;
     await removeUnnamedFiles(dir, manifest);
   }
 
@@ -277,6 +288,8 @@ export class VectorIndex {
       }
     }
     await this.rebuildGraph();
+    // The graph file on disk is the one that failed: the next save must replace it.
+    this.changedSinceFiles = true;
     return { state: 'rebuilt', reason };
   }
 
