@@ -106,6 +106,7 @@ program
       console.log(`index key      ${stats.key}${stats.vae ? '' : ' (raw MobileNetV2 features: no VAE trained yet)'}`);
       if (stats.vae) console.log(`VAE            ${stats.vae.id}, trained ${stats.vae.created} on ${stats.vae.trainingSize} images, ${stats.vae.activeUnits}/${stats.vae.latentDim} active units`);
       console.log(`on disk        index ${formatBytes(stats.indexBytes)}, store ${formatBytes(stats.storeBytes)}`);
+      if (stats.trial) console.log(`style trial   ${stats.trial.candidate}: favoured in ${stats.trial.candidateWins} judged answers, the current key in ${stats.trial.currentWins}`);
       if (stats.retrainDue) console.log('A retrain is due: run `relevant retrain`.');
       return 0;
     });

@@ -23,7 +23,7 @@ async function addImage(ns: Namespace, random: () => number, n: number): Promise
   const features = randomFeatures(random);
   await ns.store.exclusive(async () => {
     const record = await ns.store.insert({ sha256: sha256(Buffer.from(`image ${n}`)), source: `${n}`, width: 1, height: 1, addedAt: '' }, features);
-    ns.addToIndex(record.id, features);
+    ns.addToIndex(record.id, features, undefined);
   });
 }
 

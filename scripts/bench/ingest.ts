@@ -92,7 +92,7 @@ async function stageTimes(set: Upload[], dataDir: string): Promise<Record<string
     inFlight(features.map((f, i) => ({ f, i })), IN_FLIGHT, ({ f, i }) =>
       ns.store.exclusive(async () => {
         const record = await ns.store.insert({ sha256: `stage${i}`, source: `${i}`, width: 1, height: 1, addedAt: new Date().toISOString() }, f);
-        ns.addToIndex(record.id, f);
+        ns.addToIndex(record.id, f, undefined);
       }),
     ),
   );

@@ -19,7 +19,7 @@ export function feedbackStart(result: QueryResult): Pick<BrowseState, 'query' | 
 
 /**
  * The asker marks the result on the card 👍 or 👎: the judgement is stored in the guild's feedback (with the
- * query, the result and the key in use) and the answer is re-ranked at once, Rocchio with everything judged on
+ * query, the result and the key it came from, which a running style trial counts) and the answer is re-ranked at once, Rocchio with everything judged on
  * this query so far. Only the asker may judge, only a result they may still be shown, and the new results obey the
  * rules of 🔎: on a public message nothing that would expose a channel to people there who cannot read it.
  */
@@ -31,8 +31,8 @@ export async function applyJudgement(ctx: BotContext, guild: Guild, messageId: s
   if (!rules || !kept?.shownKept) return { kind: 'ignored' };
   const judged = state.hits[state.position].id;
   const query = 'id' in state.query ? { id: state.query.id } : { features: decodeFloat16(Buffer.from(state.query.f16, 'base64')) };
-  const feedback = await ctx.engine.feedback(guild.id);
-  const stored = await feedback.record({ asker: userId, query, result: judged, sign: judge === 'like' ? 1 : -1, key: state.key ?? 'raw' });
+  const key = state.hits[state.position].key ?? state.key ?? 'raw';
+  const { stored } = await ctx.engine.judge({ asker: userId, query, result: judged, sign: judge === 'like' ? 1 : -1, key }, { namespace: guild.id });
   if (!stored) return { kind: 'ignored' };
   const others = (ids: number[] | undefined) => (ids ?? []).filter((id) => id !== judged);
   state.liked = [...others(state.liked), ...(judge === 'like' ? [judged] : [])];

@@ -8,15 +8,16 @@ interface ForgetHost {
   relevanceForgetUser(userId: string): Promise<number>;
 }
 
-/** Removes a person's images and their 👍/👎 from the namespaces this process owns; returns how many images went. */
+/** Removes a person's images, their 👍/👎 and their style offset from the namespaces this process owns; returns how many images went. */
 export async function forgetUserHere(ctx: Pick<BotContext, 'client' | 'engine' | 'log'>, userId: string): Promise<number> {
   const scope = shardScopeOf(ctx.client);
   let removed = 0;
   for (const namespace of await ctx.engine.namespaces()) {
     if (!ownsNamespace(scope, namespace)) continue;
     removed += (await ctx.engine.removeWhere((record) => record.extra?.authorId === userId, { namespace })).length;
-    // Their 👍/👎 say what they looked for: those go too.
+    // Their 👍/👎 say what they looked for, and a style key's offset for them is the mean of their images: those go too.
     await (await ctx.engine.feedback(namespace)).removeAsker(userId);
+    await ctx.engine.forgetPoster(userId, { namespace });
   }
   return removed;
 }

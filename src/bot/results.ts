@@ -44,7 +44,7 @@ export function jumpLink(record: ImageRecord): string | undefined {
 
 /** A hit as the browsing state keeps it: the image, its score and the post it was found through. */
 export function browseHit(hit: Hit): BrowseState['hits'][number] {
-  return { id: hit.record.id, score: hit.score, source: hit.record.source };
+  return { id: hit.record.id, score: hit.score, source: hit.record.source, ...(hit.key === undefined ? {} : { key: hit.key }) };
 }
 
 /**

@@ -21,20 +21,27 @@ export function describeProgress(p: RetrainProgress): string {
   return phases[p.phase];
 }
 
+/** What a style trial means for the people judging answers (style-trial.ts). */
+export const TRIAL_NOTE =
+  'Trying a second key that takes each poster’s drawing style out: until 👍/👎 on answers decide between the two, answers mix results of both.';
+
 export function describeSummary(summary: RetrainSummary): string {
   const before = summary.previousKey === 'raw' ? 'raw image features' : `model ${summary.previousKey}`;
   const check = `Quality check: ${summary.gate.reason}`;
+  const trial = summary.trial ? [TRIAL_NOTE] : [];
   if (!summary.swapped) {
     return [
       `Trained a new model on ${summary.trainedOn} images in ${Math.round(summary.seconds)} s, but kept ${before}.`,
       check,
       'Use `/retrain force:true` to switch anyway.',
+      ...trial,
     ].join('\n');
   }
   return [
     `Retrained on ${summary.trainedOn} images in ${Math.round(summary.seconds)} s.`,
     `Before: ${before}. After: model ${summary.key} (${summary.activeUnits}/${summary.latentDim} active dimensions, loss ${summary.loss.toFixed(3)}).`,
     summary.forced ? `${check} (switched anyway, as asked)` : check,
+    ...trial,
   ].join('\n');
 }
 

@@ -33,8 +33,11 @@ export interface BrowseState {
   guildId: string;
   channelId: string;
   invokerId: string;
-  /** `source`: the reference (post) the hit was found through, which the card shows and links to. */
-  hits: Array<{ id: number; score: number; source?: string }>;
+  /**
+   * `source`: the reference (post) the hit was found through, which the card shows and links to; `key`: while a
+   * style trial runs, the key the hit was drafted from (a judgement on it counts for that key).
+   */
+  hits: Array<{ id: number; score: number; source?: string; key?: string }>;
   position: number;
   ephemeral: boolean;
   /** A small WebP of the image the results are relevant to, for re-drawing the overview (base64). */

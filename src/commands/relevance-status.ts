@@ -2,6 +2,7 @@ import { MessageFlags } from 'discord.js';
 import { readableBy } from '../bot/access.js';
 import type { SlashCommand } from './command.js';
 import { relevanceStatusDefinition } from './definitions.js';
+import { TRIAL_ANSWERS } from '../index/engine.js';
 
 export const relevanceStatus: SlashCommand = {
   data: relevanceStatusDefinition,
@@ -16,6 +17,9 @@ export const relevanceStatus: SlashCommand = {
       `Ingest queue: ${ctx.ingest.length}`,
       `Model: ${stats.vae ? `${stats.key}, trained on ${stats.vae.trainingSize} images (${stats.vae.created.slice(0, 10)})` : 'raw image features (no server model trained yet)'}`,
       `Feature extractor: ${stats.featureModel}`,
+      ...(stats.trial
+        ? [`Style trial since ${stats.trial.started.slice(0, 10)}: judged answers favoured it ${stats.trial.candidateWins} times, the current key ${stats.trial.currentWins} (decided at ${TRIAL_ANSWERS})`]
+        : []),
       `Automatic retraining: ${(await ctx.settings.autoRetrain(guildId)) ? 'on' : 'off'}${stats.retrainDue ? ' (due)' : ''}`,
       ...backfills.map((b) => `History of <#${b.channelId}>: ${b.done ? 'done' : 'in progress'}, ${b.messages} messages read, ${b.images} images indexed`),
     ];

@@ -5,18 +5,21 @@ import { silentLogger, type Logger } from '../log.js';
 import { createImagePipeline } from '../ml/pipeline.js';
 import type { VaeHyperParams } from '../ml/vae-hyper.js';
 import { sha256 } from '../util/atomic-file.js';
-import { feedbackKey, type Feedback } from './feedback.js';
-import type { FeedbackStore } from './feedback-store.js';
+import { answerSearch } from './answer-search.js';
+import type { Feedback } from './feedback.js';
+import type { FeedbackStore, Judgement } from './feedback-store.js';
 import type { KeyRule } from './key-signals.js';
 import { keyIdOf, namespaceDir, validateNamespaceName, type ActiveKey, type Namespace } from './namespace.js';
 import { NamespaceCache } from './namespace-cache.js';
 import { indexImage, type IndexMeta, type IndexResult } from './index-image.js';
 import { findNearDuplicates, REPOST_THRESHOLD, type NearDuplicate } from './near-duplicates.js';
-import { filteredSearch, type Hit } from './filtered-search.js';
+import type { Hit } from './filtered-search.js';
 import { removeReferences, selectViews, type RemovedReference } from './references.js';
 import type { RetrainProgress, RetrainSummary } from './retrain.js';
 import { RetrainRuns, type AutoRetrainEvent } from './retrain-runs.js';
 import { referenceViews, type ImageRecord, type ImageReference, type StoredImage } from './store.js';
+import { posterOf } from './style-key.js';
+import { decide, tally, type TrialDecision, type TrialTally } from './style-trial.js';
 import { indexFileBytes } from './vector-index.js';
 
 export const DEFAULT_NAMESPACE = 'local';
@@ -67,6 +70,13 @@ export interface QueryOptions {
   filter?: (record: ImageRecord) => boolean | Promise<boolean>;
   /** Judged results of an earlier answer to this query: the query's key is moved by Rocchio (feedback.ts). */
   feedback?: Feedback;
+  /** The coin of a style trial's interleaving (evaluations); Math.random by default. */
+  random?: () => number;
+  /**
+   * While a style trial runs, answers are interleaved from the current key and the candidate; evaluations measure
+   * each key on its own with `current` or `candidate`. Without a trial every answer is the current key's.
+   */
+  keys?: 'interleaved' | 'current' | 'candidate';
 }
 
 export interface QueryResult {
@@ -94,6 +104,8 @@ export interface NamespaceStats {
   indexBytes: number;
   storeBytes: number;
   retrainDue: boolean;
+  /** A style key on trial: its id, since when, and how the judged answers went so far. */
+  trial?: { candidate: string; started: string } & TrialTally;
 }
 
 export interface Engine {
@@ -136,6 +148,13 @@ export interface Engine {
   stats(namespace?: string): Promise<NamespaceStats>;
   /** The namespace's relevance feedback: judgements are removed with the images they name. */
   feedback(namespace?: string): Promise<FeedbackStore>;
+  /**
+   * Stores a judgement (false when an image it names is gone) and, while a style trial runs, counts it: once the
+   * trial is decided the candidate becomes the key or is dropped (style-trial.ts).
+   */
+  judge(judgement: Judgement, options?: { namespace?: string }): Promise<{ stored: boolean; trial?: TrialDecision }>;
+  /** Forgets what the namespace's style key learned from one poster (/forget-me; their images go by `removeWhere`). */
+  forgetPoster(poster: string, options?: { namespace?: string }): Promise<void>;
   namespaces(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -195,8 +214,17 @@ export function createEngine(options: EngineOptions): Engine {
       const k = Math.max(1, Math.min(queryOptions.k ?? DEFAULT_K, 100));
       const { self, vector, decodedThumbnail } = await queryVector(ns, input);
       let thumbnail = decodedThumbnail;
-      const key = queryOptions.feedback ? await feedbackKey(ns, ns.encode(vector), queryOptions.feedback) : ns.encode(vector);
-      const hits = await filteredSearch(ns, key, k, self?.id, queryOptions.filter);
+      const hits = await answerSearch(ns, {
+        features: vector,
+        // An upload's poster is not known (the asker may be showing someone else's art): its style stays in.
+        poster: self && posterOf(self),
+        k,
+        exclude: self?.id,
+        filter: queryOptions.filter,
+        feedback: queryOptions.feedback,
+        random: queryOptions.random,
+        keys: queryOptions.keys,
+      });
       if (self && options.thumbnails !== false) thumbnail = await ns.store.getThumbnail(self.id);
       return { hits, key: keyIdOf(ns.key), self: self && stripFeatures(self), thumbnail, features: vector };
     },
@@ -208,6 +236,7 @@ export function createEngine(options: EngineOptions): Engine {
         threshold: nearOptions.threshold ?? REPOST_THRESHOLD,
         limit: Math.max(1, Math.min(nearOptions.limit ?? 10, 100)),
         self: self?.id,
+        poster: self && posterOf(self),
         filter: nearOptions.filter,
       });
     },
@@ -299,11 +328,27 @@ export function createEngine(options: EngineOptions): Engine {
         indexBytes: await indexFileBytes(ns.dir, key),
         storeBytes: await fileBytes(join(ns.dir, 'store.sqlite')),
         retrainDue: await retrains.due(ns),
+        trial: ns.trialState && { candidate: ns.trialState.candidate, started: ns.trialState.started, ...tally(ns.trialState, await ns.store.feedback.all()) },
       };
     },
 
     async feedback(name = DEFAULT_NAMESPACE) {
       return (await namespace(name)).store.feedback;
+    },
+
+    async forgetPoster(poster, forgetOptions = {}) {
+      await (await namespace(forgetOptions.namespace)).forgetPoster(poster);
+    },
+
+    async judge(judgement, judgeOptions = {}) {
+      const ns = await namespace(judgeOptions.namespace);
+      if (!(await ns.store.feedback.record(judgement))) return { stored: false };
+      const trial = ns.trialState;
+      if (!trial) return { stored: true };
+      const decision = decide(tally(trial, await ns.store.feedback.all()));
+      if (decision === 'adopt') await ns.adoptTrial(trial);
+      if (decision === 'refuse') await ns.endTrial(trial);
+      return { stored: true, trial: decision };
     },
 
     async namespaces() {
@@ -335,4 +380,5 @@ async function fileBytes(path: string): Promise<number> {
 export type { ActiveKey, Hit, NearDuplicate };
 export { MIN_RETRAIN_IMAGES, type GateDecision, type RetrainProgress, type RetrainSummary } from './retrain.js';
 export { REPOST_THRESHOLD };
+export { TRIAL_ANSWERS } from './style-trial.js';
 export { namespaceDir };

@@ -3,7 +3,9 @@
  * liked and away from those they disliked; the engine then searches with the moved key exactly as with any other
  * (same filter, same widening), so feedback can never show what the filter refuses.
  */
-import type { Namespace } from './namespace.js';
+import type { KeySpace } from './namespace.js';
+import { posterOf } from './style-key.js';
+import type { FeatureStore } from './store.js';
 
 export type RocchioWeights = { alpha: number; beta: number; gamma: number };
 
@@ -51,15 +53,15 @@ export function rocchio(query: Float32Array, liked: readonly Float32Array[], dis
   return out;
 }
 
-/** The query key moved by the feedback, judged images keyed with the namespace's current key; gone ids are skipped. */
-export async function feedbackKey(ns: Namespace, queryKey: Float32Array, feedback: Feedback): Promise<Float32Array> {
+/** The query key moved by the feedback, judged images keyed in `space`; gone ids are skipped. */
+export async function feedbackKey(store: FeatureStore, space: KeySpace, queryKey: Float32Array, feedback: Feedback): Promise<Float32Array> {
   const keysOf = async (ids: readonly number[]) => {
     const out: Float32Array[] = [];
     for (const id of ids) {
-      const stored = await ns.store.get(id);
-      if (stored) out.push(ns.encode(stored.features));
+      const stored = await store.get(id);
+      if (stored) out.push(space.key(stored.features, posterOf(stored)));
     }
     return out;
   };
-  return rocchio(queryKey, await keysOf(feedback.liked), await keysOf(feedback.disliked), feedback.weights ?? ROCCHIO, ns.keyCentre());
+  return rocchio(queryKey, await keysOf(feedback.liked), await keysOf(feedback.disliked), feedback.weights ?? ROCCHIO, space.centre());
 }

@@ -1,11 +1,13 @@
-import type { Namespace } from './namespace.js';
+import type { KeySpace } from './namespace.js';
 import { firstAcceptedView } from './references.js';
-import type { ImageRecord } from './store.js';
+import type { FeatureStore, ImageRecord } from './store.js';
 
 export interface Hit {
   record: ImageRecord;
-  /** Cosine similarity in the namespace's index space. */
+  /** Cosine similarity in the key space it was found in. */
   score: number;
+  /** While a style trial runs: the key whose results this one was drafted from (a judgement on it counts for that key). */
+  key?: string;
 }
 
 /**
@@ -14,7 +16,8 @@ export interface Hit {
  * each round, until the filter has let `k` through or the index is exhausted.
  */
 export async function filteredSearch(
-  ns: Namespace,
+  store: FeatureStore,
+  space: KeySpace,
   key: Float32Array,
   k: number,
   exclude: number | undefined,
@@ -22,8 +25,8 @@ export async function filteredSearch(
 ): Promise<Hit[]> {
   const hits: Hit[] = [];
   for (let want = k + 1; ; want *= 4) {
-    const neighbours = ns.search(key, want, exclude);
-    const records = await ns.store.getRecords(neighbours.map((n) => n.id));
+    const neighbours = space.search(key, want, exclude);
+    const records = await store.getRecords(neighbours.map((n) => n.id));
     hits.length = 0;
     for (const n of neighbours) {
       const stored = records.get(n.id);
@@ -32,6 +35,6 @@ export async function filteredSearch(
       hits.push({ record, score: n.score });
       if (hits.length === k) break;
     }
-    if (hits.length >= k || neighbours.length < want || want >= ns.indexSize) return hits;
+    if (hits.length >= k || neighbours.length < want || want >= space.size) return hits;
   }
 }

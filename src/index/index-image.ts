@@ -6,6 +6,7 @@
 import type { ImagePipeline } from '../ml/pipeline.js';
 import { sha256 } from '../util/atomic-file.js';
 import type { Namespace } from './namespace.js';
+import { posterOf } from './style-key.js';
 import { throughReference, type ImageRecord, type ImageReference } from './store.js';
 
 /** One post of an image: `source` identifies it (a second post of the same bytes becomes a second reference). */
@@ -47,7 +48,7 @@ export async function indexImage(ns: Namespace, pipeline: ImagePipeline, bytes: 
       image.features,
       image.thumbnail,
     );
-    ns.addToIndex(record.id, image.features);
+    ns.addToIndex(record.id, image.features, posterOf(record));
     return { status: 'indexed', record };
   });
 }

@@ -6,20 +6,43 @@ import type { Logger } from '../log.js';
 import type { Background } from '../ml/image.js';
 import { loadVae } from '../ml/vae-files.js';
 import type { VaeModel } from '../ml/vae-model.js';
-import { FeatureStore } from './store.js';
+import { randomBytes } from 'node:crypto';
+import { FeatureStore, type StoredImage } from './store.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';
-import { VectorIndex, removeIndexFiles, removeOtherIndexFiles } from './vector-index.js';
+import { loadStyle, posterOf, saveStyle, styled, styleFileName, StyleFit, type StyleOffsets } from './style-key.js';
+import type { TrialState } from './style-trial.js';
+import { VectorIndex, removeIndexFiles, removeOtherIndexFiles, type Neighbour } from './vector-index.js';
 
-/** Which vectors the index is keyed on: the raw MobileNetV2 features until the namespace has its own VAE. */
-export type ActiveKey = { kind: 'raw' } | { kind: 'vae'; vaeId: string };
+/**
+ * Which vectors the index is keyed on: the raw MobileNetV2 features until the namespace has its own VAE (or PCA
+ * key); `style` names the poster offsets taken out of them once a style trial was adopted (style-key.ts).
+ */
+export type ActiveKey = ({ kind: 'raw' } | { kind: 'vae'; vaeId: string }) & { style?: string };
 
 export const RAW_KEY_ID = 'raw';
 const SAVE_DELAY_MS = 2_000;
 
-/** A PCA key is kept in the VAE's format (linear-key.ts) but named for what it is: `pca64w-…`. */
+/** A PCA key is kept in the VAE's format (linear-key.ts) but named for what it is: `pca64w-…`; a style key adds `+style-…`. */
 export function keyIdOf(key: ActiveKey): string {
-  if (key.kind === 'raw') return RAW_KEY_ID;
-  return key.vaeId.startsWith('pca') ? key.vaeId : `vae-${key.vaeId}`;
+  const base = key.kind === 'raw' ? RAW_KEY_ID : key.vaeId.startsWith('pca') ? key.vaeId : `vae-${key.vaeId}`;
+  return key.style === undefined ? base : `${base}+style-${key.style}`;
+}
+
+/** One key space the namespace answers from: how an image is keyed in it, and its index. */
+export interface KeySpace {
+  id: string;
+  key(features: Float32Array, poster: string | undefined): Float32Array;
+  search(key: Float32Array, k: number, exclude?: number): Neighbour[];
+  /** The mean direction of the index's keys (see VectorIndex.centre). */
+  centre(): Float32Array;
+  readonly size: number;
+}
+
+/** A style key being tried against the current key (style-trial.ts): its offsets and its own index. */
+interface Trial {
+  state: TrialState;
+  style: StyleOffsets;
+  index: VectorIndex;
 }
 
 export function vaeDir(dir: string, vaeId: string): string {
@@ -50,6 +73,7 @@ export function validateNamespaceName(name: string): string {
 export class Namespace {
   private saveTimer: NodeJS.Timeout | undefined;
   private dirty = false;
+  private trial: Trial | undefined;
 
   private constructor(
     readonly name: string,
@@ -57,6 +81,8 @@ export class Namespace {
     readonly store: FeatureStore,
     private activeKey: ActiveKey,
     private vae: VaeModel | undefined,
+    /** The poster offsets of the active key, when it is a style key. */
+    private style: StyleOffsets | undefined,
     private index: VectorIndex,
     private readonly log: Logger,
     /** What transparency is flattened onto for this namespace's images: fixed at creation, see `open`. */
@@ -82,6 +108,15 @@ export class Namespace {
         key = { kind: 'raw' };
       }
     }
+    let style: StyleOffsets | undefined;
+    if (key.style !== undefined) {
+      try {
+        style = await loadStyle(dir, key.style);
+      } catch (error) {
+        log.error(`namespace ${name}: ${errorText(error)} Answering without it until the next retrain.`);
+        key = withoutStyle(key);
+      }
+    }
     const index = await loadIndex(dir, name, store, key, vae ? vae.meta.latentDim : featureDim, log);
     // White measured better than the model's grey on both development sets (docs/relevance.md, Preprocessing),
     // but stored features must stay comparable with new ones: a namespace that already held images keeps grey.
@@ -90,7 +125,7 @@ export class Namespace {
       background = (await store.count()) === 0 ? 'white' : 'grey';
       await store.setMeta('background', background);
     }
-    const ns = new Namespace(name, dir, store, key, vae, index, log, background);
+    const ns = new Namespace(name, dir, store, key, vae, style, index, log, background);
     ns.watchGraph(index);
     // A saved index that recorded the store's next id and holds as many images as the store has seen no
     // change since: listing every stored id (seconds at 1M) is only needed after a crash or a rebuild.
@@ -100,6 +135,7 @@ export class Namespace {
       // Saved even when nothing differed, so that the next start finds the store's next id in the manifest.
       ns.scheduleSave();
     }
+    await ns.resumeTrial();
     return ns;
   }
 
@@ -115,31 +151,43 @@ export class Namespace {
     return this.index.size;
   }
 
-  /** The index key of one image: its raw features, or the VAE mean μ once the namespace has a VAE. */
+  /** The base key of one image: its raw features, or the VAE mean μ once the namespace has a VAE (no style taken out). */
   encode(features: Float32Array): Float32Array {
     return this.vae ? this.vae.encode(features, 1) : features;
   }
 
-  addToIndex(id: number, features: Float32Array): void {
-    this.index.add(id, this.encode(features));
+  /** The key space answers come from. */
+  current(): KeySpace {
+    return this.space(keyIdOf(this.activeKey), this.style, this.index);
+  }
+
+  /** The style key on trial, when one is (its answers are interleaved with the current key's). */
+  candidate(): KeySpace | undefined {
+    return this.trial && this.space(this.trial.state.candidate, this.trial.style, this.trial.index);
+  }
+
+  get trialState(): TrialState | undefined {
+    return this.trial?.state;
+  }
+
+  addToIndex(id: number, features: Float32Array, poster: string | undefined): void {
+    this.index.add(id, this.styledKey(features, poster, this.style));
+    if (this.trial) this.trial.index.add(id, this.styledKey(features, poster, this.trial.style));
     this.scheduleSave();
   }
 
   removeFromIndex(id: number): void {
+    this.trial?.index.remove(id);
     if (this.index.remove(id)) this.scheduleSave();
-  }
-
-  /** The mean direction of the index's keys (see VectorIndex.centre). */
-  keyCentre(): Float32Array {
-    return this.index.centre();
   }
 
   search(key: Float32Array, k: number, exclude?: number) {
     return this.index.search(key, k, exclude);
   }
 
-  /** Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. */
+  /** Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. A trial ends with it. */
   async activate(vae: VaeModel, index: VectorIndex): Promise<void> {
+    await this.endTrial();
     const key: ActiveKey = { kind: 'vae', vaeId: vae.meta.id };
     // A retrain's index was saved by its builder; written again only if it or the store moved on since.
     const nextId = await this.store.nextId();
@@ -148,17 +196,140 @@ export class Namespace {
     this.clearSaveTimer();
     this.activeKey = key;
     this.vae = vae;
+    this.style = undefined;
     this.index = index;
     this.dirty = false;
     this.watchGraph(index);
     await removeOtherIndexFiles(this.dir, keyIdOf(key));
     await this.removeUnusedVaes();
+    await this.removeUnusedStyles();
+  }
+
+  /**
+   * Fits poster offsets on the current key and builds the style key's index from the store (on this thread,
+   * between store pages). Undefined when the posters are too few to try one (STYLE_MIN_POSTERS).
+   */
+  async fitStyle(): Promise<{ style: StyleOffsets; index: VectorIndex } | undefined> {
+    const base = withoutStyle(this.activeKey);
+    const fit = new StyleFit(this.vae ? this.vae.meta.latentDim : this.index.dim);
+    for await (const image of this.store.scan()) fit.add(posterOf(image), this.encode(image.features));
+    if (!fit.enough()) return undefined;
+    const style = fit.finish(randomBytes(4).toString('hex'));
+    const index = VectorIndex.create(keyIdOf({ ...base, style: style.id }), style.dim, (await this.store.count()) + 1024);
+    const keyOf = (image: StoredImage) => this.styledKey(image.features, posterOf(image), style);
+    // Images that come or go meanwhile are brought over by startTrial, under the store's lock.
+    await fillIndex(index, this.store, new Set(await this.store.ids()), keyOf);
+    return { style, index };
+  }
+
+  /** Starts a style trial on the current key (ending any running one). False when the posters are too few. */
+  async startTrial(): Promise<boolean> {
+    await this.endTrial();
+    if (this.style) return false;
+    const fitted = await this.fitStyle();
+    if (!fitted) return false;
+    await saveStyle(this.dir, fitted.style);
+    const state: TrialState = { candidate: fitted.index.keyId, current: keyIdOf(this.activeKey), started: new Date().toISOString() };
+    await this.store.exclusive(async () => {
+      // Images indexed or removed while the fit read the store, under the lock every index change takes.
+      await syncIndex(fitted.index, this.store, (image) => this.styledKey(image.features, posterOf(image), fitted.style));
+      await this.store.setMeta('styleTrial', state);
+      this.trial = { state, style: fitted.style, index: fitted.index };
+    });
+    this.log.info(`namespace ${this.name}: trying the style key ${state.candidate} against ${state.current}`);
+    return true;
+  }
+
+  /**
+   * The trial's candidate becomes the active key: its index is saved, the activeKey commit is the switch. Given the
+   * trial that was decided, a trial that ended or changed meanwhile (two judgements deciding at once) is left alone.
+   */
+  async adoptTrial(decided?: TrialState): Promise<void> {
+    const trial = this.trial;
+    if (!trial || (decided && trial.state !== decided)) return;
+    const key: ActiveKey = { ...withoutStyle(this.activeKey), style: trial.style.id };
+    const adopted = await this.store.exclusive(async () => {
+      if (this.trial !== trial) return false;
+      await trial.index.save(this.dir, { storeNextId: await this.store.nextId() });
+      await this.store.setMeta('activeKey', key);
+      await this.store.deleteMeta('styleTrial');
+      this.clearSaveTimer();
+      this.trial = undefined;
+      this.activeKey = key;
+      this.style = trial.style;
+      this.index = trial.index;
+      this.dirty = false;
+      return true;
+    });
+    if (!adopted) return;
+    this.watchGraph(trial.index);
+    await removeOtherIndexFiles(this.dir, keyIdOf(key));
+    await this.removeUnusedStyles();
+    this.log.info(`namespace ${this.name}: the askers preferred the style key; now keyed on ${keyIdOf(key)}`);
+  }
+
+  /**
+   * Forgets a poster's style (/forget-me): their offset is a mean of their images' features. Their images are
+   * removed by the caller; images of theirs that remain (none, after /forget-me) would keep their style.
+   */
+  async forgetPoster(poster: string): Promise<void> {
+    for (const style of [this.style, this.trial?.style]) {
+      if (style?.offsets.delete(poster)) await saveStyle(this.dir, style);
+    }
+  }
+
+  /** Ends a running trial without adopting it (given one, only that trial). */
+  async endTrial(decided?: TrialState): Promise<void> {
+    if (decided && this.trial?.state !== decided) return;
+    if (!this.trial && (await this.store.getMeta('styleTrial')) === undefined) return;
+    this.trial = undefined;
+    await this.store.deleteMeta('styleTrial');
+    await this.removeUnusedStyles();
+  }
+
+  /** A trial that was running when the namespace closed goes on: its index is built again from the store. */
+  private async resumeTrial(): Promise<void> {
+    const state = await this.store.getMeta<TrialState>('styleTrial');
+    if (!state) return;
+    const styleId = /\+style-([0-9a-f]+)$/.exec(state.candidate)?.[1];
+    if (state.current !== keyIdOf(this.activeKey) || styleId === undefined) {
+      await this.endTrial();
+      return;
+    }
+    try {
+      const style = await loadStyle(this.dir, styleId);
+      const index = VectorIndex.create(state.candidate, style.dim, (await this.store.count()) + 1024);
+      await fillIndex(index, this.store, new Set(await this.store.ids()), (image) => this.styledKey(image.features, posterOf(image), style));
+      this.trial = { state, style, index };
+    } catch (error) {
+      this.log.warn(`namespace ${this.name}: the style trial cannot go on (${errorText(error)}); ended`);
+      await this.endTrial();
+    }
+  }
+
+  /** An image's key with its poster's style taken out (none without a style; a poster not fitted is not moved). */
+  private styledKey(features: Float32Array, poster: string | undefined, style: StyleOffsets | undefined): Float32Array {
+    const base = this.encode(features);
+    return style ? styled(base, style.offsets.get(poster ?? '')) : base;
+  }
+
+  private space(id: string, style: StyleOffsets | undefined, index: VectorIndex): KeySpace {
+    return {
+      id,
+      key: (features, poster) => this.styledKey(features, poster, style),
+      search: (key, k, exclude) => index.search(key, k, exclude),
+      centre: () => index.centre(),
+      get size() {
+        return index.size;
+      },
+    };
   }
 
   /** Makes the index hold exactly the stored ids (adds what a crash left out, drops what the store no longer has). */
   async reconcile(): Promise<{ added: number; dropped: number }> {
     const stored = new Set(await this.store.ids());
-    const added = await fillIndex(this.index, this.store, stored, (f) => this.encode(f));
+    const current = this.current();
+    const added = await fillIndex(this.index, this.store, stored, (image) => current.key(image.features, posterOf(image)));
     let dropped = 0;
     for (const id of this.index.ids()) {
       if (stored.has(id)) continue;
@@ -220,6 +391,14 @@ export class Namespace {
     this.saveTimer = undefined;
   }
 
+  /** Removes the offsets of style keys neither active nor on trial. */
+  private async removeUnusedStyles(): Promise<void> {
+    const keep = new Set([this.style?.id, this.trial?.style.id].filter((id): id is string => id !== undefined).map(styleFileName));
+    for (const entry of await readdir(this.dir)) {
+      if (entry.startsWith('style-') && !keep.has(entry)) await rm(join(this.dir, entry), { force: true });
+    }
+  }
+
   private async removeUnusedVaes(): Promise<void> {
     const keep = this.activeKey.kind === 'vae' ? this.activeKey.vaeId : undefined;
     const entries = await readdir(join(this.dir, 'vae')).catch(() => [] as string[]);
@@ -231,17 +410,24 @@ export class Namespace {
  * Adds the stored images in `ids` that `index` lacks; returns how many. An empty index (rebuilt) is filled by one
  * sequential scan, otherwise only the missing records are read.
  */
+/** Makes an index built from the store hold exactly the stored ids again (callers hold the store's lock). */
+export async function syncIndex(index: VectorIndex, store: FeatureStore, encode: (image: StoredImage) => Float32Array): Promise<void> {
+  const stored = new Set(await store.ids());
+  await fillIndex(index, store, stored, encode);
+  for (const id of index.ids()) if (!stored.has(id)) index.remove(id);
+}
+
 export async function fillIndex(
   index: VectorIndex,
   store: FeatureStore,
   ids: Set<number>,
-  encode: (features: Float32Array) => Float32Array,
+  encode: (image: StoredImage) => Float32Array,
 ): Promise<number> {
   let added = 0;
   if (index.size === 0) {
     for await (const image of store.scan()) {
       if (!ids.has(image.id)) continue;
-      index.add(image.id, encode(image.features));
+      index.add(image.id, encode(image));
       added += 1;
     }
     return added;
@@ -250,7 +436,7 @@ export async function fillIndex(
     if (index.has(id)) continue;
     const image = await store.get(id);
     if (!image) continue;
-    index.add(id, encode(image.features));
+    index.add(id, encode(image));
     added += 1;
   }
   return added;
@@ -276,6 +462,11 @@ async function loadIndex(
     await removeIndexFiles(dir, keyId);
   }
   return VectorIndex.create(keyId, dim, (await store.count()) + 1024);
+}
+
+function withoutStyle(key: ActiveKey): ActiveKey {
+  const { style: _style, ...base } = key;
+  return base as ActiveKey;
 }
 
 function errorText(error: unknown): string {

@@ -43,17 +43,18 @@ export function cosine(a: Float32Array, b: Float32Array): number {
 export async function findNearDuplicates(
   ns: Namespace,
   features: Float32Array,
-  options: { threshold: number; limit: number; self?: number; filter?: (view: ImageRecord) => boolean | Promise<boolean> },
+  options: { threshold: number; limit: number; self?: number; poster?: string; filter?: (view: ImageRecord) => boolean | Promise<boolean> },
 ): Promise<NearDuplicate[]> {
   const scored: Array<{ id: number; score: number }> = [];
-  for (const neighbour of ns.search(ns.encode(features), CANDIDATES)) {
+  const space = ns.current();
+  for (const neighbour of space.search(space.key(features, options.poster), CANDIDATES)) {
     if (neighbour.id === options.self) {
       scored.push({ id: neighbour.id, score: 1 });
       continue;
     }
     // Under the raw key the index's score is already the raw cosine; under a retrained one, score the stored features.
     let score = neighbour.score;
-    if (ns.key.kind !== 'raw') {
+    if (ns.key.kind !== 'raw' || ns.key.style !== undefined) {
       const stored = await ns.store.get(neighbour.id);
       if (!stored) continue;
       score = cosine(features, stored.features);

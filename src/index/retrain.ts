@@ -13,7 +13,7 @@ import { buildIndex } from './build-index.js';
 import { chooseKeyInWorker } from './key-check.js';
 import type { CandidateVerdict } from './key-choice.js';
 import { KEY_RULE, type EditedCopies, type KeyRule, type KeySignals } from './key-signals.js';
-import { fillIndex, keyIdOf, vaeDir, type Namespace } from './namespace.js';
+import { keyIdOf, syncIndex, vaeDir, type Namespace } from './namespace.js';
 import { MIN_GATE_SAMPLE } from './quality-gate.js';
 import { splitFromPages } from './retrain-split.js';
 
@@ -70,6 +70,8 @@ export interface RetrainSummary {
   activeUnits: number;
   latentDim: number;
   seconds: number;
+  /** The style key the retrain started trying against the key now active (style-trial.ts), if any. */
+  trial?: string;
 }
 
 /** What a retrain needs from the engine that runs it. */
@@ -90,6 +92,7 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
   const { ns, log, featureDim } = ctx;
   const name = ns.name;
   const previousKey = keyIdOf(ns.key);
+  const hadStyle = ns.key.style !== undefined;
   onProgress({ phase: 'loading' });
   const count = await ns.store.count();
   if (count < MIN_RETRAIN_IMAGES) {
@@ -147,9 +150,11 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
     activeUnits: (model ?? vae).meta.activeUnits,
     latentDim: (model ?? vae).meta.latentDim,
     seconds: (Date.now() - started) / 1000,
+    ...(ns.trialState ? { trial: ns.trialState.candidate } : {}),
   });
   if (!index || !model) {
     log.warn(`namespace ${name}: retrained model not used: ${gate.reason}`);
+    await styleAfterRetrain(ns, false);
     return summary(false);
   }
 
@@ -157,15 +162,24 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
   await saveVae(model, vaeDir(ns.dir, model.meta.id));
   await ns.store.exclusive(async () => {
     // Images indexed or removed while the VAE trained are brought over before the switch.
-    const stored = new Set(await ns.store.ids());
-    await fillIndex(index, ns.store, stored, (f) => model.encode(f, 1));
-    for (const id of index.ids()) if (!stored.has(id)) index.remove(id);
+    await syncIndex(index, ns.store, (image) => model.encode(image.features, 1));
     // Unchanged since the worker saved it, the index is not written again under the lock (at 1M, ~3.5 s of queries waiting).
     await ns.activate(model, index);
   });
+  await styleAfterRetrain(ns, hadStyle);
   const done = summary(true);
   log.info(`namespace ${name}: retrained on ${done.trainedOn} images in ${done.seconds.toFixed(1)} s, now keyed on ${done.key}${done.forced ? ' (forced past the quality gate)' : ''}: ${gate.reason}`);
   return done;
+}
+
+/**
+ * After a retrain the posters' styles are fitted again: on the new key at once when the askers had adopted a style
+ * key before (what they preferred is a property of the community, not of the key underneath), else as a trial that
+ * their judgements decide. A collection whose images have too few posters (the CLI's) gets neither.
+ */
+async function styleAfterRetrain(ns: Namespace, adopted: boolean): Promise<void> {
+  if (!(await ns.startTrial())) return;
+  if (adopted) await ns.adoptTrial();
 }
 
 /**

@@ -324,6 +324,10 @@ export class FeatureStore {
     await this.keyv.set(`meta:${name}`, value);
   }
 
+  async deleteMeta(name: string): Promise<void> {
+    await this.keyv.delete(`meta:${name}`);
+  }
+
   async close(): Promise<void> {
     await this.queue;
     await this.keyv.disconnect();
