@@ -6,7 +6,7 @@ import { askUntilDecided } from '../src/eval/simulated-askers.js';
 import { createEngine, namespaceDir } from '../src/index/engine.js';
 import type { StoredJudgement } from '../src/index/feedback-store.js';
 import { FeatureStore } from '../src/index/store.js';
-import { decide, interleave, tally, TRIAL_ANSWERS, type TrialState } from '../src/index/style-trial.js';
+import { decide, interleave, tally, TRIAL_ANSWERS, TRIAL_DAYS, type TrialState } from '../src/index/style-trial.js';
 import { mulberry32 } from '../src/util/random.js';
 import { FEATURE_DIM } from './helpers/synthetic-features.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -130,6 +130,30 @@ test('a retrain starts a style trial that the askers’ judgements adopt where p
     assert.ok((await readFile(join(dir, styleFile), 'utf8')).includes('poster1'));
     await engine.forgetPoster('poster1');
     assert.ok(!(await readFile(join(dir, styleFile), 'utf8')).includes('poster1'));
+  } finally {
+    await engine.close();
+  }
+});
+
+test('a trial the askers leave undecided for TRIAL_DAYS ends at the next answer, keeping the current key', async () => {
+  const { dataDir, ids } = await collection(true);
+  let engine = createEngine({ dataDir, retrainPolicy: false, autoRetrain: false, vaeHyper: TINY });
+  try {
+    await engine.retrain();
+    const { key, trial } = await engine.stats();
+    assert.ok(trial, 'the retrain started a trial');
+    await engine.close();
+    const store = await FeatureStore.open(join(namespaceDir(dataDir, 'local'), 'store.sqlite'));
+    const state = (await store.getMeta<TrialState>('styleTrial'))!;
+    await store.setMeta('styleTrial', { ...state, started: new Date(Date.now() - (TRIAL_DAYS + 1) * 86_400_000).toISOString() });
+    await store.close();
+    engine = createEngine({ dataDir, retrainPolicy: false, autoRetrain: false, vaeHyper: TINY });
+    assert.equal((await engine.stats()).trial?.candidate, trial.candidate, 'a restart alone does not end it');
+    const { hits } = await engine.query({ id: ids[0] }, { k: 20 });
+    assert.ok(hits.length > 0 && hits.every((h) => h.key !== trial.candidate), 'the answer is the current key’s alone');
+    const stats = await engine.stats();
+    assert.equal(stats.trial, undefined);
+    assert.equal(stats.key, key);
   } finally {
     await engine.close();
   }

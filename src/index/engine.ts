@@ -212,6 +212,7 @@ export function createEngine(options: EngineOptions): Engine {
     async query(input, queryOptions = {}) {
       const ns = await namespace(queryOptions.namespace);
       const k = Math.max(1, Math.min(queryOptions.k ?? DEFAULT_K, 100));
+      await ns.expireTrial();
       const { self, vector, decodedThumbnail } = await queryVector(ns, input);
       let thumbnail = decodedThumbnail;
       const hits = await answerSearch(ns, {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { FeatureStore, type StoredImage } from './store.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';
 import { loadStyle, posterOf, saveStyle, styled, styleFileName, StyleFit, type StyleOffsets } from './style-key.js';
-import type { TrialState } from './style-trial.js';
+import { expired, TRIAL_DAYS, type TrialState } from './style-trial.js';
 import { VectorIndex, removeIndexFiles, removeOtherIndexFiles, type Neighbour } from './vector-index.js';
 
 /**
@@ -285,6 +285,14 @@ export class Namespace {
     this.trial = undefined;
     await this.store.deleteMeta('styleTrial');
     await this.removeUnusedStyles();
+  }
+
+  /** Ends the trial if it ran undecided for longer than TRIAL_DAYS (called before each answer). */
+  async expireTrial(): Promise<void> {
+    const state = this.trial?.state;
+    if (!state || !expired(state)) return;
+    await this.endTrial(state);
+    this.log.info(`namespace ${this.name}: the style key ${state.candidate} was not decided in ${TRIAL_DAYS} days; kept ${state.current}`);
   }
 
   /** A trial that was running when the namespace closed goes on: its index is built again from the store. */

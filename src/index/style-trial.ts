@@ -10,6 +10,13 @@ import type { StoredJudgement } from './feedback-store.js';
 /** Answers (an asker's judgements on one query) that must favour one key before the trial is decided. */
 export const TRIAL_ANSWERS = 25;
 
+/**
+ * Days a trial may run undecided. While it runs half of each answer comes from a key that may be worse (on clip art
+ * whose posters each post one subject, interleaving cost 0.07 P@20 until the askers refused it); a community that
+ * rarely judges answers should not pay that for long. An expired trial ends without adopting the candidate.
+ */
+export const TRIAL_DAYS = 30;
+
 export interface TrialState {
   /** The candidate's key id (judgements name it), and the key it is tried against. */
   candidate: string;
@@ -76,4 +83,9 @@ export function tally(trial: TrialState, judgements: readonly StoredJudgement[])
 export function decide(t: TrialTally, answers = TRIAL_ANSWERS): TrialDecision {
   if (t.candidateWins + t.currentWins < answers) return 'running';
   return t.candidateWins > t.currentWins ? 'adopt' : 'refuse';
+}
+
+/** Whether a trial has run undecided for longer than TRIAL_DAYS. */
+export function expired(trial: TrialState, now = Date.now()): boolean {
+  return now - Date.parse(trial.started) > TRIAL_DAYS * 86_400_000;
 }
