@@ -7,15 +7,9 @@ import { isAppError } from '../src/errors.js';
 import { createEngine, namespaceDir, type Engine } from '../src/index/engine.js';
 import { indexFiles } from '../src/index/vector-index.js';
 import { waitFor } from './helpers/wait.js';
-import type { Logger } from '../src/log.js';
 import { nearDuplicate, referencePhotoPaths, variants } from './helpers/fixtures.js';
+import { recordingLogger } from './helpers/recording-logger.js';
 import { tempDir } from './helpers/temp-dir.js';
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const push = (level: string) => (message: string) => lines.push(`${level} ${message}`);
-  return { lines, debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') };
-}
 
 async function indexAll(engine: Engine, paths: string[]): Promise<void> {
   for (const path of paths) await engine.index(await readFile(path), { source: path });

@@ -9,6 +9,7 @@ import { FeatureStore } from '../src/index/store.js';
 import { decide, interleave, tally, TRIAL_ANSWERS, TRIAL_DAYS, type TrialState } from '../src/index/style-trial.js';
 import { mulberry32 } from '../src/util/random.js';
 import { FEATURE_DIM } from './helpers/synthetic-features.js';
+import { recordingLogger } from './helpers/recording-logger.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 test('team-draft interleaving: no duplicates, each key’s picks in its own order, picks balanced', () => {
@@ -108,10 +109,12 @@ test('a retrain starts a style trial that the askers’ judgements adopt where p
     // While it runs, answers carry the key each result was drafted from.
     const { hits } = await engine.query({ id: ids[0] }, { k: 20 });
     assert.deepEqual(new Set(hits.map((h) => h.key)), new Set([trial.candidate, (await engine.stats()).key]));
-    // A restart mid-trial: the trial goes on with its own index, rebuilt from the store.
+    // A restart mid-trial: the trial goes on from its own index, saved beside the current one.
     await engine.close();
-    engine = createEngine({ dataDir, retrainPolicy: false, autoRetrain: false, vaeHyper: TINY });
+    const log = recordingLogger();
+    engine = createEngine({ dataDir, retrainPolicy: false, autoRetrain: false, vaeHyper: TINY, logger: log });
     assert.equal((await engine.stats()).trial?.candidate, trial.candidate);
+    assert.ok(log.lines.some((line) => line.includes('from its saved index')), log.lines.join('\n'));
     const asked = await askUntilDecided(engine, ids, (id) => labelOf.get(id)!, { seed: 1, k: 20, maxAnswers: 200 });
     assert.equal(asked.decision, 'adopt');
     const stats = await engine.stats();
@@ -161,17 +164,23 @@ test('a trial the askers leave undecided for TRIAL_DAYS ends at the next answer,
 
 test('where posters are subjects, the askers’ judgements refuse the style key and the key stays', async () => {
   const { dataDir, labelOf, ids } = await collection(false);
-  const engine = createEngine({ dataDir, retrainPolicy: false, autoRetrain: false, vaeHyper: TINY });
+  let engine = createEngine({ dataDir, retrainPolicy: false, autoRetrain: false, vaeHyper: TINY });
   try {
     await engine.retrain();
     const { key, trial } = await engine.stats();
     assert.ok(trial, 'the retrain started a trial');
+    // Closing saves the trial's index beside the current one.
+    await engine.close();
+    assert.ok((await readdir(namespaceDir(dataDir, 'local'))).some((name) => name.includes(trial.candidate)));
+    engine = createEngine({ dataDir, retrainPolicy: false, autoRetrain: false, vaeHyper: TINY });
     const asked = await askUntilDecided(engine, ids, (id) => labelOf.get(id)!, { seed: 1, k: 20, maxAnswers: 200 });
     assert.equal(asked.decision, 'refuse');
     const stats = await engine.stats();
     assert.equal(stats.key, key);
     assert.equal(stats.trial, undefined);
-    assert.deepEqual((await readdir(namespaceDir(dataDir, 'local'))).filter((name) => name.startsWith('style-')), [], 'the refused offsets are removed');
+    const left = await readdir(namespaceDir(dataDir, 'local'));
+    assert.deepEqual(left.filter((name) => name.startsWith('style-')), [], 'the refused offsets are removed');
+    assert.deepEqual(left.filter((name) => name.includes(trial.candidate)), [], 'and the refused key’s index files');
   } finally {
     await engine.close();
   }

@@ -9,7 +9,7 @@ import type { VaeModel } from '../ml/vae-model.js';
 import { randomBytes } from 'node:crypto';
 import { FeatureStore, type StoredImage } from './store.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';
-import { loadStyle, posterOf, saveStyle, styled, styleFileName, StyleFit, type StyleOffsets } from './style-key.js';
+import { loadStyle, posterOf, saveStyle, styled, styleFileName, StyleFit, STYLE_MAX_IMAGES, type StyleOffsets } from './style-key.js';
 import { expired, TRIAL_DAYS, type TrialState } from './style-trial.js';
 import { VectorIndex, removeIndexFiles, removeOtherIndexFiles, type Neighbour } from './vector-index.js';
 
@@ -21,6 +21,8 @@ export type ActiveKey = ({ kind: 'raw' } | { kind: 'vae'; vaeId: string }) & { s
 
 export const RAW_KEY_ID = 'raw';
 const SAVE_DELAY_MS = 2_000;
+/** Graph inserts between two turns of the event loop when an index is filled on the main thread. */
+const YIELD_EVERY = 128;
 
 /** A PCA key is kept in the VAE's format (linear-key.ts) but named for what it is: `pca64w-…`; a style key adds `+style-…`. */
 export function keyIdOf(key: ActiveKey): string {
@@ -185,9 +187,12 @@ export class Namespace {
     return this.index.search(key, k, exclude);
   }
 
-  /** Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. A trial ends with it. */
+  /**
+   * Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. A trial ends
+   * with it. Called under the store's lock.
+   */
   async activate(vae: VaeModel, index: VectorIndex): Promise<void> {
-    await this.endTrial();
+    await this.dropTrial();
     const key: ActiveKey = { kind: 'vae', vaeId: vae.meta.id };
     // A retrain's index was saved by its builder; written again only if it or the store moved on since.
     const nextId = await this.store.nextId();
@@ -225,7 +230,7 @@ export class Namespace {
   /** Starts a style trial on the current key (ending any running one). False when the posters are too few. */
   async startTrial(): Promise<boolean> {
     await this.endTrial();
-    if (this.style) return false;
+    if (this.style || (await this.store.count()) > STYLE_MAX_IMAGES) return false;
     const fitted = await this.fitStyle();
     if (!fitted) return false;
     await saveStyle(this.dir, fitted.style);
@@ -236,6 +241,7 @@ export class Namespace {
       await this.store.setMeta('styleTrial', state);
       this.trial = { state, style: fitted.style, index: fitted.index };
     });
+    this.scheduleSave();
     this.log.info(`namespace ${this.name}: trying the style key ${state.candidate} against ${state.current}`);
     return true;
   }
@@ -280,10 +286,20 @@ export class Namespace {
 
   /** Ends a running trial without adopting it (given one, only that trial). */
   async endTrial(decided?: TrialState): Promise<void> {
-    if (decided && this.trial?.state !== decided) return;
-    if (!this.trial && (await this.store.getMeta('styleTrial')) === undefined) return;
+    // Under the lock: a save of the trial's index may be writing its files.
+    await this.store.exclusive(async () => {
+      if (decided && this.trial?.state !== decided) return;
+      await this.dropTrial();
+    });
+  }
+
+  /** Forgets the running trial, its state and its files (the caller holds the store's lock). */
+  private async dropTrial(): Promise<void> {
+    const state = this.trial?.state ?? (await this.store.getMeta<TrialState>('styleTrial'));
+    if (!state) return;
     this.trial = undefined;
     await this.store.deleteMeta('styleTrial');
+    await removeIndexFiles(this.dir, state.candidate);
     await this.removeUnusedStyles();
   }
 
@@ -306,9 +322,13 @@ export class Namespace {
     }
     try {
       const style = await loadStyle(this.dir, styleId);
-      const index = VectorIndex.create(state.candidate, style.dim, (await this.store.count()) + 1024);
-      await fillIndex(index, this.store, new Set(await this.store.ids()), (image) => this.styledKey(image.features, posterOf(image), style));
+      const keyOf = (image: StoredImage) => this.styledKey(image.features, posterOf(image), style);
+      const saved = await VectorIndex.load(this.dir, state.candidate).catch(() => null);
+      const index = saved && saved.dim === style.dim ? saved : VectorIndex.create(state.candidate, style.dim, (await this.store.count()) + 1024);
+      const inSync = index === saved && index.storeNextId === (await this.store.nextId()) && index.size === (await this.store.count());
+      if (!inSync) await this.store.exclusive(() => syncIndex(index, this.store, keyOf));
       this.trial = { state, style, index };
+      this.log.info(`namespace ${this.name}: the style trial of ${state.candidate} goes on${index === saved ? ' from its saved index' : ', its index rebuilt from the store'}`);
     } catch (error) {
       this.log.warn(`namespace ${this.name}: the style trial cannot go on (${errorText(error)}); ended`);
       await this.endTrial();
@@ -360,7 +380,14 @@ export class Namespace {
     await index.ready();
     // hnswlib writes the file on another thread: an add or remove meanwhile yields a file that matches its
     // checksum yet cannot be read. Every change to the index happens under the store's write lock, so does this.
-    await this.store.exclusive(async () => index.save(this.dir, { storeNextId: await this.store.nextId() }));
+    const trial = this.trial;
+    if (trial) await trial.index.ready();
+    await this.store.exclusive(async () => {
+      const storeNextId = await this.store.nextId();
+      await index.save(this.dir, { storeNextId });
+      // A running trial's index is saved beside it, so that a restart resumes the trial without rebuilding it.
+      if (trial && this.trial === trial) await trial.index.save(this.dir, { storeNextId });
+    });
   }
 
   /** Resolves when the index answers from its graph (it answers from exact search until then). */
@@ -437,6 +464,8 @@ export async function fillIndex(
       if (!ids.has(image.id)) continue;
       index.add(image.id, encode(image));
       added += 1;
+      // Queries answer between batches of inserts rather than after a whole store page (500 inserts) of them.
+      if (added % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     return added;
   }

@@ -16,6 +16,11 @@ export const STYLE_SHRINKAGE = 10;
 /** A style key is tried only when at least this many posters have at least STYLE_MIN_IMAGES images each. */
 export const STYLE_MIN_POSTERS = 2;
 export const STYLE_MIN_IMAGES = 10;
+/**
+ * Collections larger than this get no style trial: its fit and its index are built on the main thread, between the
+ * store's pages (a worker, as a retrain's index build, is not written yet), and an HNSW insert costs up to ~0.6 ms.
+ */
+export const STYLE_MAX_IMAGES = 100_000;
 
 export interface StyleOffsets {
   /** Unique per fit; part of the key id, so judgements and index files name the fit they were made with. */
