@@ -3,11 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { test } from 'node:test';
 import { createEngine } from '../src/index/engine.js';
-import { REPOST_THRESHOLD } from '../src/index/near-duplicates.js';
+import { REPOST_MATCH_THRESHOLD, REPOST_THRESHOLD } from '../src/index/near-duplicates.js';
 import { lightRepost, referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { tempDir } from './helpers/temp-dir.js';
 
-test('nearDuplicates: the same picture by raw features, every post of it, and the same answer after a retrain', async () => {
+test('nearDuplicates: the same picture by raw features confirmed on the thumbnails, every post of it, and the same answer after a retrain', async () => {
   const photos = await referencePhotoPaths();
   const astronaut = photos.find((p) => basename(p) === 'astronaut.png')!;
   const engine = createEngine({ dataDir: await tempDir(), vaeHyper: { epochs: 5, seed: 1 }, retrainPolicy: false, autoRetrain: false });
@@ -22,7 +22,14 @@ test('nearDuplicates: the same picture by raw features, every post of it, and th
 
     const copy = await lightRepost(astronaut);
     const raw = await engine.nearDuplicates(copy);
-    assert.deepEqual(raw.map((d) => d.record.source), [astronaut, `${astronaut} again`], 'both posts of the original, and nothing else');
+    assert.deepEqual(raw.slice(0, 2).map((d) => d.record.source), [astronaut, `${astronaut} again`], 'both posts of the original first');
+    // The mirrored variants (1, 3, 5, 7) of the photo score 0.77–0.86 in raw cosine against it, above the first
+    // stage's 0.80 for three of them (MobileNetV2 features hardly change under a mirror), but they are other
+    // pictures on the pixels: without the second stage they would be linked. A light crop (variant 4: a tenth off,
+    // tinted) is a repost by issue 12's own definition and may be confirmed; then its thumbnails matched.
+    const others = raw.slice(2);
+    assert.deepEqual(others.filter((d) => /#[1357]$/.test(d.record.source)).map((d) => d.record.source), [], 'no mirrored variant');
+    for (const d of others) assert.ok(d.match !== undefined && d.match >= REPOST_MATCH_THRESHOLD, `${d.record.source}: match ${d.match}`);
     assert.ok(raw[0].score >= REPOST_THRESHOLD && raw[0].score < 1, `score ${raw[0].score}`);
     assert.equal(raw[0].score, raw[1].score);
 
