@@ -14,6 +14,8 @@ import { extractWithCache } from '../src/eval/feature-cache.js';
 import { REPOST_EDITS, repostCopy, type RepostEdit } from '../src/eval/repost-edits.js';
 import { createFeatureExtractor, type FeatureExtractor } from '../src/ml/features.js';
 import { preprocessImage } from '../src/ml/image.js';
+import { thumbnailFromPixels } from '../src/ml/thumbnail.js';
+import { matchImage, matchThumbnails, type MatchImage } from '../src/index/thumbnail-match.js';
 import { hammingDistance } from '../src/ml/transforms.js';
 import { fitPcaKey } from '../src/ml/linear-key.js';
 import { unitRows } from '../src/ml/vae-model.js';
@@ -192,7 +194,7 @@ function samePictures(shas: string[], unit: Float32Array, dim: number, hash: (i:
 }
 
 async function main(): Promise<void> {
-  const { dataset: location, seed, options } = parseDatasetArgs(USAGE, ['sample', 'threshold']);
+  const { dataset: location, seed, options } = parseDatasetArgs(USAGE, ['sample', 'threshold', 'dump']);
   const sampleSize = Number(options.sample ?? 300);
   if (!Number.isInteger(sampleSize) || sampleSize < 1) {
     console.error(USAGE);
@@ -252,6 +254,8 @@ async function main(): Promise<void> {
       console.log(`    ${w.score.toFixed(3)}  ${c.edit} (${c.description}) of ${rel(c.original)} → ${rel(w.other)}`);
     }
   }
+  await verificationStage({ dataset, kept, n, d, raw, copies, copyInfo, jobs, seed, cacheDir, sameContent, rel, name, dump: options.dump });
+
   const fixed = Number(options.threshold ?? NaN);
   if (Number.isFinite(fixed)) {
     for (const { name: space, m } of spaces) {
@@ -260,6 +264,165 @@ async function main(): Promise<void> {
       console.log(`  recall by edit: ${recallByEdit(m, fixed)}`);
     }
   }
+}
+
+/** Raw cosine from which a pair is a candidate for the second stage at all (the loosest first-stage threshold shown). */
+const STAGE1_MIN = 0.8;
+const STAGE1_THRESHOLDS = [0.8, 0.85, 0.9, 0.95];
+
+type Pair = { post: number; stored: number; raw: number; match: number; ncc: number; minBlock: number; rows?: number[][] };
+
+/**
+ * The second stage, measured: every copy → original pair and copy → distinct image pair among the CANDIDATES
+ * nearest by raw cosine and at or above STAGE1_MIN, and every pair of distinct set images at or above it (a fresh
+ * post of either, the other stored), is matched on the two thumbnails the engine would have stored.
+ */
+const rowsOf = (m: ReturnType<typeof matchThumbnails>) => (m.rows.map((r) => [Math.round(r.min * 1000) / 1000, Math.round(r.mean * 1000) / 1000]));
+
+async function verificationStage(args: {
+  dataset: { images: Array<{ path: string }> };
+  kept: number[];
+  n: number;
+  d: number;
+  raw: Float32Array;
+  copies: Float32Array;
+  copyInfo: Copy[];
+  jobs: Array<{ original: number; edit: RepostEdit }>;
+  seed: number;
+  cacheDir: string;
+  sameContent: Int32Array;
+  rel: (i: number) => string;
+  name: string;
+  dump?: string;
+}): Promise<void> {
+  const { kept, n, d, raw, copies, copyInfo, jobs, seed, cacheDir, sameContent } = args;
+  const paths = kept.map((r) => args.dataset.images[r].path);
+  const tag = createHash('sha256').update(JSON.stringify(paths)).digest('hex').slice(0, 12);
+  const originals = await cachedThumbs(path.join(cacheDir, `repost-thumbs-v1-originals-${tag}`), n, async (i) => thumbOf(new Uint8Array(await readFile(paths[i]))));
+  const copyTag = createHash('sha256').update(JSON.stringify([jobs, paths])).digest('hex').slice(0, 12);
+  const copyThumbs = await cachedThumbs(path.join(cacheDir, `repost-thumbs-v${COPIES_VERSION}-seed${seed}-${copyTag}`), jobs.length, async (j) => {
+    const random = mulberry32(seed * 1_000_003 + j);
+    const copy = await repostCopy(new Uint8Array(await readFile(paths[jobs[j].original])), jobs[j].edit, random);
+    return thumbOf(copy.bytes);
+  });
+  const decode = (t: Thumb) => matchImage(t.webp, t);
+  const origImages: MatchImage[] = [];
+  for (const t of originals) origImages.push(await decode(t));
+  const unitOrig = unitRows(raw, n, d);
+  const unitCopies = unitRows(copies, jobs.length, d);
+
+  const started = performance.now();
+  let matched = 0;
+  const match = async (post: MatchImage, stored: MatchImage) => {
+    matched += 1;
+    return matchThumbnails(post, stored);
+  };
+  const copyPairs: Array<Pair & { positive: boolean }> = [];
+  const scores = new Float32Array(n);
+  for (let c = 0; c < jobs.length; c++) {
+    for (let j = 0; j < n; j++) scores[j] = dot(unitCopies, c, unitOrig, j, d);
+    const kth = Float32Array.from(scores).sort()[n - CANDIDATES];
+    const post = await decode(copyThumbs[c]);
+    const own = copyInfo[c].original;
+    for (let j = 0; j < n; j++) {
+      if (scores[j] < STAGE1_MIN || scores[j] < kth) continue;
+      if (j !== own && sameContent[j] === sameContent[own]) continue;
+      const m = await match(post, origImages[j]);
+      copyPairs.push({ post: c, stored: j, raw: scores[j], match: m.score, ncc: m.ncc, minBlock: m.minBlock, positive: j === own, rows: rowsOf(m) });
+    }
+  }
+  const freshPairs: Pair[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) scores[j] = dot(unitOrig, i, unitOrig, j, d);
+    // The image itself is among the stored ones only as a twin would be: its own score is left out of the ranks.
+    scores[i] = -1;
+    const kth = Float32Array.from(scores).sort()[n - CANDIDATES];
+    for (let j = 0; j < n; j++) {
+      if (i === j || sameContent[i] === sameContent[j]) continue;
+      const s = scores[j];
+      if (s < STAGE1_MIN || s < kth) continue;
+      const m = await match(origImages[i], origImages[j]);
+      freshPairs.push({ post: i, stored: j, raw: s, match: m.score, ncc: m.ncc, minBlock: m.minBlock, rows: rowsOf(m) });
+    }
+  }
+  const ms = performance.now() - started;
+  console.log('');
+  console.log(`second stage: ${matched} thumbnail matches in ${(ms / 1000).toFixed(1)} s (${(ms / matched).toFixed(2)} ms each, decoding the post's thumbnail included once per copy)`);
+  if (args.dump) await writeFile(args.dump, JSON.stringify({ copyInfo, copyPairs, freshPairs, n }));
+
+  for (const field of ['match', 'ncc', 'minBlock'] as const) {
+    console.log('');
+    console.log(`two stages, verification score "${field}": raw cosine ≥ t1 among the ${CANDIDATES} nearest, then ${field} ≥ t2 (the lowest t2, in 0.005 steps, from which precision stays ≥ ${TARGET_PRECISION})`);
+    console.log('| t1 | t2 | precision | recall | false links | fresh posts noticed | recall by edit |');
+    console.log('|---:|---:|---:|---:|---:|---:|:---|');
+    for (const t1 of STAGE1_THRESHOLDS) {
+      const result = (t2: number) => {
+        let tp = 0;
+        let fp = 0;
+        const found = new Set<number>();
+        for (const p of copyPairs) {
+          if (p.raw < t1 || p[field] < t2) continue;
+          if (p.positive) {
+            tp += 1;
+            found.add(p.post);
+          } else fp += 1;
+        }
+        const noticed = new Set<number>();
+        for (const p of freshPairs) if (p.raw >= t1 && p[field] >= t2) noticed.add(p.post);
+        return { precision: tp + fp === 0 ? 1 : tp / (tp + fp), recall: tp / jobs.length, fp, fresh: noticed.size / n, found };
+      };
+      let t2 = 1;
+      for (let t = 1; t >= -1e-9; t -= 0.005) {
+        if (result(t).precision < TARGET_PRECISION) break;
+        t2 = t;
+      }
+      const r = result(t2);
+      const byEdit = REPOST_EDITS.map((e) => {
+        const of = copyInfo.map((c, i) => ({ c, i })).filter(({ c }) => c.edit === e);
+        return `${e} ${(of.filter(({ i }) => r.found.has(i)).length / of.length).toFixed(2)}`;
+      }).join(', ');
+      console.log(`| ${t1.toFixed(2)} | ${t2.toFixed(3)} | ${r.precision.toFixed(4)} | ${r.recall.toFixed(3)} | ${r.fp} | ${(r.fresh * 100).toFixed(1)} % | ${byEdit} |`);
+    }
+  }
+  const worst = copyPairs.filter((p) => !p.positive).sort((a, b) => b.match - a.match).slice(0, 8);
+  console.log('highest verified copy → distinct image pairs (match, raw):');
+  for (const p of worst) console.log(`    ${p.match.toFixed(3)} ${p.raw.toFixed(3)}  ${copyInfo[p.post].edit} (${copyInfo[p.post].description}) of ${args.rel(copyInfo[p.post].original)} → ${args.rel(p.stored)}`);
+}
+
+/** A stored thumbnail and the size of the image it was made from, as the engine keeps them. */
+type Thumb = { webp: Buffer; width: number; height: number };
+
+async function thumbOf(bytes: Uint8Array): Promise<Thumb> {
+  const image = await preprocessImage(bytes, { fit: 'pad', background: 'white' });
+  return { webp: await thumbnailFromPixels(image.pixels), width: image.width, height: image.height };
+}
+
+async function cachedThumbs(stem: string, count: number, make: (i: number) => Promise<Thumb>): Promise<Thumb[]> {
+  try {
+    const index = JSON.parse(await readFile(`${stem}.json`, 'utf8')) as Array<[number, number, number, number]>;
+    const bytes = await readFile(`${stem}.bin`);
+    if (index.length === count) return index.map(([offset, length, width, height]) => ({ webp: bytes.subarray(offset, offset + length), width, height }));
+  } catch {
+    // Not made yet.
+  }
+  const out: Thumb[] = [];
+  let next = 0;
+  const work = async () => {
+    for (let i = next++; i < count; i = next++) {
+      out[i] = await make(i);
+      if ((i + 1) % 500 === 0) console.error(`thumbnails: ${i + 1}/${count}`);
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, work));
+  let offset = 0;
+  const index = out.map((t) => {
+    const entry = [offset, t.webp.length, t.width, t.height];
+    offset += t.webp.length;
+    return entry;
+  });
+  await writeFile(`${stem}.bin`, Buffer.concat(out.map((t) => t.webp)));
+  await writeFile(`${stem}.json`, JSON.stringify(index));
+  return out;
 }
 
 main().catch((error: unknown) => {

@@ -3,11 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { test } from 'node:test';
 import { createEngine } from '../src/index/engine.js';
-import { REPOST_THRESHOLD } from '../src/index/near-duplicates.js';
+import sharp from 'sharp';
+import { REPOST_CANDIDATE_THRESHOLD, REPOST_MATCH_THRESHOLD, REPOST_THRESHOLD } from '../src/index/near-duplicates.js';
 import { lightRepost, referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { tempDir } from './helpers/temp-dir.js';
 
-test('nearDuplicates: the same picture by raw features, every post of it, and the same answer after a retrain', async () => {
+test('nearDuplicates: the same picture by raw features confirmed on the thumbnails, every post of it, and the same answer after a retrain', async () => {
   const photos = await referencePhotoPaths();
   const astronaut = photos.find((p) => basename(p) === 'astronaut.png')!;
   const engine = createEngine({ dataDir: await tempDir(), vaeHyper: { epochs: 5, seed: 1 }, retrainPolicy: false, autoRetrain: false });
@@ -22,7 +23,12 @@ test('nearDuplicates: the same picture by raw features, every post of it, and th
 
     const copy = await lightRepost(astronaut);
     const raw = await engine.nearDuplicates(copy);
-    assert.deepEqual(raw.map((d) => d.record.source), [astronaut, `${astronaut} again`], 'both posts of the original, and nothing else');
+    assert.deepEqual(raw.slice(0, 2).map((d) => d.record.source), [astronaut, `${astronaut} again`], 'both posts of the original first');
+    // A light crop (variant 4: a tenth off, tinted) is a repost by issue 12's own definition and may be confirmed
+    // on the thumbnails; the mirrored variants are other pictures.
+    const others = raw.slice(2);
+    assert.deepEqual(others.filter((d) => /#[1357]$/.test(d.record.source)).map((d) => d.record.source), [], 'no mirrored variant');
+    for (const d of others) assert.ok(d.match !== undefined && d.match >= REPOST_MATCH_THRESHOLD, `${d.record.source}: match ${d.match}`);
     assert.ok(raw[0].score >= REPOST_THRESHOLD && raw[0].score < 1, `score ${raw[0].score}`);
     assert.equal(raw[0].score, raw[1].score);
 
@@ -40,6 +46,36 @@ test('nearDuplicates: the same picture by raw features, every post of it, and th
     const after = await engine.nearDuplicates(copy);
     assert.deepEqual(after.map((d) => d.record.source), raw.map((d) => d.record.source), 'what counts as a repost does not depend on the key');
     assert.ok(Math.abs(after[0].score - raw[0].score) < 1e-3, `${after[0].score} under ${retrained.key}, ${raw[0].score} raw`);
+  } finally {
+    await engine.close();
+  }
+});
+
+/** A playing card drawn as SVG: `pips` clubs in two columns (a seventh in the middle), its rank in the corner. */
+async function clubs(rank: 6 | 7): Promise<Buffer> {
+  const at = [[1, 1], [3, 1], [1, 3], [3, 3], [1, 5], [3, 5], ...(rank === 7 ? [[2, 2]] : [])];
+  const svg =
+    '<svg xmlns="http://www.w3.org/2000/svg" width="250" height="350"><rect x="5" y="5" width="240" height="340" rx="15" fill="white" stroke="black" stroke-width="3"/>' +
+    at.map(([x, y]) => `<text x="${x * 55 + 15}" y="${y * 50 + 40}" font-family="DejaVu Sans" font-size="48" fill="black">&#9827;</text>`).join('') +
+    `<text x="14" y="40" font-family="DejaVu Sans" font-size="30">${rank}</text></svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+test('nearDuplicates: a sibling drawing that raw features call the same is not a repost; a re-saved copy is', async () => {
+  const engine = createEngine({ dataDir: await tempDir(), retrainPolicy: false, autoRetrain: false });
+  try {
+    const six = await clubs(6);
+    await engine.index(six, { source: 'six' });
+    const seven = await clubs(7);
+    // The 7 of clubs scores above the first stage against the 6 (0.956 when written): only the thumbnails tell
+    // them apart. Without the second stage it would be linked.
+    const [hit] = (await engine.query(seven, { k: 1 })).hits;
+    assert.ok(hit.score >= REPOST_CANDIDATE_THRESHOLD, `raw cosine ${hit.score}`);
+    assert.deepEqual(await engine.nearDuplicates(seven), []);
+    const resaved = await sharp(six).jpeg({ quality: 90 }).toBuffer();
+    const found = await engine.nearDuplicates(resaved);
+    assert.deepEqual(found.map((d) => d.record.source), ['six']);
+    assert.ok(found[0].match !== undefined && found[0].match >= REPOST_MATCH_THRESHOLD, `match ${found[0].match}`);
   } finally {
     await engine.close();
   }

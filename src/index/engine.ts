@@ -13,6 +13,7 @@ import { keyIdOf, namespaceDir, validateNamespaceName, type ActiveKey, type Name
 import { NamespaceCache } from './namespace-cache.js';
 import { indexImage, type IndexMeta, type IndexResult } from './index-image.js';
 import { findNearDuplicates, REPOST_THRESHOLD, type NearDuplicate } from './near-duplicates.js';
+import { imageSize } from './thumbnail-match.js';
 import type { Hit } from './filtered-search.js';
 import { removeReferences, selectViews, type RemovedReference } from './references.js';
 import type { RetrainProgress, RetrainSummary } from './retrain.js';
@@ -112,9 +113,10 @@ export interface Engine {
   index(bytes: Uint8Array, meta: IndexMeta): Promise<IndexResult>;
   query(input: Uint8Array | { id: number } | { features: Float32Array }, options?: QueryOptions): Promise<QueryResult>;
   /**
-   * The earlier posts of the same picture: posts of stored images whose raw features are at least `threshold`
-   * (default REPOST_THRESHOLD) similar to the input, most similar first, each accepted by `filter`, at most `limit`
-   * (10). Identical bytes count (score 1): when the input is stored, its own posts are among them.
+   * The earlier posts of the same picture, most similar first, each accepted by `filter`, at most `limit` (10):
+   * candidates by raw-feature cosine, confirmed on the two thumbnails (near-duplicates.ts); without thumbnails, raw
+   * cosine at least `threshold` (default REPOST_THRESHOLD). Identical bytes count (score 1): when the input is
+   * stored, its own posts are among them.
    */
   nearDuplicates(input: Uint8Array | { id: number }, options?: { namespace?: string; threshold?: number; limit?: number; filter?: QueryOptions['filter'] }): Promise<NearDuplicate[]>;
   remove(id: number, options?: { namespace?: string }): Promise<ImageRecord | undefined>;
@@ -232,8 +234,13 @@ export function createEngine(options: EngineOptions): Engine {
 
     async nearDuplicates(input, nearOptions = {}) {
       const ns = await namespace(nearOptions.namespace);
-      const { self, vector } = await queryVector(ns, input);
+      const { self, vector, decodedThumbnail } = await queryVector(ns, input);
+      // The input's thumbnail for the second stage: a stored image's own, else the one made while decoding the upload.
+      const selfThumbnail = self && (await ns.store.getThumbnail(self.id));
+      const size = self ?? (input instanceof Uint8Array && decodedThumbnail ? await imageSize(input) : undefined);
+      const bytes = selfThumbnail ?? decodedThumbnail;
       return findNearDuplicates(ns, vector, {
+        thumbnail: bytes && size ? { bytes, width: size.width, height: size.height } : undefined,
         threshold: nearOptions.threshold ?? REPOST_THRESHOLD,
         limit: Math.max(1, Math.min(nearOptions.limit ?? 10, 100)),
         self: self?.id,

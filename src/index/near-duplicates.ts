@@ -1,25 +1,45 @@
+import { MODEL_PREPROCESSING } from '../ml/onnx-model.js';
 import type { Namespace } from './namespace.js';
 import { referenceViews, type ImageRecord } from './store.js';
+import { matchImage, matchThumbnails, type MatchImage } from './thumbnail-match.js';
 
 /**
- * Cosine similarity of raw MobileNetV2 features from which two images count as the same picture (a repost), set by
- * `npm run repost-eval` on both development sets and two seeds (docs/relevance.md, "Repost notices"): the lowest
- * threshold that keeps 99 % of the links true reposts on all four runs. It finds only the lighter edits (a fifth to a
- * tenth of the edited copies); identical files always count. Raw features, not the index key: they separated copies
- * from distinct images better than the PCA-64 key, and they do not change when a retrain switches keys.
+ * Cosine similarity of raw MobileNetV2 features from which two images count as the same picture when there are no
+ * thumbnails to verify on (an engine run with thumbnails off, or images stored without one): the lowest threshold
+ * that kept 99 % of the links true reposts on both development sets and two seeds (docs/relevance.md, "Repost
+ * notices"). It finds only the lighter edits; identical files always count.
  */
 export const REPOST_THRESHOLD = 0.99;
+/**
+ * With thumbnails the decision has two stages (docs/relevance.md, "Repost notices"): raw cosine at least
+ * REPOST_CANDIDATE_THRESHOLD picks candidates, and the two thumbnails, aligned and compared block by block
+ * (thumbnail-match.ts), must score at least REPOST_MATCH_THRESHOLD. Measured on both sets and two seeds, this keeps
+ * precision ≥ 0.99 (0.990–1.000) and finds 0.46 of the edited copies on clip art and 0.34 on the cards (raw cosine
+ * 0.99 alone: a fifth and a twenty-fifth). A looser first stage (0.80) finds 0.77–0.80 on the cards but lets through
+ * clip art drawn alike in another colour, and near-blank images, which the grey thumbnails cannot tell apart.
+ */
+export const REPOST_CANDIDATE_THRESHOLD = 0.95;
+export const REPOST_MATCH_THRESHOLD = 0.93;
 /**
  * Candidates read from the index before they are scored on raw features: under a retrained key the original of
  * every edited copy in the measurement was among its 64 nearest (docs/relevance.md).
  */
 const CANDIDATES = 64;
 
+/** The input's thumbnail (as the engine stores them) and the decoded image's size, for the second stage. */
+export interface InputThumbnail {
+  bytes: Uint8Array;
+  width: number;
+  height: number;
+}
+
 export interface NearDuplicate {
   /** The image seen through one of its posts (references); an image posted several times gives several. */
   record: ImageRecord;
   /** Cosine similarity of raw features (1 for identical bytes). */
   score: number;
+  /** The thumbnails' match score when the second stage decided (thumbnail-match.ts). */
+  match?: number;
 }
 
 /** Cosine similarity; 0 when either vector is all zeros (a failed extraction). */
@@ -36,22 +56,29 @@ export function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 /**
- * The posts of stored images whose raw features are at least `threshold` similar to `features`, most similar first
- * (posts of one image oldest first), each accepted by `filter`, at most `limit`. The image `self` (the input when it
- * is stored) is included: its other posts are identical copies.
+ * The posts of stored images that show the same picture as `features` (and `thumbnail`), most similar first (posts of
+ * one image oldest first), each accepted by `filter`, at most `limit`. With the input's thumbnail, a candidate at
+ * raw cosine ≥ REPOST_CANDIDATE_THRESHOLD counts when its stored thumbnail matches (≥ REPOST_MATCH_THRESHOLD); a
+ * candidate without a stored thumbnail, or any candidate when the input has none, counts from raw cosine
+ * `threshold`. The image `self` (the input when it is stored) is included: its other posts are identical copies.
  */
 export async function findNearDuplicates(
   ns: Namespace,
   features: Float32Array,
-  options: { threshold: number; limit: number; self?: number; poster?: string; filter?: (view: ImageRecord) => boolean | Promise<boolean> },
+  options: {
+    threshold: number;
+    limit: number;
+    self?: number;
+    poster?: string;
+    filter?: (view: ImageRecord) => boolean | Promise<boolean>;
+    thumbnail?: InputThumbnail;
+  },
 ): Promise<NearDuplicate[]> {
-  const scored: Array<{ id: number; score: number }> = [];
+  const loosest = options.thumbnail ? Math.min(options.threshold, REPOST_CANDIDATE_THRESHOLD) : options.threshold;
+  const candidates: Array<{ id: number; score: number }> = [];
   const space = ns.current();
   for (const neighbour of space.search(space.key(features, options.poster), CANDIDATES)) {
-    if (neighbour.id === options.self) {
-      scored.push({ id: neighbour.id, score: 1 });
-      continue;
-    }
+    if (neighbour.id === options.self) continue;
     // Under the raw key the index's score is already the raw cosine; under a retrained one, score the stored features.
     let score = neighbour.score;
     if (ns.key.kind !== 'raw' || ns.key.style !== undefined) {
@@ -59,18 +86,37 @@ export async function findNearDuplicates(
       if (!stored) continue;
       score = cosine(features, stored.features);
     }
-    if (score >= options.threshold) scored.push({ id: neighbour.id, score });
+    if (score >= loosest) candidates.push({ id: neighbour.id, score });
   }
-  if (options.self !== undefined && !scored.some((s) => s.id === options.self)) scored.push({ id: options.self, score: 1 });
+  const ids = candidates.map((c) => c.id);
+  if (options.self !== undefined) ids.push(options.self);
+  const records = await ns.store.getRecords(ids);
+
+  const scored: Array<{ id: number; score: number; match?: number }> = [];
+  if (options.self !== undefined) scored.push({ id: options.self, score: 1 });
+  let input: MatchImage | undefined;
+  // The letterbox and what lies beyond a frame are the namespace's background, in grey.
+  const [r, g, b] = MODEL_PREPROCESSING.backgrounds[ns.background];
+  const pad = 0.299 * r + 0.587 * g + 0.114 * b;
+  for (const candidate of candidates) {
+    const record = records.get(candidate.id);
+    const stored = options.thumbnail && record && candidate.score >= REPOST_CANDIDATE_THRESHOLD ? await ns.store.getThumbnail(candidate.id) : undefined;
+    if (!options.thumbnail || !record || !stored) {
+      if (candidate.score >= options.threshold) scored.push(candidate);
+      continue;
+    }
+    input ??= await matchImage(options.thumbnail.bytes, options.thumbnail, pad);
+    const match = matchThumbnails(input, await matchImage(stored, record, pad)).score;
+    if (match >= REPOST_MATCH_THRESHOLD) scored.push({ ...candidate, match });
+  }
   scored.sort((a, b) => b.score - a.score);
-  const records = await ns.store.getRecords(scored.map((s) => s.id));
   const out: NearDuplicate[] = [];
-  for (const { id, score } of scored) {
+  for (const { id, score, match } of scored) {
     const record = records.get(id);
     if (!record) continue;
     for (const view of referenceViews(record)) {
       if (options.filter && !(await options.filter(view))) continue;
-      out.push({ record: view, score: Math.min(1, score) });
+      out.push({ record: view, score: Math.min(1, score), ...(match === undefined ? {} : { match }) });
       if (out.length >= options.limit) return out;
     }
   }

@@ -1,0 +1,344 @@
+/**
+ * Whether two stored thumbnails show the same picture: the second stage of repost notices (near-duplicates.ts).
+ * MobileNetV2's pooled features say *what* is drawn, so a 6 and a 7 of clubs of one deck, or one icon redrawn, score
+ * as high as an edited copy; the pixels tell them apart. The two 128 px thumbnails are aligned (scale 0.8–1.25 and
+ * shift, which covers a crop of up to a tenth per side either way round), and then compared block by block with a
+ * local correlation that a recolour, JPEG artefacts and a resize leave high and a missing or extra shape does not.
+ * One horizontal band may disagree (a caption). Measured in docs/relevance.md, "Repost notices".
+ */
+import sharp from 'sharp';
+
+/** Side of the grey image compared. */
+const SIDE = 64;
+/** Side of the coarse alignment search. */
+const COARSE = 32;
+/** Largest shift searched at the coarse scale, in coarse pixels (±5/32 of the frame). */
+const SHIFT = 5;
+/** Scales of the candidate relative to the input tried at the coarse scale: 0.8 … 1.25 in equal ratios. */
+const SCALES = Array.from({ length: 9 }, (_, i) => Math.exp(Math.log(0.8) + (i * (Math.log(1.25) - Math.log(0.8))) / 8));
+/** Block side and stride of the local comparison, at SIDE. */
+const BLOCK = 8;
+const STRIDE = 4;
+/** Variance (grey levels²) that counts as structure: keeps flat blocks (background on both) from mattering. */
+const FLAT = 100;
+
+/** A thumbnail as the matcher reads it: grey SIDE×SIDE, and where the picture is in it (the rest is letterbox). */
+export interface MatchImage {
+  grey: Float32Array;
+  /** Picture rectangle within the SIDE×SIDE frame, in pixels: [x0, y0, x1, y1), letterbox excluded. */
+  rect: [number, number, number, number];
+  /** Grey of the letterbox and of what lies beyond the frame. */
+  pad: number;
+}
+
+export interface ThumbnailMatch {
+  /** The verdict's score: the lowest block correlation outside the band allowed to differ, in [0, 1]. */
+  score: number;
+  /** Correlation of the aligned images over the part both show. */
+  ncc: number;
+  /** Lowest block correlation over every block. */
+  minBlock: number;
+  /** Scale and shift (SIDE pixels) of the candidate's frame relative to the input's. */
+  scale: number;
+  shift: [number, number];
+  /** Per row of blocks: its lowest and its mean block correlation (NaN when no block of the row is compared). */
+  rows: Array<{ min: number; mean: number }>;
+}
+
+/** The letterbox rectangle of a width×height image fitted into the square frame ('contain', centred). */
+function pictureRect(width: number | undefined, height: number | undefined): [number, number, number, number] {
+  if (!width || !height) return [0, 0, SIDE, SIDE];
+  const w = width >= height ? SIDE : (SIDE * width) / height;
+  const h = height >= width ? SIDE : (SIDE * height) / width;
+  // A pixel on the edge blends picture and letterbox: left out.
+  const x0 = Math.ceil((SIDE - w) / 2 + 0.5);
+  const y0 = Math.ceil((SIDE - h) / 2 + 0.5);
+  return [Math.min(x0, SIDE / 2 - 1), Math.min(y0, SIDE / 2 - 1), Math.max(SIDE - x0, SIDE / 2 + 1), Math.max(SIDE - y0, SIDE / 2 + 1)];
+}
+
+/** The size of an image after EXIF orientation, from its header (what the engine records as width and height). */
+export async function imageSize(bytes: Uint8Array): Promise<{ width: number; height: number } | undefined> {
+  const meta = await sharp(bytes).metadata().catch(() => undefined);
+  return meta ? { width: meta.autoOrient.width, height: meta.autoOrient.height } : undefined;
+}
+
+/** Decodes a stored thumbnail (thumbnail.ts: 128 px WebP) for matching; `width`/`height` are the original's, for the letterbox. */
+export async function matchImage(thumbnail: Uint8Array, size?: { width?: number; height?: number }, pad = 255): Promise<MatchImage> {
+  const { data, info } = await sharp(thumbnail).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  return matchImageFromPixels(data, info.width, info.height, size, pad);
+}
+
+/** As matchImage, from RGB bytes of a square frame (the thumbnail's 128 px, or any multiple of SIDE). */
+export function matchImageFromPixels(rgb: Uint8Array, frameWidth: number, frameHeight: number, size?: { width?: number; height?: number }, pad = 255): MatchImage {
+  const grey = new Float32Array(SIDE * SIDE);
+  const fx = frameWidth / SIDE;
+  const fy = frameHeight / SIDE;
+  // Box average of each SIDE cell: also damps JPEG blocks and resampling differences.
+  for (let y = 0; y < SIDE; y++) {
+    for (let x = 0; x < SIDE; x++) {
+      let sum = 0;
+      let n = 0;
+      for (let yy = Math.floor(y * fy); yy < Math.floor((y + 1) * fy); yy++) {
+        for (let xx = Math.floor(x * fx); xx < Math.floor((x + 1) * fx); xx++) {
+          const o = (yy * frameWidth + xx) * 3;
+          sum += 0.299 * rgb[o] + 0.587 * rgb[o + 1] + 0.114 * rgb[o + 2];
+          n += 1;
+        }
+      }
+      grey[y * SIDE + x] = n === 0 ? pad : sum / n;
+    }
+  }
+  return { grey, rect: pictureRect(size?.width, size?.height), pad };
+}
+
+/** Bilinear sample of a side×side image, `pad` outside it. */
+function sample(image: Float32Array, side: number, x: number, y: number, pad: number): number {
+  if (x < 0 || y < 0 || x > side - 1 || y > side - 1) return pad;
+  const x0 = Math.floor(x);
+  const y0 = Math.floor(y);
+  const x1 = Math.min(x0 + 1, side - 1);
+  const y1 = Math.min(y0 + 1, side - 1);
+  const fx = x - x0;
+  const fy = y - y0;
+  const top = image[y0 * side + x0] * (1 - fx) + image[y0 * side + x1] * fx;
+  const bottom = image[y1 * side + x0] * (1 - fx) + image[y1 * side + x1] * fx;
+  return top * (1 - fy) + bottom * fy;
+}
+
+function halve(grey: Float32Array): Float32Array {
+  const out = new Float32Array(COARSE * COARSE);
+  for (let y = 0; y < COARSE; y++) {
+    for (let x = 0; x < COARSE; x++) {
+      const o = 2 * y * SIDE + 2 * x;
+      out[y * COARSE + x] = (grey[o] + grey[o + 1] + grey[o + SIDE] + grey[o + SIDE + 1]) / 4;
+    }
+  }
+  return out;
+}
+
+/**
+ * Where the input's pixel (x, y) lies in the candidate's frame: scaled by `scale` about the frame's centre, then
+ * shifted. Coordinates in SIDE pixels (pixel centres at integers).
+ */
+const centre = (SIDE - 1) / 2;
+
+/** Correlation of the input with the candidate warped by (scale, dx, dy), over the input's picture pixels. */
+function alignedNcc(a: MatchImage, b: MatchImage, scale: number, dx: number, dy: number, step = 1): number {
+  const [x0, y0, x1, y1] = a.rect;
+  const [bx0, by0, bx1, by1] = b.rect;
+  let n = 0;
+  let sa = 0;
+  let sb = 0;
+  let saa = 0;
+  let sbb = 0;
+  let sab = 0;
+  for (let y = y0; y < y1; y += step) {
+    const v = centre + scale * (y - centre) + dy;
+    if (v < by0 || v > by1 - 1) continue;
+    for (let x = x0; x < x1; x += step) {
+      const u = centre + scale * (x - centre) + dx;
+      if (u < bx0 || u > bx1 - 1) continue;
+      const p = a.grey[y * SIDE + x];
+      const q = sample(b.grey, SIDE, u, v, b.pad);
+      n += 1;
+      sa += p;
+      sb += q;
+      saa += p * p;
+      sbb += q * q;
+      sab += p * q;
+    }
+  }
+  // Too little overlap to say anything.
+  if (n < (SIDE * SIDE) / (4 * step * step)) return -1;
+  const va = saa - (sa * sa) / n;
+  const vb = sbb - (sb * sb) / n;
+  const cov = sab - (sa * sb) / n;
+  return (cov + FLAT) / Math.sqrt((va + FLAT) * (vb + FLAT));
+}
+
+/** The best (scale, shift) at the coarse scale, by correlation over the input's picture (letterbox of b padded). */
+function coarseAlign(a: MatchImage, b: MatchImage): { scale: number; dx: number; dy: number } {
+  const ca = halve(a.grey);
+  const cb = halve(b.grey);
+  const [x0, y0, x1, y1] = a.rect.map((v) => Math.round(v / 2));
+  const ext = COARSE + 2 * SHIFT;
+  const warped = new Float32Array(ext * ext);
+  const c = (COARSE - 1) / 2;
+  let best = { ncc: -Infinity, scale: 1, dx: 0, dy: 0 };
+  let n = 0;
+  let sa = 0;
+  let saa = 0;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      sa += ca[y * COARSE + x];
+      saa += ca[y * COARSE + x] ** 2;
+      n += 1;
+    }
+  }
+  const va = saa - (sa * sa) / n;
+  for (const scale of SCALES) {
+    // The candidate resampled on the input's grid, extended by SHIFT on every side: a shift is then an offset.
+    for (let y = 0; y < ext; y++) {
+      for (let x = 0; x < ext; x++) warped[y * ext + x] = sample(cb, COARSE, c + scale * (x - SHIFT - c), c + scale * (y - SHIFT - c), b.pad);
+    }
+    for (let ty = -SHIFT; ty <= SHIFT; ty++) {
+      for (let tx = -SHIFT; tx <= SHIFT; tx++) {
+        let sb = 0;
+        let sbb = 0;
+        let sab = 0;
+        for (let y = y0; y < y1; y++) {
+          const row = (y + ty + SHIFT) * ext + SHIFT + tx;
+          const arow = y * COARSE;
+          for (let x = x0; x < x1; x++) {
+            const q = warped[row + x];
+            sb += q;
+            sbb += q * q;
+            sab += ca[arow + x] * q;
+          }
+        }
+        const vb = sbb - (sb * sb) / n;
+        const ncc = (sab - (sa * sb) / n + FLAT) / Math.sqrt((va + FLAT) * (vb + FLAT));
+        // A shift of t input pixels is scale·t candidate pixels; in SIDE pixels, twice that.
+        if (ncc > best.ncc) best = { ncc, scale, dx: 2 * scale * tx, dy: 2 * scale * ty };
+      }
+    }
+  }
+  return best;
+}
+
+/** Pattern search around the coarse alignment at full resolution (SIDE), on the same correlation. */
+function refine(a: MatchImage, b: MatchImage, start: { scale: number; dx: number; dy: number }): { scale: number; dx: number; dy: number; ncc: number } {
+  // Every other pixel in each direction: the images are smooth at this scale, and it is 4× cheaper.
+  let cur = { ...start, ncc: alignedNcc(a, b, start.scale, start.dx, start.dy, 2) };
+  let step = 1;
+  let scaleStep = 0.02;
+  for (let round = 0; round < 3; round++) {
+    let improved = true;
+    while (improved) {
+      improved = false;
+      for (const [s, x, y] of [
+        [scaleStep, 0, 0],
+        [-scaleStep, 0, 0],
+        [0, step, 0],
+        [0, -step, 0],
+        [0, 0, step],
+        [0, 0, -step],
+      ]) {
+        const next = { scale: cur.scale * (1 + s), dx: cur.dx + x, dy: cur.dy + y };
+        const ncc = alignedNcc(a, b, next.scale, next.dx, next.dy, 2);
+        if (ncc > cur.ncc + 1e-6) {
+          cur = { ...next, ncc };
+          improved = true;
+        }
+      }
+    }
+    step /= 2;
+    scaleStep /= 2;
+  }
+  return { ...cur, ncc: alignedNcc(a, b, cur.scale, cur.dx, cur.dy) };
+}
+
+/**
+ * Block correlations of the input with the aligned candidate: BLOCK×BLOCK windows every STRIDE pixels over the part
+ * both frames show; a window with too few such pixels is NaN.
+ */
+function blockCorrelations(a: MatchImage, b: MatchImage, al: { scale: number; dx: number; dy: number }): { r: Float32Array; cols: number; rows: number } {
+  const warped = new Float32Array(SIDE * SIDE);
+  const valid = new Uint8Array(SIDE * SIDE);
+  const [x0, y0, x1, y1] = a.rect;
+  const [bx0, by0, bx1, by1] = b.rect;
+  for (let y = y0; y < y1; y++) {
+    const v = centre + al.scale * (y - centre) + al.dy;
+    if (v < by0 || v > by1 - 1) continue;
+    for (let x = x0; x < x1; x++) {
+      const u = centre + al.scale * (x - centre) + al.dx;
+      if (u < bx0 || u > bx1 - 1) continue;
+      warped[y * SIDE + x] = sample(b.grey, SIDE, u, v, b.pad);
+      valid[y * SIDE + x] = 1;
+    }
+  }
+  const cols = (SIDE - BLOCK) / STRIDE + 1;
+  const rows = cols;
+  const r = new Float32Array(cols * rows);
+  for (let by = 0; by < rows; by++) {
+    for (let bx = 0; bx < cols; bx++) {
+      let n = 0;
+      let sa = 0;
+      let sb = 0;
+      let saa = 0;
+      let sbb = 0;
+      let sab = 0;
+      for (let y = by * STRIDE; y < by * STRIDE + BLOCK; y++) {
+        for (let x = bx * STRIDE; x < bx * STRIDE + BLOCK; x++) {
+          const o = y * SIDE + x;
+          if (!valid[o]) continue;
+          const p = a.grey[o];
+          const q = warped[o];
+          n += 1;
+          sa += p;
+          sb += q;
+          saa += p * p;
+          sbb += q * q;
+          sab += p * q;
+        }
+      }
+      if (n < (BLOCK * BLOCK) / 2) {
+        r[by * cols + bx] = NaN;
+        continue;
+      }
+      const va = (saa - (sa * sa) / n) / n;
+      const vb = (sbb - (sb * sb) / n) / n;
+      const cov = (sab - (sa * sb) / n) / n;
+      r[by * cols + bx] = (Math.abs(cov) + FLAT) / Math.sqrt((va + FLAT) * (vb + FLAT));
+    }
+  }
+  return { r, cols, rows };
+}
+
+/** Rows of blocks (a band) that may disagree as a whole: a caption across the picture. */
+const BAND_ROWS = 3;
+
+/** How alike the two thumbnails are as one picture (see ThumbnailMatch); symmetric up to the alignment search. */
+export function matchThumbnails(a: MatchImage, b: MatchImage): ThumbnailMatch {
+  const al = refine(a, b, coarseAlign(a, b));
+  const { r, cols, rows } = blockCorrelations(a, b, al);
+  let minBlock = 1;
+  const rowBad = new Float64Array(rows);
+  const rowStats: ThumbnailMatch['rows'] = [];
+  for (let by = 0; by < rows; by++) {
+    let min = NaN;
+    let sum = 0;
+    let count = 0;
+    for (let bx = 0; bx < cols; bx++) {
+      const v = r[by * cols + bx];
+      if (Number.isNaN(v)) continue;
+      minBlock = Math.min(minBlock, v);
+      rowBad[by] += 1 - v;
+      min = Number.isNaN(min) ? v : Math.min(min, v);
+      sum += v;
+      count += 1;
+    }
+    rowStats.push({ min, mean: count === 0 ? NaN : sum / count });
+  }
+  // The band of BAND_ROWS block rows with the most disagreement is left out.
+  let band = 0;
+  let bandBad = -1;
+  for (let by = 0; by + BAND_ROWS <= rows; by++) {
+    let bad = 0;
+    for (let k = 0; k < BAND_ROWS; k++) bad += rowBad[by + k];
+    if (bad > bandBad) {
+      bandBad = bad;
+      band = by;
+    }
+  }
+  let score = 1;
+  for (let by = 0; by < rows; by++) {
+    if (by >= band && by < band + BAND_ROWS) continue;
+    for (let bx = 0; bx < cols; bx++) {
+      const v = r[by * cols + bx];
+      if (!Number.isNaN(v)) score = Math.min(score, v);
+    }
+  }
+  return { score: Math.max(0, score), ncc: al.ncc, minBlock: Math.max(0, minBlock), scale: al.scale, shift: [al.dx, al.dy], rows: rowStats };
+}
+
