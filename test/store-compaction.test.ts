@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { copyFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,23 @@ async function rawState(path: string): Promise<{ thumbKeys: number; oldRecords: 
     const tableThumbnails = present.reduce((sum, { present: bits }) => sum + [...bits.toString(2)].filter((b) => b === '1').length, 0);
     const compacted = ((await adapter.query('SELECT value FROM keyv WHERE key = ?', `store:${STORE_COMPACTED}`)) as unknown[]).length > 0;
     return { thumbKeys, oldRecords, tableThumbnails, compacted };
+  } finally {
+    await adapter.disconnect();
+  }
+}
+
+/** Per image, read around the store: whose record is compact, whose thumbnail is in the table, whose in keyv. */
+async function imageForms(path: string): Promise<{ compact: Set<number>; table: Set<number>; keyv: Set<number> }> {
+  const adapter = new KeyvSqlite({ uri: `sqlite://${path}` });
+  try {
+    const keys = async (sql: string, prefix: string) => new Set(((await adapter.query(sql)) as Array<{ key: string }>).map((r) => Number(r.key.slice(prefix.length))));
+    const compact = await keys("SELECT key FROM keyv WHERE key LIKE 'store:img:%' AND value LIKE '%\"r\":[%'", 'store:img:');
+    const keyv = await keys("SELECT key FROM keyv WHERE key LIKE 'store:thumb:%'", 'store:thumb:');
+    const table = new Set<number>();
+    const tables = (await adapter.query("SELECT name FROM sqlite_master WHERE name = 'thumbnails'")) as unknown[];
+    const rows = tables.length === 0 ? [] : ((await adapter.query('SELECT block, present FROM thumbnails')) as Array<{ block: number; present: number }>);
+    for (const { block, present } of rows) for (let slot = 0; slot < THUMBNAIL_BLOCK_ROWS; slot++) if (present & (1 << slot)) table.add(block * THUMBNAIL_BLOCK_ROWS + slot);
+    return { compact, table, keyv };
   } finally {
     await adapter.disconnect();
   }
@@ -167,6 +184,53 @@ test('a process killed during the compaction leaves a store that finishes it on 
   // Seven batches of 50 committed; the eighth, open when the kill came, left nothing.
   assert.equal(state.oldRecords, IMAGES - 7 * 50);
   assert.equal(state.tableThumbnails + state.thumbKeys, THUMBNAILS + 1, 'each thumbnail in one place, none lost or doubled');
+  await assertComplete(path);
+});
+
+test('processes killed at seeded random moments (mid-batch, between batches, in the VACUUM): the next open always finishes, every byte kept', async () => {
+  const dir = await tempDir();
+  const pristine = join(dir, 'pristine.sqlite');
+  await writeOldStore(pristine);
+  const path = join(dir, 'store.sqlite');
+  const storeModule = fileURLToPath(new URL('../src/index/store.js', import.meta.url));
+  const random = mulberry32(13);
+  const fresh = async () => {
+    for (const suffix of ['-wal', '-shm']) await rm(path + suffix, { force: true });
+    await copyFile(pristine, path);
+  };
+  await fresh();
+  let kills = 0;
+  for (let attempt = 0; kills < 6 && attempt < 30; attempt++) {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `
+      const { FeatureStore } = await import(${JSON.stringify(storeModule)});
+      process.stdout.write('started\\n');
+      await (await FeatureStore.open(${JSON.stringify(path)}, { compactionBatch: 100 })).close();
+      process.stdout.write('done\\n');
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const delay = 50 + random() * 1500;
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (!output.includes('started') && chunk.toString().includes('started')) setTimeout(() => child.kill('SIGKILL'), delay);
+      output += chunk.toString();
+    });
+    const signal = await exited;
+    if (signal !== 'SIGKILL' || output.includes('done')) {
+      // Finished before the kill: check it, and start again from the previous form for the next kill.
+      await assertComplete(path);
+      await fresh();
+      continue;
+    }
+    kills += 1;
+    // Whatever the moment, each image is wholly in one form or the other: a compact record with its thumbnail in
+    // the table, or the previous record with its thumbnail in keyv.
+    const forms = await imageForms(path);
+    for (let id = 1; id <= IMAGES; id++) {
+      const form = forms.compact.has(id) ? { table: hasThumbnail(id), keyv: false } : { table: false, keyv: hasThumbnail(id) };
+      assert.deepEqual({ table: forms.table.has(id), keyv: forms.keyv.has(id) }, form, `kill ${kills} after ${Math.round(delay)} ms: image ${id} (compact: ${forms.compact.has(id)})`);
+    }
+  }
+  assert.equal(kills, 6, 'six kills landed before the compaction finished');
   await assertComplete(path);
 });
 
