@@ -3,7 +3,6 @@
 // thumbnail, as the bot stores them) per indexed id.
 import { copyFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import KeyvSqlite from '@keyv/sqlite';
 import { preprocessFit } from '../../src/ml/pipeline.js';
 import { namespaceDir, vaeDir, type ActiveKey } from '../../src/index/namespace.js';
 import { FeatureStore } from '../../src/index/store.js';
@@ -13,7 +12,7 @@ import { thumbnailFromPixels } from '../../src/ml/thumbnail.js';
 import { BENCH_NAMESPACE as NAMESPACE, cachePath, loadAverage, round, type BenchContext } from './common.js';
 import { ensureIndex, indexDir, indexSizes, INDEX_KEY_ID } from './indexes.js';
 import { trainedNamespace } from './retrain.js';
-import { syntheticImage } from './store-size.js';
+import { syntheticImage, tableBytes } from './store-size.js';
 import { uploads } from './uploads.js';
 import { FEATURE_DIM, baseFeatures, syntheticFeatures } from './vectors.js';
 
@@ -22,8 +21,9 @@ const FEATURE_SEED = 500;
 /**
  * The fixture's form; a cached fixture of another version is rebuilt. 1: fixture-shaped records and features.
  * 2: bot-shaped records (Discord source, message ref, guild/channel/author ids) and a thumbnail per image.
+ * 3: the compact store: thumbnails as raw bytes in their table, compact references (store-compaction.ts).
  */
-const SERVING_VERSION = 2;
+const SERVING_VERSION = 3;
 
 export interface ServingNamespace {
   dataDir: string;
@@ -35,7 +35,7 @@ export interface ServingBuild {
   version: number;
   images: number;
   features: number;
-  /** Bytes of the `thumb:` rows' keys and values as keyv stores them (base64; the key twice, as its key index does). */
+  /** Bytes of the thumbnails as stored (raw WebP, in the `thumbnails` table; its page overhead not counted). */
   thumbnailBytes: number;
   /** Distinct real thumbnails the images cycle through. */
   thumbnailPool: number;
@@ -113,17 +113,6 @@ export async function servingStore(ctx: BenchContext, dataDir: string, n: number
   return build;
 }
 
-/** Pages and their unused bytes per table and index of the SQLite file (its dbstat table): where the bytes go. */
-async function tableBytes(path: string): Promise<ServingBuild['tables']> {
-  const adapter = new KeyvSqlite({ uri: `sqlite://${path}` });
-  try {
-    const rows = (await adapter.query('SELECT name, sum(pgsize) AS bytes, sum(unused) AS unused FROM dbstat GROUP BY name')) as Array<{ name: string; bytes: number; unused: number }>;
-    return Object.fromEntries(rows.map((r) => [r.name, { bytes: r.bytes, unused: r.unused }]));
-  } finally {
-    await adapter.disconnect();
-  }
-}
-
 /** How the serving fixture in `dataDir` was built, if one is there (other fixtures' ready.json have no version). */
 export async function servingBuild(dataDir: string): Promise<ServingBuild | undefined> {
   const text = await readFile(join(dataDir, 'ready.json'), 'utf8').catch(() => undefined);
@@ -132,7 +121,7 @@ export async function servingBuild(dataDir: string): Promise<ServingBuild | unde
 }
 
 /** The engine's thumbnails of the bench uploads (photo-like, 0.3-12 MP, every format): what the bot would store. */
-async function thumbnailPool(ctx: BenchContext): Promise<Buffer[]> {
+export async function thumbnailPool(ctx: BenchContext): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (const upload of await uploads(ctx, ctx.quick ? 8 : 96)) {
     out.push(await thumbnailFromPixels((await preprocessImage(upload.bytes, { fit: preprocessFit() })).pixels));
@@ -158,7 +147,7 @@ async function writeImages(
     const images = Array.from({ length: rows }, (_, i) => {
       const id = from + i;
       const thumbnail = thumbnails[id % thumbnails.length];
-      thumbnailBytes += Math.ceil(thumbnail.length / 3) * 4 + 2 * `store:thumb:${id}`.length;
+      thumbnailBytes += thumbnail.length;
       return { record: syntheticImage(id, 'bot'), features: features.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM), thumbnail };
     });
     await store.exclusive(() => store.insertMany(images));

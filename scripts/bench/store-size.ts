@@ -1,16 +1,18 @@
-// Bytes per image on disk of a namespace's store.sqlite: the previous form (features as base64 inside keyv's JSON)
-// against the current one (float16 BLOBs, feature-blobs.ts), for records shaped like the benchmark fixtures' and
-// like the bot's (Discord source, message ref, channel and author ids), and a store of the previous form once
-// opened (migrated and vacuumed). Thumbnails are left out: the bot stores one per image (a 128 px WebP, a few KB)
-// in either form.
+// Bytes per image on disk of a namespace's store.sqlite. `storeSizeRows`: the form before the features table
+// (features as base64 inside keyv's JSON) against the current one, for records shaped like the benchmark fixtures'
+// and like the bot's (Discord source, message ref, channel and author ids), no thumbnails. `botStoreSizes`: stores
+// as the bot keeps them (bot-shaped records, with or without a 128 px WebP thumbnail each) in the previous release's
+// form (features in their table; thumbnails base64 in keyv; references as objects), that store once opened
+// (compacted and vacuumed, store-compaction.ts), and the current form written through insertMany.
 import { createHash } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
+import { FeatureBlocks } from '../../src/index/feature-blobs.js';
 import { FeatureStore, type NewImage } from '../../src/index/store.js';
 import { encodeFloat16 } from '../../src/util/float16.js';
-import { cachePath, round, type BenchContext, type Row } from './common.js';
+import { cachePath, loadAverage, round, type BenchContext, type Row } from './common.js';
 import { FEATURE_DIM, baseFeatures, syntheticFeatures } from './vectors.js';
 
 const BATCH = 1_000;
@@ -59,20 +61,157 @@ export async function writeOldForm(path: string, n: number, shape: Shape, featur
   await keyv.disconnect();
 }
 
-async function writeCurrent(path: string, n: number, shape: Shape, features: Float32Array): Promise<void> {
+/**
+ * The previous release's form, written with keyv and the features table as its `insertMany` did: references as
+ * objects, the thumbnail (if any) base64 under `thumb:<id>`, features in their table. Features come from `featuresOf`
+ * (a batch at a time), the i-th image gets thumbnail i mod the pool's size.
+ */
+export async function writePreviousForm(path: string, n: number, featuresOf: (from: number, rows: number) => Float32Array, thumbnails: Buffer[]): Promise<void> {
+  const adapter = new KeyvSqlite({ uri: `sqlite://${path}` });
+  const keyv = new Keyv({ store: adapter, namespace: 'store' });
+  await adapter.query('PRAGMA journal_mode=WAL');
+  const blocks = new FeatureBlocks((sql, ...args) => adapter.query(sql, ...args));
+  await blocks.createTable();
+  for (let from = 0; from < n; from += BATCH) {
+    const rows = Math.min(BATCH, n - from);
+    const features = featuresOf(from, rows);
+    await adapter.query('BEGIN');
+    const f16: Array<{ id: number; f16: Buffer }> = [];
+    for (let i = from; i < from + rows; i++) {
+      const id = i + 1;
+      const { source, ref, extra, ...rest } = syntheticImage(i, 'bot');
+      const reference = { source, addedAt: rest.addedAt, ...(ref === undefined ? {} : { ref }), ...(extra === undefined ? {} : { extra }) };
+      await keyv.set(`img:${id}`, { id, sha256: rest.sha256, width: rest.width, height: rest.height, addedAt: rest.addedAt, refs: [reference] });
+      await keyv.set(`sha:${rest.sha256}`, id);
+      if (ref !== undefined) await keyv.set(`ref:${ref}|${id}`, 1);
+      if (thumbnails.length > 0) await keyv.set(`thumb:${id}`, thumbnails[i % thumbnails.length].toString('base64'));
+      f16.push({ id, f16: encodeFloat16(features.subarray((i - from) * FEATURE_DIM, (i - from + 1) * FEATURE_DIM)) });
+    }
+    await blocks.putMany(f16);
+    await keyv.set('meta:nextId', from + rows + 1);
+    // The previous release marked its stores as holding features in their table; it knew no compaction.
+    await keyv.set('meta:featureBlobs', true);
+    await adapter.query('COMMIT');
+  }
+  await keyv.disconnect();
+}
+
+async function writeCurrent(path: string, n: number, shape: Shape, featuresOf: (from: number, rows: number) => Float32Array, thumbnails: Buffer[] = []): Promise<void> {
   const store = await FeatureStore.open(path);
   for (let from = 0; from < n; from += BATCH) {
+    const rows = Math.min(BATCH, n - from);
+    const features = featuresOf(from, rows);
     const images: NewImage[] = [];
-    for (let i = from; i < Math.min(n, from + BATCH); i++) images.push({ record: syntheticImage(i, shape), features: features.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM) });
+    for (let i = from; i < from + rows; i++) {
+      images.push({
+        record: syntheticImage(i, shape),
+        features: features.subarray((i - from) * FEATURE_DIM, (i - from + 1) * FEATURE_DIM),
+        ...(thumbnails.length > 0 ? { thumbnail: thumbnails[i % thumbnails.length] } : {}),
+      });
+    }
     await store.exclusive(() => store.insertMany(images));
   }
   await store.close();
 }
 
+/** Pages and their unused bytes per table and index of the SQLite file (its dbstat table): where the bytes go. */
+export async function tableBytes(path: string): Promise<Record<string, { bytes: number; unused: number }>> {
+  const adapter = new KeyvSqlite({ uri: `sqlite://${path}` });
+  try {
+    const rows = (await adapter.query('SELECT name, sum(pgsize) AS bytes, sum(unused) AS unused FROM dbstat GROUP BY name')) as Array<{ name: string; bytes: number; unused: number }>;
+    return Object.fromEntries(rows.map((r) => [r.name, { bytes: r.bytes, unused: r.unused }]));
+  } finally {
+    await adapter.disconnect();
+  }
+}
+
+export interface BotStoreSizes {
+  images: number;
+  thumbnails: boolean;
+  /** Mean bytes of the raw thumbnails stored (0 without). */
+  thumbnailBytes: number;
+  /** Bytes per image: the previous release's form, that store opened (compacted, vacuumed), the current form. */
+  previous: number;
+  opened: number;
+  now: number;
+  openSeconds: number;
+  writeSeconds: number;
+  loadBefore: number[];
+  loadAfter: number[];
+  /** dbstat of the current form, per image: bytes and unused bytes by table and index. */
+  tables: Record<string, { bytes: number; unused: number }>;
+  previousTables: Record<string, { bytes: number; unused: number }>;
+}
+
+/**
+ * A store as the bot keeps it, `n` bot-shaped images with the given features and thumbnails (none: an empty pool),
+ * in the previous release's form, opened, and in the current form: bytes per image of each.
+ */
+export async function botStoreSizes(dir: string, n: number, featuresOf: (from: number, rows: number) => Float32Array, thumbnails: Buffer[]): Promise<BotStoreSizes> {
+  const loadBefore = loadAverage();
+  await rm(dir, { recursive: true, force: true });
+  const previousPath = join(dir, 'previous', 'store.sqlite');
+  await mkdir(join(dir, 'previous'), { recursive: true });
+  await writePreviousForm(previousPath, n, featuresOf, thumbnails);
+  const previous = (await fileBytes(previousPath)) / n;
+  const previousTables = perImage(await tableBytes(previousPath), n);
+  let start = performance.now();
+  await (await FeatureStore.open(previousPath)).close();
+  const openSeconds = (performance.now() - start) / 1000;
+  const opened = (await fileBytes(previousPath)) / n;
+  await rm(join(dir, 'previous'), { recursive: true, force: true });
+  const currentPath = join(dir, 'current', 'store.sqlite');
+  start = performance.now();
+  await writeCurrent(currentPath, n, 'bot', featuresOf, thumbnails);
+  const writeSeconds = (performance.now() - start) / 1000;
+  const now = (await fileBytes(currentPath)) / n;
+  const tables = perImage(await tableBytes(currentPath), n);
+  await rm(dir, { recursive: true, force: true });
+  let thumbnailBytes = 0;
+  for (let i = 0; i < n && thumbnails.length > 0; i++) thumbnailBytes += thumbnails[i % thumbnails.length].length;
+  return {
+    images: n,
+    thumbnails: thumbnails.length > 0,
+    thumbnailBytes: round(thumbnailBytes / n),
+    previous: round(previous),
+    opened: round(opened),
+    now: round(now),
+    openSeconds: round(openSeconds, 1),
+    writeSeconds: round(writeSeconds, 1),
+    loadBefore,
+    loadAfter: loadAverage(),
+    tables,
+    previousTables,
+  };
+}
+
+function perImage(tables: Record<string, { bytes: number; unused: number }>, n: number): Record<string, { bytes: number; unused: number }> {
+  return Object.fromEntries(Object.entries(tables).map(([name, t]) => [name, { bytes: round(t.bytes / n), unused: round(t.unused / n) }]));
+}
+
+/** The rows of `botStoreSizes`' figures. */
+export function botStoreRows(sizes: BotStoreSizes, featuresLabel: string): Row[] {
+  const where = (tables: BotStoreSizes['tables']) => Object.entries(tables).map(([name, t]) => `${name} ${t.bytes} B (${t.unused} unused)`).join(', ');
+  const label = sizes.images >= 1e6 ? `${sizes.images / 1e6}M` : `${sizes.images / 1e3}k`;
+  return [{
+    suite: 'memory',
+    metric: `store bytes per image at ${label}, bot-shaped records, ${featuresLabel}, ${sizes.thumbnails ? `thumbnails (${sizes.thumbnailBytes} B each as WebP)` : 'no thumbnails'}`,
+    value: sizes.now,
+    unit: 'B',
+    target: sizes.thumbnails ? undefined : { op: '<=', value: STORE_TARGET_BYTES },
+    note: `previous release's form ${sizes.previous} B; that store opened (compacted, vacuumed) ${sizes.opened} B in ${sizes.openSeconds} s; written through insertMany in ${sizes.writeSeconds} s; pages per image now: ${where(sizes.tables)}; before: ${where(sizes.previousTables)}`,
+  }];
+}
+
 /** The real features cycled: real sparsity (a third of MobileNetV2's ReLU6 averages are exactly zero). */
 function cycled(base: Float32Array[], n: number): Float32Array {
-  const out = new Float32Array(n * FEATURE_DIM);
-  for (let i = 0; i < n; i++) out.set(base[i % base.length], i * FEATURE_DIM);
+  return realFeatures(base, 0, n);
+}
+
+/** Images from..from+rows of the real features cycled. */
+export function realFeatures(base: Float32Array[], from: number, rows: number): Float32Array {
+  const out = new Float32Array(rows * FEATURE_DIM);
+  for (let i = 0; i < rows; i++) out.set(base[(from + i) % base.length], i * FEATURE_DIM);
   return out;
 }
 
@@ -107,7 +246,7 @@ export async function storeSizeRows(ctx: BenchContext): Promise<{ rows: Row[]; d
     const migratedBytes = (await fileBytes(old)) / n;
     const current = join(dir, 'current', 'store.sqlite');
     start = performance.now();
-    await writeCurrent(current, n, shape, features);
+    await writeCurrent(current, n, shape, (from, rows) => features.subarray(from * FEATURE_DIM, (from + rows) * FEATURE_DIM));
     const writeSeconds = (performance.now() - start) / 1000;
     const currentBytes = (await fileBytes(current)) / n;
     detail[name] = { old: round(oldBytes), migrated: round(migratedBytes), current: round(currentBytes), migrateSeconds: round(migrateSeconds, 1), writeSeconds: round(writeSeconds, 1) };

@@ -7,7 +7,7 @@ import type { RecordValue } from './store.js';
  * into it, in batches: one transaction writes a batch's BLOBs, rewrites its records without features and saves the
  * cursor, so a process killed mid-way leaves every record in one form or the other, each readable, and the next
  * open carries on from the cursor. `meta:featureBlobs` marks a finished store, so later opens read one key. Then
- * the file is vacuumed once, or it would keep the size the base64 gave it.
+ * the file is to be vacuumed, or it would keep the size the base64 gave it (`vacuum`).
  */
 export const FEATURES_MIGRATED = 'meta:featureBlobs';
 const CURSOR = 'meta:featureMigrationCursor';
@@ -68,9 +68,8 @@ export async function migrateFeatures(store: Store, options: MigrationOptions = 
     await store.keyv.set(FEATURES_MIGRATED, true);
     await store.keyv.delete(CURSOR);
   });
-  // The base64 the records held leaves free pages that SQLite would only reuse, never return: one VACUUM gives
-  // them back. It is a transaction of its own, so a kill during it leaves the migrated store as it was, just larger;
-  // so does a reader in another process, which makes it fail (SQLITE_BUSY) without harm.
+  // The base64 the records held leaves free pages that SQLite would only reuse, never return: the store vacuums
+  // (FeatureStore.open, once after every step of bringing the store up to date).
   if (moved > 0) await store.vacuum().catch(() => undefined);
   return moved;
 }

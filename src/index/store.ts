@@ -6,6 +6,8 @@ import { AppError } from '../errors.js';
 import { encodeFloat16 } from '../util/float16.js';
 import { FeatureBlocks, type FeaturePage } from './feature-blobs.js';
 import { migrateFeatures, type MigrationOptions } from './feature-migration.js';
+import { compactStore, type CompactionOptions } from './store-compaction.js';
+import { ThumbnailBlocks } from './thumbnail-blobs.js';
 import { FeedbackStore } from './feedback-store.js';
 import {
   referencesOf,
@@ -35,16 +37,17 @@ export interface NewImage {
 
 /**
  * The feature store of one namespace: a SQLite file reached through keyv, plus a `features` table of float16
- * BLOBs in the same file (feature-blobs.ts). Keys: `img:<id>` → record with its references, `sha:<sha256>` → id
- * (duplicate detection), `ref:<ref>|<id>` (lookup by caller key, one per ref any of the image's references has),
- * `thumb:<id>` → a small WebP, `meta:<name>` → small values. An image counts as stored once the transaction that
- * writes its keys and its features has committed.
+ * BLOBs (feature-blobs.ts) and a `thumbnails` table of small WebPs (thumbnail-blobs.ts) in the same file. Keys:
+ * `img:<id>` → record with its references (compact, image-record.ts), `sha:<sha256>` → id (duplicate detection),
+ * `ref:<ref>|<id>` (lookup by caller key, one per ref any of the image's references has), `meta:<name>` → small
+ * values. An image counts as stored once the transaction that writes its keys, features and thumbnail has committed.
  */
 export class FeatureStore {
   private queue: Promise<unknown> = Promise.resolve();
   private feedbackStore: FeedbackStore | undefined;
 
   private readonly blocks: FeatureBlocks;
+  private readonly thumbnails: ThumbnailBlocks;
 
   private constructor(
     private readonly keyv: Keyv,
@@ -52,10 +55,15 @@ export class FeatureStore {
     private readonly table: string,
   ) {
     this.blocks = new FeatureBlocks((sql, ...args) => this.adapter.query(sql, ...args));
+    this.thumbnails = new ThumbnailBlocks((sql, ...args) => this.adapter.query(sql, ...args));
   }
 
-  /** Opens the file and finishes moving features out of old-form records, if any are left (feature-migration.ts). */
-  static async open(path: string, options: MigrationOptions = {}): Promise<FeatureStore> {
+  /**
+   * Opens the file and finishes bringing a store of an earlier form to the current one, if anything is left to do:
+   * features out of the records (feature-migration.ts), then thumbnails to their table and records compact
+   * (store-compaction.ts). Each resumes where a killed process left it; the file is vacuumed once after them.
+   */
+  static async open(path: string, options: MigrationOptions & CompactionOptions = {}): Promise<FeatureStore> {
     await mkdir(dirname(path), { recursive: true });
     const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 10_000 });
     const keyv = new Keyv({ store: adapter, namespace: KEYV_NAMESPACE });
@@ -73,16 +81,33 @@ export class FeatureStore {
     const store = new FeatureStore(keyv, adapter, adapter.opts.table ?? 'keyv');
     try {
       await store.blocks.createTable();
+      await store.thumbnails.createTable();
+      let vacuum = false;
       await migrateFeatures(
         {
           keyv,
           blocks: store.blocks,
           imagePages: (after) => store.imagePages(after),
           transaction: (work) => store.transaction(work),
-          vacuum: async () => void (await adapter.query('VACUUM')),
+          // Once, after both steps: vacuuming a large store takes minutes.
+          vacuum: async () => void (vacuum = true),
         },
         options,
       );
+      const compacted = await compactStore(
+        {
+          keyv,
+          thumbnails: store.thumbnails,
+          imagePages: (after) => store.imagePages(after),
+          keysWithPrefix: async (prefix) => (await store.keysAfterPrefix(`${KEYV_NAMESPACE}:${prefix}`)).map((key) => `${prefix}${key}`),
+          transaction: (work) => store.transaction(work),
+        },
+        options,
+      );
+      // The base64 and the longer records leave free pages that SQLite would only reuse, never return: one VACUUM
+      // gives them back. It is a transaction of its own, so a kill during it leaves the migrated store as it was,
+      // just larger; so does a reader in another process, which makes it fail (SQLITE_BUSY) without harm.
+      if (vacuum || compacted > 0) await adapter.query('VACUUM').catch(() => undefined);
     } catch (error) {
       await keyv.disconnect().catch(() => undefined);
       throw error;
@@ -119,18 +144,20 @@ export class FeatureStore {
       const first = await this.nextId();
       const out: ImageRecord[] = [];
       const f16: Array<{ id: number; f16: Buffer }> = [];
+      const thumbnails: Array<{ id: number; bytes: Uint8Array }> = [];
       for (const [i, { record, features, thumbnail }] of images.entries()) {
         const id = first + i;
         const reference: ImageReference = { source: record.source, addedAt: record.addedAt, ...(record.ref === undefined ? {} : { ref: record.ref }), ...(record.extra === undefined ? {} : { extra: record.extra }) };
-        const value: RecordValue = { id, sha256: record.sha256, width: record.width, height: record.height, addedAt: record.addedAt, refs: [reference] };
+        const value = upgraded({ id, sha256: record.sha256, width: record.width, height: record.height, addedAt: record.addedAt }, [reference]);
         await this.keyv.set(`img:${id}`, value);
         await this.keyv.set(`sha:${record.sha256}`, id);
         if (record.ref !== undefined) await this.keyv.set(refKey(record.ref, id), 1);
-        if (thumbnail) await this.keyv.set(`thumb:${id}`, Buffer.from(thumbnail).toString('base64'));
+        if (thumbnail) thumbnails.push({ id, bytes: thumbnail });
         f16.push({ id, f16: encodeFloat16(features) });
         out.push(withoutFeatures(value));
       }
       await this.blocks.putMany(f16);
+      await this.thumbnails.putMany(thumbnails);
       await this.keyv.set('meta:nextId', first + images.length);
       return out;
     });
@@ -221,7 +248,7 @@ export class FeatureStore {
     await this.feedback.removeImage(value.id);
     await this.keyv.delete(`img:${value.id}`);
     await this.blocks.delete(value.id);
-    await this.keyv.delete(`thumb:${value.id}`);
+    await this.thumbnails.delete(value.id);
     for (const ref of new Set(referencesOf(value).map((r) => r.ref))) if (ref !== undefined) await this.keyv.delete(refKey(ref, value.id));
     if ((await this.findBySha(value.sha256)) === value.id) await this.keyv.delete(`sha:${value.sha256}`);
   }
@@ -265,19 +292,19 @@ export class FeatureStore {
     }
   }
 
+  /** The image's thumbnail (a small WebP), if it has one. */
   async getThumbnail(id: number): Promise<Buffer | undefined> {
-    const value = await this.keyv.get<string>(`thumb:${id}`);
-    return value === undefined ? undefined : Buffer.from(value, 'base64');
+    return this.thumbnails.get(id);
   }
 
   /** The ids stored under a caller key (e.g. every image of one message). */
   async idsByRef(ref: string): Promise<number[]> {
-    return this.idsAfterPrefix(`${KEYV_NAMESPACE}:${refKey(ref, '')}`);
+    return (await this.keysAfterPrefix(`${KEYV_NAMESPACE}:${refKey(ref, '')}`)).map(Number);
   }
 
   /** Every stored id, reading keys only (no record is decoded), for reconciling an index at start-up. */
   async ids(): Promise<number[]> {
-    return this.idsAfterPrefix(`${KEYV_NAMESPACE}:img:`);
+    return (await this.keysAfterPrefix(`${KEYV_NAMESPACE}:img:`)).map(Number);
   }
 
   /** The raw rows of every image key in key order after `after` (a full key), a page at a time. */
@@ -296,14 +323,14 @@ export class FeatureStore {
     }
   }
 
-  /** The numbers that follow `prefix` in every key that starts with it: a range scan on the primary key. */
-  private async idsAfterPrefix(prefix: string): Promise<number[]> {
+  /** What follows `prefix` in every key that starts with it: a range scan on the primary key. */
+  private async keysAfterPrefix(prefix: string): Promise<string[]> {
     const rows = (await this.adapter.query(
       `SELECT key FROM ${this.table} WHERE key > ? AND key < ?`,
       prefix,
       `${prefix}\uffff`,
     )) as Array<{ key: string }>;
-    return rows.map((row) => Number(row.key.slice(prefix.length)));
+    return rows.map((row) => row.key.slice(prefix.length));
   }
 
   async count(): Promise<number> {
