@@ -13,6 +13,7 @@ import { FeatureStore } from '../src/index/store.js';
 import { THUMBNAIL_BLOCK_ROWS } from '../src/index/thumbnail-blobs.js';
 import { encodeFloat16 } from '../src/util/float16.js';
 import { mulberry32 } from '../src/util/random.js';
+import { killDuringOpen } from './helpers/kill-during-open.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const IMAGES = 1203;
@@ -160,25 +161,7 @@ test('a compaction that fails after some batches leaves a store that opens, read
 test('a process killed during the compaction leaves a store that finishes it on the next open', async () => {
   const path = join(await tempDir(), 'store.sqlite');
   await writeOldStore(path);
-  const storeModule = fileURLToPath(new URL('../src/index/store.js', import.meta.url));
-  // The child reports each batch just before its commit and holds the transaction open a moment, so the kill
-  // lands inside a transaction: what must be rolled back is rolled back.
-  const child = spawn(process.execPath, ['--input-type=module', '-e', `
-    const { FeatureStore } = await import(${JSON.stringify(storeModule)});
-    await FeatureStore.open(${JSON.stringify(path)}, { compactionBatch: 50, beforeCompactionCommit: (c) => {
-      process.stdout.write('batch ' + c + '\\n');
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
-    } });
-    process.stdout.write('done\\n');
-  `], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-    if (output.includes('batch 7\n')) child.kill('SIGKILL');
-  });
-  assert.equal(await exited, 'SIGKILL');
-  assert.ok(!output.includes('done'), 'killed before the compaction finished');
+  await killDuringOpen(path, { batchOption: 'compactionBatch', batch: 50, hook: 'beforeCompactionCommit' });
   const state = await rawState(path);
   assert.equal(state.compacted, false);
   // Seven batches of 50 committed; the eighth, open when the kill came, left nothing.

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { isAppError } from '../src/errors.js';
@@ -10,6 +8,7 @@ import { FEATURES_MIGRATED } from '../src/index/feature-migration.js';
 import { FeatureStore } from '../src/index/store.js';
 import { decodeFloat16, encodeFloat16 } from '../src/util/float16.js';
 import { readFeaturePages } from './helpers/feature-pages.js';
+import { killDuringOpen } from './helpers/kill-during-open.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 const DIM = 1280;
@@ -110,25 +109,7 @@ test('a migration that fails after some batches leaves a store that opens, reads
 test('a process killed during the migration leaves a store that finishes it on the next open', async () => {
   const path = join(await tempDir(), 'store.sqlite');
   await writeOldStore(path);
-  const storeModule = fileURLToPath(new URL('../src/index/store.js', import.meta.url));
-  // The child reports each batch just before its commit and holds the transaction open a moment, so the kill
-  // lands inside a transaction: what must be rolled back is rolled back.
-  const child = spawn(process.execPath, ['--input-type=module', '-e', `
-    const { FeatureStore } = await import(${JSON.stringify(storeModule)});
-    await FeatureStore.open(${JSON.stringify(path)}, { migrationBatch: 50, beforeMigrationCommit: (c) => {
-      process.stdout.write('batch ' + c + '\\n');
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
-    } });
-    process.stdout.write('done\\n');
-  `], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-    if (output.includes('batch 7\n')) child.kill('SIGKILL');
-  });
-  assert.equal(await exited, 'SIGKILL');
-  assert.ok(!output.includes('done'), 'killed before the migration finished');
+  await killDuringOpen(path, { batchOption: 'migrationBatch', batch: 50, hook: 'beforeMigrationCommit' });
   const state = await rawState(path);
   assert.equal(state.migrated, false);
   // Seven batches of 50 committed; the eighth, open when the kill came, left nothing.
