@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { createEngine } from '../src/index/engine.js';
 import sharp from 'sharp';
 import { REPOST_CANDIDATE_THRESHOLD, REPOST_MATCH_THRESHOLD, REPOST_THRESHOLD } from '../src/index/near-duplicates.js';
+import { matchImage, matchThumbnails } from '../src/index/thumbnail-match.js';
 import { lightRepost, referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -76,6 +77,41 @@ test('nearDuplicates: a sibling drawing that raw features call the same is not a
     const found = await engine.nearDuplicates(resaved);
     assert.deepEqual(found.map((d) => d.record.source), ['six']);
     assert.ok(found[0].match !== undefined && found[0].match >= REPOST_MATCH_THRESHOLD, `match ${found[0].match}`);
+  } finally {
+    await engine.close();
+  }
+});
+
+/** A glossy arrow of clip art: a green body with a darker outline and a highlight, a ring beside it. */
+async function arrow(): Promise<Buffer> {
+  const svg =
+    '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="200">' +
+    '<polygon points="20,100 110,20 110,65 280,65 280,135 110,135 110,180" fill="#4caf1f" stroke="#1e5a0a" stroke-width="8"/>' +
+    '<rect x="120" y="75" width="150" height="18" fill="#b7f08f"/>' +
+    '<circle cx="60" cy="100" r="14" fill="none" stroke="#1e5a0a" stroke-width="5"/></svg>';
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+test('nearDuplicates: one drawing in a colour no recolour explains is not a repost, though grey matches; a recolour is', async () => {
+  const engine = createEngine({ dataDir: await tempDir(), retrainPolicy: false, autoRetrain: false });
+  try {
+    const green = await arrow();
+    const stored = (await engine.index(green, { source: 'green' })).record.id;
+    // Turned by 150° (green to purple): the copy edit turns hue by at most 60°, so this is another colour of the drawing.
+    const purple = await sharp(green).modulate({ hue: 150 }).png().toBuffer();
+    const [hit] = (await engine.query(purple, { k: 1 })).hits;
+    assert.ok(hit.score >= REPOST_CANDIDATE_THRESHOLD, `raw cosine ${hit.score}`);
+    assert.deepEqual(await engine.nearDuplicates(purple), []);
+    // A recolour within the edit's range is still a repost.
+    const teal = await sharp(green).modulate({ hue: 40, saturation: 0.8 }).png().toBuffer();
+    assert.deepEqual((await engine.nearDuplicates(teal)).map((d) => d.record.source), ['green']);
+
+    // Grey alone would have linked the purple one: only the colour veto tells them apart.
+    const other = (await engine.index(purple, { source: 'purple' })).record.id;
+    const size = { width: 300, height: 200 };
+    const m = matchThumbnails(await matchImage((await engine.thumbnail(other))!, size), await matchImage((await engine.thumbnail(stored))!, size));
+    assert.ok(m.score >= REPOST_MATCH_THRESHOLD, `grey match ${m.score}`);
+    assert.equal(m.veto, 'hue');
   } finally {
     await engine.close();
   }
