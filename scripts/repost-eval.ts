@@ -16,7 +16,7 @@ import { createFeatureExtractor, type FeatureExtractor } from '../src/ml/feature
 import { preprocessImage } from '../src/ml/image.js';
 import { thumbnailFromPixels } from '../src/ml/thumbnail.js';
 import { matchImage, matchThumbnails, type MatchImage } from '../src/index/thumbnail-match.js';
-import { REPOST_CANDIDATE_THRESHOLD, REPOST_MATCH_THRESHOLD } from '../src/index/near-duplicates.js';
+import { REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_MATCH, REPOST_CLOSE_THRESHOLD, REPOST_MATCH_THRESHOLD, repostMatchNeeded } from '../src/index/near-duplicates.js';
 import { hammingDistance } from '../src/ml/transforms.js';
 import { fitPcaKey } from '../src/ml/linear-key.js';
 import { unitRows } from '../src/ml/vae-model.js';
@@ -391,21 +391,22 @@ async function verificationStage(args: {
   {
     const t1 = REPOST_CANDIDATE_THRESHOLD;
     const t2 = REPOST_MATCH_THRESHOLD;
-    const linked = copyPairs.filter((p) => p.raw >= t1 && p.match >= t2);
+    const counts = (p: Pair) => p.match >= (repostMatchNeeded(p.raw) ?? Infinity);
+    const linked = copyPairs.filter(counts);
     const tp = linked.filter((p) => p.positive).length;
     const found = new Set(linked.filter((p) => p.positive).map((p) => p.post));
-    const noticed = new Set(freshPairs.filter((p) => p.raw >= t1 && p.match >= t2).map((p) => p.post));
+    const noticed = new Set(freshPairs.filter(counts).map((p) => p.post));
     const byEdit = REPOST_EDITS.map((e) => {
       const of = copyInfo.map((c, i) => ({ c, i })).filter(({ c }) => c.edit === e);
       return `${e} ${(of.filter(({ i }) => found.has(i)).length / of.length).toFixed(2)}`;
     }).join(', ');
     console.log('');
-    console.log(`engine setting: raw ≥ ${t1}, match ≥ ${t2}: precision ${(linked.length === 0 ? 1 : tp / linked.length).toFixed(4)}, recall ${(found.size / jobs.length).toFixed(3)}, ${linked.length - tp} false links, fresh posts noticed ${((noticed.size / n) * 100).toFixed(1)} %`);
+    console.log(`engine setting: raw ≥ ${t1} and match ≥ ${t2}, or raw ≥ ${REPOST_CLOSE_THRESHOLD} and match ≥ ${REPOST_CLOSE_MATCH}: precision ${(linked.length === 0 ? 1 : tp / linked.length).toFixed(4)}, recall ${(found.size / jobs.length).toFixed(3)}, ${linked.length - tp} false links, fresh posts noticed ${((noticed.size / n) * 100).toFixed(1)} %`);
     console.log(`  recall by edit: ${byEdit}`);
-    const vetoed = copyPairs.filter((p) => p.raw >= t1 && p.grey >= t2 && p.veto);
+    const vetoed = copyPairs.filter((p) => p.raw >= t1 && p.grey >= (repostMatchNeeded(p.raw) ?? Infinity) && p.veto);
     for (const reason of ['flat', 'chroma', 'hue']) {
       const v = vetoed.filter((p) => p.veto === reason);
-      console.log(`  vetoed "${reason}" with grey match ≥ ${t2}: ${v.filter((p) => !p.positive).length} distinct pairs, ${v.filter((p) => p.positive).length} copy → own original`);
+      console.log(`  vetoed "${reason}" with a grey match that counts: ${v.filter((p) => !p.positive).length} distinct pairs, ${v.filter((p) => p.positive).length} copy → own original`);
     }
   }
   const worst = copyPairs.filter((p) => !p.positive).sort((a, b) => b.match - a.match).slice(0, 8);
