@@ -6,6 +6,7 @@ import { createEngine } from '../src/index/engine.js';
 import sharp from 'sharp';
 import { REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_MATCH, REPOST_CLOSE_THRESHOLD, REPOST_MATCH_THRESHOLD, REPOST_THRESHOLD, repostMatchNeeded } from '../src/index/near-duplicates.js';
 import { matchImage, matchThumbnails } from '../src/index/thumbnail-match.js';
+import { overlayText } from '../src/ml/transforms.js';
 import { lightRepost, referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -135,6 +136,40 @@ test('nearDuplicates: a light crop that raw features call very close needs only 
       assert.ok(found[0].score >= REPOST_CLOSE_THRESHOLD, `${name}: raw ${found[0].score}`);
       assert.ok(found[0].match! >= REPOST_CLOSE_MATCH && found[0].match! < REPOST_MATCH_THRESHOLD, `${name}: match ${found[0].match}`);
     }
+  } finally {
+    await engine.close();
+  }
+});
+
+/** A smiley whose mouth curves up (a smile) or down: the two differ in one band of rows across the middle. */
+async function face(smile: boolean): Promise<Buffer> {
+  const mouth = smile ? 'M 80 140 Q 120 165 160 140' : 'M 80 152 Q 120 132 160 152';
+  const svg =
+    '<svg xmlns="http://www.w3.org/2000/svg" width="240" height="240">' +
+    '<circle cx="120" cy="120" r="110" fill="#ffd21f" stroke="#8a6500" stroke-width="6"/>' +
+    '<ellipse cx="85" cy="90" rx="18" ry="24" fill="white" stroke="black" stroke-width="3"/><circle cx="88" cy="95" r="9" fill="#223"/>' +
+    '<ellipse cx="155" cy="90" rx="18" ry="24" fill="white" stroke="black" stroke-width="3"/><circle cx="152" cy="95" r="9" fill="#223"/>' +
+    `<path d="${mouth}" fill="none" stroke="#5a3a00" stroke-width="7"/></svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+test('nearDuplicates: only a band near the top or bottom may differ (a caption), not one across the middle (another face)', async () => {
+  const engine = createEngine({ dataDir: await tempDir(), retrainPolicy: false, autoRetrain: false });
+  try {
+    const smile = await face(true);
+    await engine.index(smile, { source: 'smile' });
+    const frown = await face(false);
+    // Raw features call them close (0.97 when written): only the thumbnails tell the mouths apart.
+    const [hit] = (await engine.query(frown, { k: 1 })).hits;
+    assert.ok(hit.score >= REPOST_CANDIDATE_THRESHOLD, `raw cosine ${hit.score}`);
+    assert.deepEqual(await engine.nearDuplicates(frown), []);
+    const captioned = await sharp(smile)
+      .composite([{ input: overlayText(240, 240, { text: 'so true', at: 0.93, size: 0.1 }) }])
+      .png()
+      .toBuffer();
+    const found = await engine.nearDuplicates(captioned);
+    assert.deepEqual(found.map((d) => d.record.source), ['smile']);
+    assert.ok(found[0].match! >= REPOST_MATCH_THRESHOLD, `match ${found[0].match}`);
   } finally {
     await engine.close();
   }
