@@ -16,6 +16,7 @@ import { createFeatureExtractor, type FeatureExtractor } from '../src/ml/feature
 import { preprocessImage } from '../src/ml/image.js';
 import { thumbnailFromPixels } from '../src/ml/thumbnail.js';
 import { matchImage, matchThumbnails, type MatchImage } from '../src/index/thumbnail-match.js';
+import { REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_MATCH, REPOST_CLOSE_THRESHOLD, REPOST_MATCH_THRESHOLD, repostMatchNeeded } from '../src/index/near-duplicates.js';
 import { hammingDistance } from '../src/ml/transforms.js';
 import { fitPcaKey } from '../src/ml/linear-key.js';
 import { unitRows } from '../src/ml/vae-model.js';
@@ -270,13 +271,15 @@ async function main(): Promise<void> {
 const STAGE1_MIN = 0.8;
 const STAGE1_THRESHOLDS = [0.8, 0.85, 0.9, 0.95];
 
-type Pair = { post: number; stored: number; raw: number; match: number; ncc: number; minBlock: number; rows?: number[][] };
+/** match: the verdict's score (0 when matchVeto forbids the pair); grey: the block score alone, veto or not. */
+type Pair = { post: number; stored: number; raw: number; match: number; grey: number; veto?: string; ncc: number; minBlock: number; rows?: number[][] };
 
 /**
  * The second stage, measured: every copy → original pair and copy → distinct image pair among the CANDIDATES
  * nearest by raw cosine and at or above STAGE1_MIN, and every pair of distinct set images at or above it (a fresh
  * post of either, the other stored), is matched on the two thumbnails the engine would have stored.
  */
+const verdict = (m: ReturnType<typeof matchThumbnails>) => ({ match: m.veto ? 0 : m.score, grey: m.score, ...(m.veto ? { veto: m.veto } : {}) });
 const rowsOf = (m: ReturnType<typeof matchThumbnails>) => (m.rows.map((r) => [Math.round(r.min * 1000) / 1000, Math.round(r.mean * 1000) / 1000]));
 
 async function verificationStage(args: {
@@ -328,7 +331,7 @@ async function verificationStage(args: {
       if (scores[j] < STAGE1_MIN || scores[j] < kth) continue;
       if (j !== own && sameContent[j] === sameContent[own]) continue;
       const m = await match(post, origImages[j]);
-      copyPairs.push({ post: c, stored: j, raw: scores[j], match: m.score, ncc: m.ncc, minBlock: m.minBlock, positive: j === own, rows: rowsOf(m) });
+      copyPairs.push({ post: c, stored: j, raw: scores[j], ...verdict(m), ncc: m.ncc, minBlock: m.minBlock, positive: j === own, rows: rowsOf(m) });
     }
   }
   const freshPairs: Pair[] = [];
@@ -342,7 +345,7 @@ async function verificationStage(args: {
       const s = scores[j];
       if (s < STAGE1_MIN || s < kth) continue;
       const m = await match(origImages[i], origImages[j]);
-      freshPairs.push({ post: i, stored: j, raw: s, match: m.score, ncc: m.ncc, minBlock: m.minBlock, rows: rowsOf(m) });
+      freshPairs.push({ post: i, stored: j, raw: s, ...verdict(m), ncc: m.ncc, minBlock: m.minBlock, rows: rowsOf(m) });
     }
   }
   const ms = performance.now() - started;
@@ -350,7 +353,7 @@ async function verificationStage(args: {
   console.log(`second stage: ${matched} thumbnail matches in ${(ms / 1000).toFixed(1)} s (${(ms / matched).toFixed(2)} ms each, decoding the post's thumbnail included once per copy)`);
   if (args.dump) await writeFile(args.dump, JSON.stringify({ copyInfo, copyPairs, freshPairs, n }));
 
-  for (const field of ['match', 'ncc', 'minBlock'] as const) {
+  for (const field of ['match', 'grey', 'ncc', 'minBlock'] as const) {
     console.log('');
     console.log(`two stages, verification score "${field}": raw cosine ≥ t1 among the ${CANDIDATES} nearest, then ${field} ≥ t2 (the lowest t2, in 0.005 steps, from which precision stays ≥ ${TARGET_PRECISION})`);
     console.log('| t1 | t2 | precision | recall | false links | fresh posts noticed | recall by edit |');
@@ -382,6 +385,28 @@ async function verificationStage(args: {
         return `${e} ${(of.filter(({ i }) => r.found.has(i)).length / of.length).toFixed(2)}`;
       }).join(', ');
       console.log(`| ${t1.toFixed(2)} | ${t2.toFixed(3)} | ${r.precision.toFixed(4)} | ${r.recall.toFixed(3)} | ${r.fp} | ${(r.fresh * 100).toFixed(1)} % | ${byEdit} |`);
+    }
+  }
+  // The engine's setting (near-duplicates.ts), and what the vetoes cost and saved there.
+  {
+    const t1 = REPOST_CANDIDATE_THRESHOLD;
+    const t2 = REPOST_MATCH_THRESHOLD;
+    const counts = (p: Pair) => p.match >= (repostMatchNeeded(p.raw) ?? Infinity);
+    const linked = copyPairs.filter(counts);
+    const tp = linked.filter((p) => p.positive).length;
+    const found = new Set(linked.filter((p) => p.positive).map((p) => p.post));
+    const noticed = new Set(freshPairs.filter(counts).map((p) => p.post));
+    const byEdit = REPOST_EDITS.map((e) => {
+      const of = copyInfo.map((c, i) => ({ c, i })).filter(({ c }) => c.edit === e);
+      return `${e} ${(of.filter(({ i }) => found.has(i)).length / of.length).toFixed(2)}`;
+    }).join(', ');
+    console.log('');
+    console.log(`engine setting: raw ≥ ${t1} and match ≥ ${t2}, or raw ≥ ${REPOST_CLOSE_THRESHOLD} and match ≥ ${REPOST_CLOSE_MATCH}: precision ${(linked.length === 0 ? 1 : tp / linked.length).toFixed(4)}, recall ${(found.size / jobs.length).toFixed(3)}, ${linked.length - tp} false links, fresh posts noticed ${((noticed.size / n) * 100).toFixed(1)} %`);
+    console.log(`  recall by edit: ${byEdit}`);
+    const vetoed = copyPairs.filter((p) => p.raw >= t1 && p.grey >= (repostMatchNeeded(p.raw) ?? Infinity) && p.veto);
+    for (const reason of ['flat', 'chroma', 'hue']) {
+      const v = vetoed.filter((p) => p.veto === reason);
+      console.log(`  vetoed "${reason}" with a grey match that counts: ${v.filter((p) => !p.positive).length} distinct pairs, ${v.filter((p) => p.positive).length} copy → own original`);
     }
   }
   const worst = copyPairs.filter((p) => !p.positive).sort((a, b) => b.match - a.match).slice(0, 8);

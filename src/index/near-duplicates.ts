@@ -1,7 +1,7 @@
 import { MODEL_PREPROCESSING } from '../ml/onnx-model.js';
 import type { Namespace } from './namespace.js';
 import { referenceViews, type ImageRecord } from './store.js';
-import { matchImage, matchThumbnails, type MatchImage } from './thumbnail-match.js';
+import { matchImage, matchThumbnails, matchVeto, type MatchImage } from './thumbnail-match.js';
 
 /**
  * Cosine similarity of raw MobileNetV2 features from which two images count as the same picture when there are no
@@ -13,13 +13,28 @@ export const REPOST_THRESHOLD = 0.99;
 /**
  * With thumbnails the decision has two stages (docs/relevance.md, "Repost notices"): raw cosine at least
  * REPOST_CANDIDATE_THRESHOLD picks candidates, and the two thumbnails, aligned and compared block by block
- * (thumbnail-match.ts), must score at least REPOST_MATCH_THRESHOLD. Measured on both sets and two seeds, this keeps
- * precision ≥ 0.99 (0.990–1.000) and finds 0.46 of the edited copies on clip art and 0.34 on the cards (raw cosine
- * 0.99 alone: a fifth and a twenty-fifth). A looser first stage (0.80) finds 0.77–0.80 on the cards but lets through
- * clip art drawn alike in another colour, and near-blank images, which the grey thumbnails cannot tell apart.
+ * (thumbnail-match.ts), must score at least REPOST_MATCH_THRESHOLD, unless matchVeto forbids the pair (near-blank
+ * pictures, colours no recolour explains), which grey cannot tell apart. Measured on both sets and two seeds, this
+ * keeps precision ≥ 0.99 (0.991–1.000) and finds 0.50–0.53 of the edited copies on clip art and 0.46–0.48 on the
+ * cards (without the vetoes, 0.95 and 0.93 were the safe pair: 0.46 and 0.34; raw cosine 0.99 alone: a fifth and a
+ * twenty-fifth). The rest on clip art is one icon in two colours less than 60° of hue apart, as a recolour makes.
  */
-export const REPOST_CANDIDATE_THRESHOLD = 0.95;
-export const REPOST_MATCH_THRESHOLD = 0.93;
+export const REPOST_CANDIDATE_THRESHOLD = 0.9;
+export const REPOST_MATCH_THRESHOLD = 0.95;
+/**
+ * A candidate that raw features already call very close (REPOST_CLOSE_THRESHOLD) needs only a loose match
+ * (REPOST_CLOSE_MATCH): the thumbnails then only have to agree on the layout, which lets crops and shrunk memes
+ * through that the block-wise match scores low, while a sibling drawing still fails it or a veto. Measured as a union
+ * with the pair above: recall 0.56–0.59 on clip art and 0.48–0.50 on the cards, precision 0.990–1.000.
+ */
+export const REPOST_CLOSE_THRESHOLD = 0.97;
+export const REPOST_CLOSE_MATCH = 0.6;
+
+/** The thumbnail match a candidate at raw cosine `raw` needs to count; undefined below the first stage. */
+export function repostMatchNeeded(raw: number): number | undefined {
+  if (raw >= REPOST_CLOSE_THRESHOLD) return REPOST_CLOSE_MATCH;
+  return raw >= REPOST_CANDIDATE_THRESHOLD ? REPOST_MATCH_THRESHOLD : undefined;
+}
 /**
  * Candidates read from the index before they are scored on raw features: under a retrained key the original of
  * every edited copy in the measurement was among its 64 nearest (docs/relevance.md).
@@ -58,7 +73,7 @@ export function cosine(a: Float32Array, b: Float32Array): number {
 /**
  * The posts of stored images that show the same picture as `features` (and `thumbnail`), most similar first (posts of
  * one image oldest first), each accepted by `filter`, at most `limit`. With the input's thumbnail, a candidate at
- * raw cosine ≥ REPOST_CANDIDATE_THRESHOLD counts when its stored thumbnail matches (≥ REPOST_MATCH_THRESHOLD); a
+ * raw cosine ≥ REPOST_CANDIDATE_THRESHOLD counts when its stored thumbnail matches (repostMatchNeeded) and no veto forbids it; a
  * candidate without a stored thumbnail, or any candidate when the input has none, counts from raw cosine
  * `threshold`. The image `self` (the input when it is stored) is included: its other posts are identical copies.
  */
@@ -106,8 +121,11 @@ export async function findNearDuplicates(
       continue;
     }
     input ??= await matchImage(options.thumbnail.bytes, options.thumbnail, pad);
-    const match = matchThumbnails(input, await matchImage(stored, record, pad)).score;
-    if (match >= REPOST_MATCH_THRESHOLD) scored.push({ ...candidate, match });
+    const other = await matchImage(stored, record, pad);
+    // Near-blank pictures, and one drawing in colours no recolour explains, are not one picture whatever the grey says.
+    if (matchVeto(input, other)) continue;
+    const match = matchThumbnails(input, other).score;
+    if (match >= (repostMatchNeeded(candidate.score) ?? Infinity)) scored.push({ ...candidate, match });
   }
   scored.sort((a, b) => b.score - a.score);
   const out: NearDuplicate[] = [];

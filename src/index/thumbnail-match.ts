@@ -4,7 +4,9 @@
  * as high as an edited copy; the pixels tell them apart. The two 128 px thumbnails are aligned (scale 0.8–1.25 and
  * shift, which covers a crop of up to a tenth per side either way round), and then compared block by block with a
  * local correlation that a recolour, JPEG artefacts and a resize leave high and a missing or extra shape does not.
- * One horizontal band may disagree (a caption). Measured in docs/relevance.md, "Repost notices".
+ * One horizontal band near the top or the bottom may disagree (a caption). Grey cannot tell near-blank pictures apart,
+ * nor one drawing in two colours, so a match also needs structure in both and colours that a recolour could explain
+ * (matchVeto). Measured in docs/relevance.md, "Repost notices".
  */
 import sharp from 'sharp';
 
@@ -21,6 +23,18 @@ const BLOCK = 8;
 const STRIDE = 4;
 /** Variance (grey levels²) that counts as structure: keeps flat blocks (background on both) from mattering. */
 const FLAT = 100;
+/** Hue histogram bins (10° each). */
+const HUE_BINS = 36;
+/** matchVeto's bounds, chosen on both development sets and two seeds (docs/relevance.md). */
+const MIN_STRUCTURE = 4;
+const MAX_CHROMA_RATIO = 2;
+/** Added to both chromas before their ratio, so that two nearly grey pictures are not told apart by noise. */
+const CHROMA_FLOOR = 3;
+const HUE_CHROMA = 10;
+const HUE_TOLERANCE = 60;
+const HUE_DISTANCE = 0.6;
+/** The caption band lies within this share of the picture's height from its top or bottom (captions sit there). */
+const CAPTION_ZONE = 0.35;
 
 /** A thumbnail as the matcher reads it: grey SIDE×SIDE, and where the picture is in it (the rest is letterbox). */
 export interface MatchImage {
@@ -29,11 +43,19 @@ export interface MatchImage {
   rect: [number, number, number, number];
   /** Grey of the letterbox and of what lies beyond the frame. */
   pad: number;
+  /** Non-overlapping BLOCK×BLOCK blocks inside the picture whose grey variance exceeds FLAT: how much is drawn. */
+  structure: number;
+  /** Mean CIELAB chroma over the picture. */
+  chroma: number;
+  /** Chroma-weighted histogram of CIELAB hue over the picture, HUE_BINS bins, summing to 1 (all 0 when grey). */
+  hues: Float32Array;
 }
 
 export interface ThumbnailMatch {
   /** The verdict's score: the lowest block correlation outside the band allowed to differ, in [0, 1]. */
   score: number;
+  /** Why the two cannot be called one picture whatever the score (matchVeto); undefined when nothing forbids it. */
+  veto?: MatchVeto;
   /** Correlation of the aligned images over the part both show. */
   ncc: number;
   /** Lowest block correlation over every block. */
@@ -71,24 +93,101 @@ export async function matchImage(thumbnail: Uint8Array, size?: { width?: number;
 /** As matchImage, from RGB bytes of a square frame (the thumbnail's 128 px, or any multiple of SIDE). */
 export function matchImageFromPixels(rgb: Uint8Array, frameWidth: number, frameHeight: number, size?: { width?: number; height?: number }, pad = 255): MatchImage {
   const grey = new Float32Array(SIDE * SIDE);
+  const colour = new Float32Array(SIDE * SIDE * 3);
   const fx = frameWidth / SIDE;
   const fy = frameHeight / SIDE;
   // Box average of each SIDE cell: also damps JPEG blocks and resampling differences.
   for (let y = 0; y < SIDE; y++) {
     for (let x = 0; x < SIDE; x++) {
-      let sum = 0;
+      const sum = [0, 0, 0];
       let n = 0;
       for (let yy = Math.floor(y * fy); yy < Math.floor((y + 1) * fy); yy++) {
         for (let xx = Math.floor(x * fx); xx < Math.floor((x + 1) * fx); xx++) {
           const o = (yy * frameWidth + xx) * 3;
-          sum += 0.299 * rgb[o] + 0.587 * rgb[o + 1] + 0.114 * rgb[o + 2];
+          for (let c = 0; c < 3; c++) sum[c] += rgb[o + c];
           n += 1;
         }
       }
-      grey[y * SIDE + x] = n === 0 ? pad : sum / n;
+      const o = (y * SIDE + x) * 3;
+      for (let c = 0; c < 3; c++) colour[o + c] = n === 0 ? pad : sum[c] / n;
+      grey[y * SIDE + x] = 0.299 * colour[o] + 0.587 * colour[o + 1] + 0.114 * colour[o + 2];
     }
   }
-  return { grey, rect: pictureRect(size?.width, size?.height), pad };
+  const rect = pictureRect(size?.width, size?.height);
+  return { grey, rect, pad, structure: structure(grey, rect), ...hueHistogram(colour, rect) };
+}
+
+/** Non-overlapping BLOCK×BLOCK blocks wholly inside `rect` with grey variance above FLAT. */
+function structure(grey: Float32Array, [x0, y0, x1, y1]: MatchImage['rect']): number {
+  let count = 0;
+  for (let by = 0; by + BLOCK <= SIDE; by += BLOCK) {
+    for (let bx = 0; bx + BLOCK <= SIDE; bx += BLOCK) {
+      if (bx < x0 || by < y0 || bx + BLOCK > x1 || by + BLOCK > y1) continue;
+      let s = 0;
+      let ss = 0;
+      for (let y = by; y < by + BLOCK; y++) {
+        for (let x = bx; x < bx + BLOCK; x++) {
+          s += grey[y * SIDE + x];
+          ss += grey[y * SIDE + x] ** 2;
+        }
+      }
+      const n = BLOCK * BLOCK;
+      if (ss / n - (s / n) ** 2 > FLAT) count += 1;
+    }
+  }
+  return count;
+}
+
+const linear = (v: number) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+const labF = (t: number) => (t > 0.008856 ? Math.cbrt(t) : 7.787 * t + 16 / 116);
+
+/** Mean CIELAB chroma (sRGB, D65) over `rect` and the chroma-weighted hue histogram. */
+function hueHistogram(colour: Float32Array, [x0, y0, x1, y1]: MatchImage['rect']): { chroma: number; hues: Float32Array } {
+  const hues = new Float32Array(HUE_BINS);
+  let total = 0;
+  for (let y = y0; y < y1; y++) {
+    for (let x = x0; x < x1; x++) {
+      const o = (y * SIDE + x) * 3;
+      const r = linear(colour[o] / 255);
+      const g = linear(colour[o + 1] / 255);
+      const b = linear(colour[o + 2] / 255);
+      const fX = labF((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.9505);
+      const fY = labF(0.2126 * r + 0.7152 * g + 0.0722 * b);
+      const fZ = labF((0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.089);
+      const a = 500 * (fX - fY);
+      const bb = 200 * (fY - fZ);
+      const chroma = Math.hypot(a, bb);
+      const hue = ((Math.atan2(bb, a) * 180) / Math.PI + 360) % 360;
+      hues[Math.floor(hue / (360 / HUE_BINS)) % HUE_BINS] += chroma;
+      total += chroma;
+    }
+  }
+  if (total > 0) for (let k = 0; k < HUE_BINS; k++) hues[k] /= total;
+  return { chroma: total / Math.max(1, (x1 - x0) * (y1 - y0)), hues };
+}
+
+/** Why two thumbnails cannot be one picture, whatever their grey match (matchVeto). */
+export type MatchVeto = 'flat' | 'chroma' | 'hue';
+
+/**
+ * Grey says nothing about near-blank pictures (a plain button and a football pitch match), nor about one drawing in
+ * two colours. A match therefore needs MIN_STRUCTURE structured blocks in both; mean chromas within a factor
+ * MAX_CHROMA_RATIO (a recolour scales saturation by 0.6–1.4; it cannot colour a grey drawing); and, when both are
+ * coloured (chroma ≥ HUE_CHROMA), hue histograms within HUE_DISTANCE (L1) once one is turned by at most
+ * HUE_TOLERANCE degrees, the largest hue turn counted as a recolour. Measured in docs/relevance.md, "Repost notices".
+ */
+export function matchVeto(a: MatchImage, b: MatchImage): MatchVeto | undefined {
+  if (Math.min(a.structure, b.structure) < MIN_STRUCTURE) return 'flat';
+  if ((Math.max(a.chroma, b.chroma) + CHROMA_FLOOR) / (Math.min(a.chroma, b.chroma) + CHROMA_FLOOR) > MAX_CHROMA_RATIO) return 'chroma';
+  if (Math.min(a.chroma, b.chroma) < HUE_CHROMA) return undefined;
+  const turns = Math.round(HUE_TOLERANCE / (360 / HUE_BINS));
+  let best = Infinity;
+  for (let t = -turns; t <= turns; t++) {
+    let d = 0;
+    for (let k = 0; k < HUE_BINS; k++) d += Math.abs(a.hues[k] - b.hues[(((k - t) % HUE_BINS) + HUE_BINS) % HUE_BINS]);
+    best = Math.min(best, d);
+  }
+  return best > HUE_DISTANCE ? 'hue' : undefined;
 }
 
 /** Bilinear sample of a side×side image, `pad` outside it. */
@@ -303,7 +402,6 @@ export function matchThumbnails(a: MatchImage, b: MatchImage): ThumbnailMatch {
   const al = refine(a, b, coarseAlign(a, b));
   const { r, cols, rows } = blockCorrelations(a, b, al);
   let minBlock = 1;
-  const rowBad = new Float64Array(rows);
   const rowStats: ThumbnailMatch['rows'] = [];
   for (let by = 0; by < rows; by++) {
     let min = NaN;
@@ -313,32 +411,35 @@ export function matchThumbnails(a: MatchImage, b: MatchImage): ThumbnailMatch {
       const v = r[by * cols + bx];
       if (Number.isNaN(v)) continue;
       minBlock = Math.min(minBlock, v);
-      rowBad[by] += 1 - v;
       min = Number.isNaN(min) ? v : Math.min(min, v);
       sum += v;
       count += 1;
     }
     rowStats.push({ min, mean: count === 0 ? NaN : sum / count });
   }
-  // The band of BAND_ROWS block rows with the most disagreement is left out.
-  let band = 0;
-  let bandBad = -1;
-  for (let by = 0; by + BAND_ROWS <= rows; by++) {
-    let bad = 0;
-    for (let k = 0; k < BAND_ROWS; k++) bad += rowBad[by + k];
-    if (bad > bandBad) {
-      bandBad = bad;
-      band = by;
+  // One band of BAND_ROWS block rows may disagree, if it lies near the top or the bottom of the input's picture (where
+  // captions go; a changed mouth in the middle of a face is another picture): the most lenient such band counts.
+  const [, py0, , py1] = a.rect;
+  const zone = CAPTION_ZONE * (py1 - py0);
+  const lowestOutside = (band: number) => {
+    let low = 1;
+    for (let by = 0; by < rows; by++) {
+      if (by >= band && by < band + BAND_ROWS) continue;
+      for (let bx = 0; bx < cols; bx++) {
+        const v = r[by * cols + bx];
+        if (!Number.isNaN(v)) low = Math.min(low, v);
+      }
     }
+    return low;
+  };
+  let score = minBlock;
+  for (let band = 0; band + BAND_ROWS <= rows; band++) {
+    const top = band * STRIDE;
+    const bottom = band * STRIDE + (BAND_ROWS - 1) * STRIDE + BLOCK;
+    // Two pixels of slack: blocks straddle the zone's edge.
+    if (bottom <= py0 + zone + 2 || top >= py1 - zone - 2) score = Math.max(score, lowestOutside(band));
   }
-  let score = 1;
-  for (let by = 0; by < rows; by++) {
-    if (by >= band && by < band + BAND_ROWS) continue;
-    for (let bx = 0; bx < cols; bx++) {
-      const v = r[by * cols + bx];
-      if (!Number.isNaN(v)) score = Math.min(score, v);
-    }
-  }
-  return { score: Math.max(0, score), ncc: al.ncc, minBlock: Math.max(0, minBlock), scale: al.scale, shift: [al.dx, al.dy], rows: rowStats };
+  const veto = matchVeto(a, b);
+  return { score: Math.max(0, score), ...(veto ? { veto } : {}), ncc: al.ncc, minBlock: Math.max(0, minBlock), scale: al.scale, shift: [al.dx, al.dy], rows: rowStats };
 }
 
