@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { createEngine } from '../src/index/engine.js';
 import sharp from 'sharp';
 import { REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_MATCH, REPOST_CLOSE_THRESHOLD, REPOST_MATCH_THRESHOLD, REPOST_THRESHOLD, repostMatchNeeded } from '../src/index/near-duplicates.js';
-import { matchImage, matchThumbnails } from '../src/index/thumbnail-match.js';
+import { matchImage, matchImageFromPixels, matchThumbnails, matchVeto } from '../src/index/thumbnail-match.js';
 import { overlayText } from '../src/ml/transforms.js';
 import { lightRepost, referencePhotoPaths, variants } from './helpers/fixtures.js';
 import { tempDir } from './helpers/temp-dir.js';
@@ -173,4 +173,25 @@ test('nearDuplicates: only a band near the top or bottom may differ (a caption),
   } finally {
     await engine.close();
   }
+});
+
+/** A 128 px RGB frame: `paint(x, y)` gives each pixel's colour. */
+function frame(paint: (x: number, y: number) => [number, number, number]): Uint8Array {
+  const rgb = new Uint8Array(128 * 128 * 3);
+  for (let y = 0; y < 128; y++) for (let x = 0; x < 128; x++) rgb.set(paint(x, y), (y * 128 + x) * 3);
+  return rgb;
+}
+
+test('the match vetoes: near-blank pictures never match, nor a grey drawing and the same drawing in a strong colour', () => {
+  const white: [number, number, number] = [255, 255, 255];
+  const checker = (ink: [number, number, number]) => frame((x, y) => ((Math.floor(x / 8) + Math.floor(y / 8)) % 2 === 0 ? ink : white));
+  const dotAt = (cx: number, cy: number) => frame((x, y) => (Math.abs(x - cx) < 3 && Math.abs(y - cy) < 3 ? [0, 0, 0] : white));
+  const pic = (rgb: Uint8Array) => matchImageFromPixels(rgb, 128, 128);
+  // Two white frames, each with one small dot somewhere else: one structured block each.
+  assert.equal(matchVeto(pic(dotAt(30, 30)), pic(dotAt(90, 70))), 'flat');
+  // A black-and-white pattern and the same pattern in saturated red: no recolour colours a grey drawing.
+  assert.equal(matchVeto(pic(checker([0, 0, 0])), pic(checker([220, 0, 0]))), 'chroma');
+  // The pattern against itself, and red against a slightly different red, pass.
+  assert.equal(matchVeto(pic(checker([0, 0, 0])), pic(checker([0, 0, 0]))), undefined);
+  assert.equal(matchVeto(pic(checker([220, 0, 0])), pic(checker([200, 20, 10]))), undefined);
 });
