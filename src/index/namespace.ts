@@ -129,10 +129,8 @@ export class Namespace {
     }
     const ns = new Namespace(name, dir, store, key, vae, style, index, log, background);
     ns.watchGraph(index);
-    // A saved index that recorded the store's next id and holds as many images as the store has seen no
-    // change since: listing every stored id (seconds at 1M) is only needed after a crash or a rebuild.
-    const inSync = index.storeNextId !== undefined && index.storeNextId === (await store.nextId()) && index.size === (await store.count());
-    if (!inSync) {
+    // Only an index the store moved on from (a crash, a rebuild) is reconciled.
+    if (!(await inSyncWith(index, store))) {
       await ns.reconcile();
       // Saved even when nothing differed, so that the next start finds the store's next id in the manifest.
       ns.scheduleSave();
@@ -173,8 +171,10 @@ export class Namespace {
   }
 
   addToIndex(id: number, features: Float32Array, poster: string | undefined): void {
-    this.index.add(id, this.styledKey(features, poster, this.style));
-    if (this.trial) this.trial.index.add(id, this.styledKey(features, poster, this.trial.style));
+    // Encoded once: a running trial keys the same base key with its own offsets.
+    const base = this.encode(features);
+    this.index.add(id, withStyle(base, poster, this.style));
+    if (this.trial) this.trial.index.add(id, withStyle(base, poster, this.trial.style));
     this.scheduleSave();
   }
 
@@ -221,9 +221,8 @@ export class Namespace {
     if (!fit.enough()) return undefined;
     const style = fit.finish(randomBytes(4).toString('hex'));
     const index = VectorIndex.create(keyIdOf({ ...base, style: style.id }), style.dim, (await this.store.count()) + 1024);
-    const keyOf = (image: StoredImage) => this.styledKey(image.features, posterOf(image), style);
     // Images that come or go meanwhile are brought over by startTrial, under the store's lock.
-    await fillIndex(index, this.store, new Set(await this.store.ids()), keyOf);
+    await fillIndex(index, this.store, new Set(await this.store.ids()), this.imageKey(style));
     return { style, index };
   }
 
@@ -237,7 +236,7 @@ export class Namespace {
     const state: TrialState = { candidate: fitted.index.keyId, current: keyIdOf(this.activeKey), started: new Date().toISOString() };
     await this.store.exclusive(async () => {
       // Images indexed or removed while the fit read the store, under the lock every index change takes.
-      await syncIndex(fitted.index, this.store, (image) => this.styledKey(image.features, posterOf(image), fitted.style));
+      await syncIndex(fitted.index, this.store, this.imageKey(fitted.style));
       await this.store.setMeta('styleTrial', state);
       this.trial = { state, style: fitted.style, index: fitted.index };
     });
@@ -311,7 +310,7 @@ export class Namespace {
     this.log.info(`namespace ${this.name}: the style key ${state.candidate} was not decided in ${TRIAL_DAYS} days; kept ${state.current}`);
   }
 
-  /** A trial that was running when the namespace closed goes on: its index is built again from the store. */
+  /** A trial that was running when the namespace closed goes on, from its saved index when that still holds it. */
   private async resumeTrial(): Promise<void> {
     const state = await this.store.getMeta<TrialState>('styleTrial');
     if (!state) return;
@@ -322,11 +321,9 @@ export class Namespace {
     }
     try {
       const style = await loadStyle(this.dir, styleId);
-      const keyOf = (image: StoredImage) => this.styledKey(image.features, posterOf(image), style);
       const saved = await VectorIndex.load(this.dir, state.candidate).catch(() => null);
       const index = saved && saved.dim === style.dim ? saved : VectorIndex.create(state.candidate, style.dim, (await this.store.count()) + 1024);
-      const inSync = index === saved && index.storeNextId === (await this.store.nextId()) && index.size === (await this.store.count());
-      if (!inSync) await this.store.exclusive(() => syncIndex(index, this.store, keyOf));
+      if (index !== saved || !(await inSyncWith(index, this.store))) await this.store.exclusive(() => syncIndex(index, this.store, this.imageKey(style)));
       this.trial = { state, style, index };
       this.log.info(`namespace ${this.name}: the style trial of ${state.candidate} goes on${index === saved ? ' from its saved index' : ', its index rebuilt from the store'}`);
     } catch (error) {
@@ -335,16 +332,15 @@ export class Namespace {
     }
   }
 
-  /** An image's key with its poster's style taken out (none without a style; a poster not fitted is not moved). */
-  private styledKey(features: Float32Array, poster: string | undefined, style: StyleOffsets | undefined): Float32Array {
-    const base = this.encode(features);
-    return style ? styled(base, style.offsets.get(poster ?? '')) : base;
+  /** How a stored image is keyed under `style` (none: the base key). */
+  private imageKey(style: StyleOffsets | undefined): (image: StoredImage) => Float32Array {
+    return (image) => withStyle(this.encode(image.features), posterOf(image), style);
   }
 
   private space(id: string, style: StyleOffsets | undefined, index: VectorIndex): KeySpace {
     return {
       id,
-      key: (features, poster) => this.styledKey(features, poster, style),
+      key: (features, poster) => withStyle(this.encode(features), poster, style),
       search: (key, k, exclude) => index.search(key, k, exclude),
       centre: () => index.centre(),
       get size() {
@@ -356,8 +352,7 @@ export class Namespace {
   /** Makes the index hold exactly the stored ids (adds what a crash left out, drops what the store no longer has). */
   async reconcile(): Promise<{ added: number; dropped: number }> {
     const stored = new Set(await this.store.ids());
-    const current = this.current();
-    const added = await fillIndex(this.index, this.store, stored, (image) => current.key(image.features, posterOf(image)));
+    const added = await fillIndex(this.index, this.store, stored, this.imageKey(this.style));
     let dropped = 0;
     for (const id of this.index.ids()) {
       if (stored.has(id)) continue;
@@ -499,6 +494,19 @@ async function loadIndex(
     await removeIndexFiles(dir, keyId);
   }
   return VectorIndex.create(keyId, dim, (await store.count()) + 1024);
+}
+
+/**
+ * Whether a saved index still holds exactly the store: it recorded the store's next id and holds as many images as
+ * the store has (listing every stored id, seconds at 1M, is needed only when not).
+ */
+async function inSyncWith(index: VectorIndex, store: FeatureStore): Promise<boolean> {
+  return index.storeNextId !== undefined && index.storeNextId === (await store.nextId()) && index.size === (await store.count());
+}
+
+/** A base key with its poster's style taken out (none without a style; a poster not fitted is not moved). */
+function withStyle(base: Float32Array, poster: string | undefined, style: StyleOffsets | undefined): Float32Array {
+  return style ? styled(base, style.offsets.get(poster ?? '')) : base;
 }
 
 function withoutStyle(key: ActiveKey): ActiveKey {
