@@ -183,10 +183,6 @@ export class Namespace {
     if (this.index.remove(id)) this.scheduleSave();
   }
 
-  search(key: Float32Array, k: number, exclude?: number) {
-    return this.index.search(key, k, exclude);
-  }
-
   /**
    * Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. A trial ends
    * with it. Called under the store's lock.
