@@ -1,6 +1,6 @@
 // The bench's store measurement on its own (what `npm run bench -- --only memory` runs at 20k, without the memory
 // suite's 100k retrain and 1M fixtures): bytes per image of a store as the bot keeps it, with and without thumbnails,
-// in the previous release's form, that store opened (compacted, vacuumed) and the current form, at each size.
+// in the previous release's form, that store opened (brought to the current form, vacuumed) and the current form, at each size.
 //   node dist/scripts/store-size.js [--images 20000,100000] [--features real,synthetic] [--thumbnails yes,no] [--cache bench-cache] [--json out.json]
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';

@@ -76,12 +76,17 @@ async function rawState(path: string): Promise<{ thumbKeys: number; oldRecords: 
   }
 }
 
-/** Per image, read around the store: whose record is compact, whose thumbnail is in the table, whose in keyv. */
+/**
+ * Per image, read around the store: whose record is compact (in keyv, or moved on to the `images` table once the
+ * compaction finished: record-migration.ts), whose thumbnail is in the table, whose in keyv.
+ */
 async function imageForms(path: string): Promise<{ compact: Set<number>; table: Set<number>; keyv: Set<number> }> {
   const adapter = new KeyvSqlite({ uri: `sqlite://${path}` });
   try {
     const keys = async (sql: string, prefix: string) => new Set(((await adapter.query(sql)) as Array<{ key: string }>).map((r) => Number(r.key.slice(prefix.length))));
     const compact = await keys("SELECT key FROM keyv WHERE key LIKE 'store:img:%' AND value LIKE '%\"r\":[%'", 'store:img:');
+    const imageTable = (await adapter.query("SELECT name FROM sqlite_master WHERE name = 'images'")) as unknown[];
+    if (imageTable.length > 0) for (const { id } of (await adapter.query('SELECT id FROM images')) as Array<{ id: number }>) compact.add(id);
     const keyv = await keys("SELECT key FROM keyv WHERE key LIKE 'store:thumb:%'", 'store:thumb:');
     const table = new Set<number>();
     const tables = (await adapter.query("SELECT name FROM sqlite_master WHERE name = 'thumbnails'")) as unknown[];

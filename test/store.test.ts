@@ -109,11 +109,12 @@ test('a store written before references is read as one reference per image, and 
   await old.set('ref:m1|1', 1);
   await old.set('meta:nextId', 3);
   await old.disconnect();
+  // The record as its row in the `images` table holds it (image-tables.ts), read around the store.
   const raw = async (id: number) => {
-    const check = new Keyv({ store: new KeyvSqlite({ uri: `sqlite://${path}` }), namespace: 'store' });
-    const value = await check.get<Record<string, unknown>>(`img:${id}`);
+    const check = new KeyvSqlite({ uri: `sqlite://${path}` });
+    const rows = (await check.query('SELECT id, sha, width, height, added_at, refs FROM images WHERE id = ?', id)) as Array<{ id: number; sha: string; width: number; height: number; added_at: string; refs: string }>;
     await check.disconnect();
-    return value;
+    return rows[0] && { id: rows[0].id, sha256: rows[0].sha, width: rows[0].width, height: rows[0].height, addedAt: rows[0].added_at, r: JSON.parse(rows[0].refs) as unknown };
   };
 
   const store = await FeatureStore.open(path);
@@ -124,7 +125,8 @@ test('a store written before references is read as one reference per image, and 
   const scanned: number[] = [];
   for await (const image of store.scan()) scanned.push(image.refs.length);
   assert.deepEqual(scanned, [1, 1]);
-  // Opening compacted it (store-compaction.ts): the ids the source holds are its segments' numbers.
+  // Opening compacted it (store-compaction.ts) and moved it to its table (record-migration.ts): the ids the source
+  // holds are its segments' numbers.
   assert.deepEqual(await raw(1), { id: 1, sha256: 'aa', width: 10, height: 20, addedAt: base.addedAt, r: [['discord:g/c/m1/a', 0, 3, { channelId: 2, authorId: 'u' }]] });
 
   await store.exclusive(() => store.addReference(1, { source: 'discord:g/c/m2/a', ref: 'm2', addedAt: '2026-02-01T00:00:00.000Z' }));

@@ -22,8 +22,9 @@ const FEATURE_SEED = 500;
  * The fixture's form; a cached fixture of another version is rebuilt. 1: fixture-shaped records and features.
  * 2: bot-shaped records (Discord source, message ref, guild/channel/author ids) and a thumbnail per image.
  * 3: the compact store: thumbnails as raw bytes in their table, compact references (store-compaction.ts).
+ * 4: records, duplicate check and caller keys in tables of their own, not keyv (image-tables.ts).
  */
-const SERVING_VERSION = 3;
+const SERVING_VERSION = 4;
 
 export interface ServingNamespace {
   dataDir: string;

@@ -2,14 +2,19 @@
 // (features as base64 inside keyv's JSON) against the current one, for records shaped like the benchmark fixtures'
 // and like the bot's (Discord source, message ref, channel and author ids), no thumbnails. `botStoreSizes`: stores
 // as the bot keeps them (bot-shaped records, with or without a 128 px WebP thumbnail each) in the previous release's
-// form (features in their table; thumbnails base64 in keyv; references as objects), that store once opened
-// (compacted and vacuumed, store-compaction.ts), and the current form written through insertMany.
+// form (records, `sha:` and `ref:` keys in keyv, references compact; features and thumbnails in their tables), that
+// store once opened (records moved to their tables and vacuumed, record-migration.ts), and the current form written
+// through insertMany.
 import { createHash } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
 import { FeatureBlocks } from '../../src/index/feature-blobs.js';
+import { FEATURES_MIGRATED } from '../../src/index/feature-migration.js';
+import { upgraded } from '../../src/index/image-record.js';
+import { STORE_COMPACTED } from '../../src/index/store-compaction.js';
+import { ThumbnailBlocks } from '../../src/index/thumbnail-blobs.js';
 import { FeatureStore, type NewImage } from '../../src/index/store.js';
 import { encodeFloat16 } from '../../src/util/float16.js';
 import { cachePath, loadAverage, round, type BenchContext, type Row } from './common.js';
@@ -62,35 +67,41 @@ export async function writeOldForm(path: string, n: number, shape: Shape, featur
 }
 
 /**
- * The previous release's form, written with keyv and the features table as its `insertMany` did: references as
- * objects, the thumbnail (if any) base64 under `thumb:<id>`, features in their table. Features come from `featuresOf`
- * (a batch at a time), the i-th image gets thumbnail i mod the pool's size.
+ * The previous release's form, written as its `insertMany` did: the record under `img:<id>` in keyv with its
+ * references compact, `sha:<sha256>` → id and `ref:<ref>|<id>` keys, features and the thumbnail (if any) in their
+ * tables. Features come from `featuresOf` (a batch at a time), the i-th image gets thumbnail i mod the pool's size.
  */
 export async function writePreviousForm(path: string, n: number, featuresOf: (from: number, rows: number) => Float32Array, thumbnails: Buffer[]): Promise<void> {
   const adapter = new KeyvSqlite({ uri: `sqlite://${path}` });
   const keyv = new Keyv({ store: adapter, namespace: 'store' });
   await adapter.query('PRAGMA journal_mode=WAL');
-  const blocks = new FeatureBlocks((sql, ...args) => adapter.query(sql, ...args));
+  const query = (sql: string, ...args: unknown[]) => adapter.query(sql, ...args);
+  const blocks = new FeatureBlocks(query);
+  const thumbnailBlocks = new ThumbnailBlocks(query);
   await blocks.createTable();
+  await thumbnailBlocks.createTable();
   for (let from = 0; from < n; from += BATCH) {
     const rows = Math.min(BATCH, n - from);
     const features = featuresOf(from, rows);
     await adapter.query('BEGIN');
     const f16: Array<{ id: number; f16: Buffer }> = [];
+    const thumbs: Array<{ id: number; bytes: Buffer }> = [];
     for (let i = from; i < from + rows; i++) {
       const id = i + 1;
       const { source, ref, extra, ...rest } = syntheticImage(i, 'bot');
       const reference = { source, addedAt: rest.addedAt, ...(ref === undefined ? {} : { ref }), ...(extra === undefined ? {} : { extra }) };
-      await keyv.set(`img:${id}`, { id, sha256: rest.sha256, width: rest.width, height: rest.height, addedAt: rest.addedAt, refs: [reference] });
+      await keyv.set(`img:${id}`, upgraded({ id, sha256: rest.sha256, width: rest.width, height: rest.height, addedAt: rest.addedAt }, [reference]));
       await keyv.set(`sha:${rest.sha256}`, id);
       if (ref !== undefined) await keyv.set(`ref:${ref}|${id}`, 1);
-      if (thumbnails.length > 0) await keyv.set(`thumb:${id}`, thumbnails[i % thumbnails.length].toString('base64'));
+      if (thumbnails.length > 0) thumbs.push({ id, bytes: thumbnails[i % thumbnails.length] });
       f16.push({ id, f16: encodeFloat16(features.subarray((i - from) * FEATURE_DIM, (i - from + 1) * FEATURE_DIM)) });
     }
     await blocks.putMany(f16);
+    await thumbnailBlocks.putMany(thumbs);
     await keyv.set('meta:nextId', from + rows + 1);
-    // The previous release marked its stores as holding features in their table; it knew no compaction.
-    await keyv.set('meta:featureBlobs', true);
+    // The previous release's stores are marked as holding features in their table and compacted.
+    await keyv.set(FEATURES_MIGRATED, true);
+    await keyv.set(STORE_COMPACTED, true);
     await adapter.query('COMMIT');
   }
   await keyv.disconnect();
@@ -130,7 +141,7 @@ export interface BotStoreSizes {
   thumbnails: boolean;
   /** Mean bytes of the raw thumbnails stored (0 without). */
   thumbnailBytes: number;
-  /** Bytes per image: the previous release's form, that store opened (compacted, vacuumed), the current form. */
+  /** Bytes per image: the previous release's form, that store opened (records moved, vacuumed), the current form. */
   previous: number;
   opened: number;
   now: number;
@@ -199,7 +210,7 @@ export function botStoreRows(sizes: BotStoreSizes, featuresLabel: string): Row[]
     value: sizes.now,
     unit: 'B',
     target: sizes.thumbnails ? undefined : { op: '<=', value: STORE_TARGET_BYTES },
-    note: `previous release's form ${sizes.previous} B; that store opened (compacted, vacuumed) ${sizes.opened} B in ${sizes.openSeconds} s; written through insertMany in ${sizes.writeSeconds} s; pages per image now: ${where(sizes.tables)}; before: ${where(sizes.previousTables)}`,
+    note: `previous release's form ${sizes.previous} B; that store opened (records moved to their tables, vacuumed) ${sizes.opened} B in ${sizes.openSeconds} s; written through insertMany in ${sizes.writeSeconds} s; pages per image now: ${where(sizes.tables)}; before: ${where(sizes.previousTables)}`,
   }];
 }
 

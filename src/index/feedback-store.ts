@@ -1,5 +1,5 @@
 /**
- * A namespace's relevance feedback, kept in its store file beside the images (keyv records):
+ * A namespace's relevance feedback, kept in its store file beside the images (keyv keys):
  * `fb:<asker>|<query>|<result>` → one judgement (the latest of that asker on that result for that query), and
  * `fbi:<image id>|<fb key>` for the query image and the result, so that a judgement leaves with either image in the
  * transaction that deletes it. `<query>` is `q<id>` for a stored query image, or `f<hash>` of the features of a
@@ -47,6 +47,8 @@ export class FeedbackStore {
     private readonly prefix: string,
     private readonly table: string,
     private readonly features: (id: number) => Promise<Float32Array | undefined>,
+    /** Whether the image is stored. */
+    private readonly exists: (id: number) => Promise<boolean>,
     /** Runs `work` as one transaction under the store's write lock. */
     private readonly transaction: <T>(work: () => Promise<T>) => Promise<T>,
   ) {}
@@ -66,9 +68,8 @@ export class FeedbackStore {
     const tag = queryId === undefined ? `f${createHash('sha256').update(value.queryF16!).digest('hex').slice(0, 24)}` : `q${queryId}`;
     const fbKey = `fb:${asker}|${tag}|${result}`;
     // Checked in the transaction, so a judgement can never outlive an image deleted just before it.
-    const exists = async (id: number) => (await this.keyv.get(`img:${id}`)) !== undefined;
     return this.transaction(async () => {
-      if (!(await exists(result)) || (queryId !== undefined && !(await exists(queryId)))) return false;
+      if (!(await this.exists(result)) || (queryId !== undefined && !(await this.exists(queryId)))) return false;
       await this.keyv.set(fbKey, value);
       for (const id of queryId === undefined ? [result] : [queryId, result]) await this.keyv.set(`fbi:${id}|${fbKey}`, 1);
       return true;

@@ -65,10 +65,10 @@ export interface StoredImage extends ImageRecord {
 }
 
 /**
- * The stored form. Records are written with their references compact (`r`, see `CompactReference`). Records
- * written before that hold them as objects (`refs`), and those written before references existed hold one post's
- * `source`, `extra` and `ref` at the top level; both are read as they are, and opening the store rewrites them in
- * the compact form (store-compaction.ts), as does adding or removing a reference.
+ * A record as stored: a row of the `images` table (image-tables.ts), its references compact (`r`, see
+ * `CompactReference`). Records kept in keyv before that table (`img:<id>`) may hold them as objects (`refs`), and
+ * those written before references existed hold one post's `source`, `extra` and `ref` at the top level; opening
+ * the store rewrites them in the compact form (store-compaction.ts) and moves them to the table (record-migration.ts).
  */
 export interface RecordValue {
   id: number;
@@ -84,7 +84,7 @@ export interface RecordValue {
   r?: Array<CompactReference | ImageReference>;
   /**
    * base64 of the raw features as float16, in records written before features moved to the `features` table
-   * (feature-blobs.ts). Opening the store moves them there (feature-migration.ts); until then they are read from here.
+   * (feature-blobs.ts). Opening the store moves them there (feature-migration.ts) before anything else reads them.
    */
   f16?: string;
 }
@@ -153,8 +153,7 @@ export function withoutFeatures(value: RecordValue): ImageRecord {
   return { ...throughReference({ id, sha256, width, height, addedAt, source: '', refs }, refs[0]), refs };
 }
 
-/** The record with its features: from the old-form record's base64 if it has one, else from its BLOB. */
-export function toStored(value: RecordValue, blob: Buffer | undefined): StoredImage {
-  const f16 = value.f16 === undefined ? blob : Buffer.from(value.f16, 'base64');
+/** The record with its features (the float16 bytes of the `features` table; none: an empty array). */
+export function toStored(value: RecordValue, f16: Buffer | undefined): StoredImage {
   return { ...withoutFeatures(value), features: f16 ? decodeFloat16(f16) : new Float32Array(0) };
 }

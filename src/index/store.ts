@@ -6,6 +6,8 @@ import { AppError } from '../errors.js';
 import { encodeFloat16 } from '../util/float16.js';
 import { FeatureBlocks, type FeaturePage } from './feature-blobs.js';
 import { migrateFeatures, type MigrationOptions } from './feature-migration.js';
+import { ImageTables } from './image-tables.js';
+import { moveRecords, type RecordMigrationOptions } from './record-migration.js';
 import { compactStore, type CompactionOptions } from './store-compaction.js';
 import { ThumbnailBlocks } from './thumbnail-blobs.js';
 import { FeedbackStore } from './feedback-store.js';
@@ -36,11 +38,11 @@ export interface NewImage {
 }
 
 /**
- * The feature store of one namespace: a SQLite file reached through keyv, plus a `features` table of float16
- * BLOBs (feature-blobs.ts) and a `thumbnails` table of small WebPs (thumbnail-blobs.ts) in the same file. Keys:
- * `img:<id>` → record with its references (compact, image-record.ts), `sha:<sha256>` → id (duplicate detection),
- * `ref:<ref>|<id>` (lookup by caller key, one per ref any of the image's references has), `meta:<name>` → small
- * values. An image counts as stored once the transaction that writes its keys, features and thumbnail has committed.
+ * The feature store of one namespace: one SQLite file with the image records, the duplicate check (by sha256) and
+ * the lookup by caller key in tables of their own (`images`, `image_refs`: image-tables.ts), a `features` table of
+ * float16 BLOBs (feature-blobs.ts) and a `thumbnails` table of small WebPs (thumbnail-blobs.ts); keyv keeps the
+ * small values in the same file (`meta:<name>`, the relevance feedback). An image counts as stored once the
+ * transaction that writes its record, features and thumbnail has committed.
  */
 export class FeatureStore {
   private queue: Promise<unknown> = Promise.resolve();
@@ -48,6 +50,7 @@ export class FeatureStore {
 
   private readonly blocks: FeatureBlocks;
   private readonly thumbnails: ThumbnailBlocks;
+  private readonly images: ImageTables;
 
   private constructor(
     private readonly keyv: Keyv,
@@ -56,14 +59,16 @@ export class FeatureStore {
   ) {
     this.blocks = new FeatureBlocks((sql, ...args) => this.adapter.query(sql, ...args));
     this.thumbnails = new ThumbnailBlocks((sql, ...args) => this.adapter.query(sql, ...args));
+    this.images = new ImageTables((sql, ...args) => this.adapter.query(sql, ...args));
   }
 
   /**
    * Opens the file and finishes bringing a store of an earlier form to the current one, if anything is left to do:
    * features out of the records (feature-migration.ts), then thumbnails to their table and records compact
-   * (store-compaction.ts). Each resumes where a killed process left it; the file is vacuumed once after them.
+   * (store-compaction.ts), then records out of keyv into their tables (record-migration.ts). Each resumes where a
+   * killed process left it; the file is vacuumed once after them.
    */
-  static async open(path: string, options: MigrationOptions & CompactionOptions = {}): Promise<FeatureStore> {
+  static async open(path: string, options: MigrationOptions & CompactionOptions & RecordMigrationOptions = {}): Promise<FeatureStore> {
     await mkdir(dirname(path), { recursive: true });
     const adapter = new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 10_000 });
     const keyv = new Keyv({ store: adapter, namespace: KEYV_NAMESPACE });
@@ -82,6 +87,7 @@ export class FeatureStore {
     try {
       await store.blocks.createTable();
       await store.thumbnails.createTable();
+      await store.images.createTables();
       let vacuum = false;
       await migrateFeatures(
         {
@@ -104,10 +110,20 @@ export class FeatureStore {
         },
         options,
       );
-      // The base64 and the longer records leave free pages that SQLite would only reuse, never return: one VACUUM
-      // gives them back. It is a transaction of its own, so a kill during it leaves the migrated store as it was,
-      // just larger; so does a reader in another process, which makes it fail (SQLITE_BUSY) without harm.
-      if (vacuum || compacted > 0) await adapter.query('VACUUM').catch(() => undefined);
+      const moved = await moveRecords(
+        {
+          keyv,
+          images: store.images,
+          imagePages: (after) => store.imagePages(after),
+          deleteKeysWithPrefix: (prefix) => store.deleteKeysWithPrefix(`${KEYV_NAMESPACE}:${prefix}`),
+          transaction: (work) => store.transaction(work),
+        },
+        options,
+      );
+      // The base64, the longer records and the keys gone leave free pages that SQLite would only reuse, never
+      // return: one VACUUM gives them back. It is a transaction of its own, so a kill during it leaves the migrated
+      // store as it was, just larger; so does a reader in another process, which makes it fail (SQLITE_BUSY) without harm.
+      if (vacuum || compacted > 0 || moved > 0) await adapter.query('VACUUM').catch(() => undefined);
     } catch (error) {
       await keyv.disconnect().catch(() => undefined);
       throw error;
@@ -122,9 +138,9 @@ export class FeatureStore {
     return run;
   }
 
+  /** The stored image with these bytes (the newest, if an import stored them twice), if any. */
   async findBySha(sha256: string): Promise<number | undefined> {
-    const id = await this.keyv.get<number>(`sha:${sha256}`);
-    return typeof id === 'number' ? id : undefined;
+    return this.images.findBySha(sha256);
   }
 
   /**
@@ -149,9 +165,7 @@ export class FeatureStore {
         const id = first + i;
         const reference: ImageReference = { source: record.source, addedAt: record.addedAt, ...(record.ref === undefined ? {} : { ref: record.ref }), ...(record.extra === undefined ? {} : { extra: record.extra }) };
         const value = upgraded({ id, sha256: record.sha256, width: record.width, height: record.height, addedAt: record.addedAt }, [reference]);
-        await this.keyv.set(`img:${id}`, value);
-        await this.keyv.set(`sha:${record.sha256}`, id);
-        if (record.ref !== undefined) await this.keyv.set(refKey(record.ref, id), 1);
+        await this.images.write(value);
         if (thumbnail) thumbnails.push({ id, bytes: thumbnail });
         f16.push({ id, f16: encodeFloat16(features) });
         out.push(withoutFeatures(value));
@@ -169,13 +183,12 @@ export class FeatureStore {
    */
   async addReference(id: number, reference: ImageReference): Promise<{ record: ImageRecord; added: boolean } | undefined> {
     return this.transaction(async () => {
-      const value = await this.keyv.get<RecordValue>(`img:${id}`);
+      const value = await this.images.get(id);
       if (!value) return undefined;
       const refs = referencesOf(value);
       if (refs.some((r) => r.source === reference.source)) return { record: withoutFeatures(value), added: false };
       const updated = upgraded(value, [...refs, reference]);
-      await this.keyv.set(`img:${id}`, updated);
-      if (reference.ref !== undefined) await this.keyv.set(refKey(reference.ref, id), 1);
+      await this.images.write(updated, value);
       return { record: withoutFeatures(updated), added: true };
     });
   }
@@ -186,21 +199,15 @@ export class FeatureStore {
    */
   async removeReferences(id: number, select: (reference: ImageReference) => boolean): Promise<ReferenceRemoval> {
     return this.transaction(async () => {
-      const value = await this.keyv.get<RecordValue>(`img:${id}`);
+      const value = await this.images.get(id);
       if (!value) return { removed: [], imageDeleted: false };
       const record = withoutFeatures(value);
       const refs = referencesOf(value);
       const gone = refs.filter(select);
       if (gone.length === 0) return { removed: [], imageDeleted: false };
       const kept = refs.filter((r) => !gone.includes(r));
-      if (kept.length === 0) {
-        await this.deleteKeys(value);
-      } else {
-        await this.keyv.set(`img:${id}`, upgraded(value, kept));
-        for (const ref of new Set(gone.map((r) => r.ref))) {
-          if (ref !== undefined && !kept.some((r) => r.ref === ref)) await this.keyv.delete(refKey(ref, id));
-        }
-      }
+      if (kept.length === 0) await this.deleteImage(value);
+      else await this.images.write(upgraded(value, kept), value);
       return { removed: gone.map((r) => throughReference(record, r)), imageDeleted: kept.length === 0 };
     });
   }
@@ -211,23 +218,22 @@ export class FeatureStore {
   }
 
   async get(id: number): Promise<StoredImage | undefined> {
-    const value = await this.keyv.get<RecordValue>(`img:${id}`);
-    return value ? toStored(value, value.f16 === undefined ? await this.blocks.get(id) : undefined) : undefined;
+    const value = await this.images.get(id);
+    return value ? toStored(value, await this.blocks.get(id)) : undefined;
   }
 
   async getRecords(ids: number[]): Promise<Map<number, ImageRecord>> {
-    const values = await this.keyv.getMany<RecordValue>(ids.map((id) => `img:${id}`));
     const out = new Map<number, ImageRecord>();
-    for (const value of values) if (value) out.set(value.id, withoutFeatures(value));
+    for (const value of await this.images.getMany(ids)) out.set(value.id, withoutFeatures(value));
     return out;
   }
 
-  /** Deletes the image with every reference, and its duplicate key. Call inside `exclusive`. */
+  /** Deletes the image with every reference. Call inside `exclusive`. */
   async delete(id: number): Promise<ImageRecord | undefined> {
     return this.transaction(async () => {
-      const value = await this.keyv.get<RecordValue>(`img:${id}`);
+      const value = await this.images.get(id);
       if (!value) return undefined;
-      await this.deleteKeys(value);
+      await this.deleteImage(value);
       return withoutFeatures(value);
     });
   }
@@ -240,41 +246,30 @@ export class FeatureStore {
       `${KEYV_NAMESPACE}:`,
       this.table,
       async (id) => (await this.get(id))?.features,
+      (id) => this.images.has(id),
       (work) => this.exclusive(() => this.transaction(work)),
     ));
   }
 
-  private async deleteKeys(value: RecordValue): Promise<void> {
+  /** The image's record (its references' caller keys with it), features, thumbnail and judgements. */
+  private async deleteImage(value: RecordValue): Promise<void> {
     await this.feedback.removeImage(value.id);
-    await this.keyv.delete(`img:${value.id}`);
+    await this.images.remove(value);
     await this.blocks.delete(value.id);
     await this.thumbnails.delete(value.id);
-    for (const ref of new Set(referencesOf(value).map((r) => r.ref))) if (ref !== undefined) await this.keyv.delete(refKey(ref, value.id));
-    if ((await this.findBySha(value.sha256)) === value.id) await this.keyv.delete(`sha:${value.sha256}`);
   }
 
-  /** Every stored image in id-key order, read a page at a time so memory stays flat. */
+  /** Every stored image in id order, read a page at a time so memory stays flat. */
   async *scan(): AsyncGenerator<StoredImage> {
-    for await (const records of this.recordPages()) {
-      const features = await this.blocks.getMany(records.filter((r) => r.f16 === undefined).map((r) => r.id));
+    for await (const records of this.images.pages(SCAN_PAGE)) {
+      const features = await this.blocks.getMany(records.map((r) => r.id));
       for (const record of records) yield toStored(record, features.get(record.id));
     }
   }
 
-  /** Every stored image's record without its features (what listing references needs), in id-key order. */
+  /** Every stored image's record without its features (what listing references needs), in id order. */
   async *records(): AsyncGenerator<ImageRecord> {
-    for await (const records of this.recordPages()) for (const record of records) yield withoutFeatures(record);
-  }
-
-  private async *recordPages(): AsyncGenerator<RecordValue[]> {
-    for await (const rows of this.imagePages()) {
-      const records: RecordValue[] = [];
-      for (const row of rows) {
-        const data = await this.keyv.deserializeData<RecordValue>(row.value);
-        if (data?.value) records.push(data.value);
-      }
-      yield records;
-    }
+    for await (const records of this.images.pages(SCAN_PAGE)) for (const record of records) yield withoutFeatures(record);
   }
 
   /**
@@ -297,17 +292,20 @@ export class FeatureStore {
     return this.thumbnails.get(id);
   }
 
-  /** The ids stored under a caller key (e.g. every image of one message). */
+  /** The ids stored under a caller key (e.g. every image of one message), in id order. */
   async idsByRef(ref: string): Promise<number[]> {
-    return (await this.keysAfterPrefix(`${KEYV_NAMESPACE}:${refKey(ref, '')}`)).map(Number);
+    return this.images.idsByRef(ref);
   }
 
-  /** Every stored id, reading keys only (no record is decoded), for reconciling an index at start-up. */
+  /** Every stored id in order, reading ids only (no record is decoded), for reconciling an index at start-up. */
   async ids(): Promise<number[]> {
-    return (await this.keysAfterPrefix(`${KEYV_NAMESPACE}:img:`)).map(Number);
+    return this.images.ids();
   }
 
-  /** The raw rows of every image key in key order after `after` (a full key), a page at a time. */
+  /**
+   * The raw keyv rows of every image key (`img:<id>`, where records were kept before their table) in key order
+   * after `after` (a full key), a page at a time: what bringing a store of an earlier form up to date reads.
+   */
   private async *imagePages(after = `${KEYV_NAMESPACE}:img:`): AsyncGenerator<Array<{ key: string; value: string }>> {
     const prefix = `${KEYV_NAMESPACE}:img:`;
     for (;;) {
@@ -323,7 +321,7 @@ export class FeatureStore {
     }
   }
 
-  /** What follows `prefix` in every key that starts with it: a range scan on the primary key. */
+  /** What follows `prefix` in every keyv key that starts with it: a range scan on the primary key. */
   private async keysAfterPrefix(prefix: string): Promise<string[]> {
     const rows = (await this.adapter.query(
       `SELECT key FROM ${this.table} WHERE key > ? AND key < ?`,
@@ -333,14 +331,13 @@ export class FeatureStore {
     return rows.map((row) => row.key.slice(prefix.length));
   }
 
+  /** Deletes every keyv key that starts with `prefix` (a full key): one range delete on the primary key. */
+  private async deleteKeysWithPrefix(prefix: string): Promise<void> {
+    await this.adapter.query(`DELETE FROM ${this.table} WHERE key > ? AND key < ?`, prefix, `${prefix}\uffff`);
+  }
+
   async count(): Promise<number> {
-    const prefix = `${KEYV_NAMESPACE}:img:`;
-    const rows = (await this.adapter.query(
-      `SELECT count(*) AS n FROM ${this.table} WHERE key > ? AND key < ?`,
-      prefix,
-      `${prefix}\uffff`,
-    )) as Array<{ n: number }>;
-    return rows[0]?.n ?? 0;
+    return this.images.count();
   }
 
   async getMeta<T>(name: string): Promise<T | undefined> {
@@ -372,9 +369,4 @@ export class FeatureStore {
       throw new AppError('STORE_FAILED', 'Writing to the image store failed.', { cause: error });
     }
   }
-}
-
-function refKey(ref: string, id: number | ''): string {
-  // `|` cannot occur in the id part, so one ref's range never runs into a longer ref that shares its prefix.
-  return `ref:${ref}|${id}`;
 }
