@@ -225,3 +225,18 @@ test('a process killed during the record migration leaves each image wholly in o
   }
   await assertComplete(path);
 });
+
+test('the duplicate check indexes 8 bytes of the sha256 but answers for all 32: images whose sha256s share their first 8 bytes are told apart', async () => {
+  const store = await FeatureStore.open(join(await tempDir(), 'store.sqlite'));
+  try {
+    const [a, b, c] = ['aa', 'bb', 'cc'].map((tail) => '00'.repeat(8) + tail.repeat(24));
+    const first = await store.exclusive(() => store.insert({ sha256: a, source: 'a.png', width: 1, height: 1, addedAt: ADDED }, featuresOf(1)));
+    const second = await store.exclusive(() => store.insert({ sha256: b, source: 'b.png', width: 1, height: 1, addedAt: ADDED }, featuresOf(2)));
+    // A string that is not 64 hex digits is kept as it is: it never matches the bytes it would spell.
+    const text = await store.exclusive(() => store.insert({ sha256: a.toUpperCase(), source: 'c.png', width: 1, height: 1, addedAt: ADDED }, featuresOf(3)));
+    assert.deepEqual([await store.findBySha(a), await store.findBySha(b), await store.findBySha(c), await store.findBySha(a.toUpperCase())], [first.id, second.id, undefined, text.id]);
+    assert.deepEqual([...(await store.getRecords([first.id, text.id])).values()].map((r) => r.sha256), [a, a.toUpperCase()]);
+  } finally {
+    await store.close();
+  }
+});
