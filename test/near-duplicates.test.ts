@@ -77,7 +77,7 @@ test('nearDuplicates: a sibling drawing that raw features call the same is not a
     const resaved = await sharp(six).jpeg({ quality: 90 }).toBuffer();
     const found = await engine.nearDuplicates(resaved);
     assert.deepEqual(found.map((d) => d.record.source), ['six']);
-    assert.ok(found[0].match !== undefined && found[0].match >= REPOST_MATCH_THRESHOLD, `match ${found[0].match}`);
+    assert.ok(found[0].match! >= REPOST_MATCH_THRESHOLD || found[0].smoothMatch! >= REPOST_SMOOTH_MATCH, `match ${found[0].match}, smoothed ${found[0].smoothMatch}`);
   } finally {
     await engine.close();
   }
@@ -126,7 +126,7 @@ test('nearDuplicates: a light crop that raw features call very close needs only 
     for (const name of ['chelsea.png', 'coffee.png']) {
       const bytes = await readFile(photos.find((p) => basename(p) === name)!);
       const { width, height } = await sharp(bytes).metadata();
-      // 4 % off the left, 2 % off every other side: the block-wise match falls below REPOST_MATCH_THRESHOLD.
+      // 4 % off the left, 2 % off every other side: the block-wise scores fall below REPOST_MATCH_THRESHOLD and REPOST_SMOOTH_MATCH.
       const crop = await sharp(bytes)
         .extract({ left: Math.round(width! * 0.04), top: Math.round(height! * 0.02), width: Math.round(width! * 0.94), height: Math.round(height! * 0.96) })
         .png()
@@ -134,7 +134,10 @@ test('nearDuplicates: a light crop that raw features call very close needs only 
       const found = await engine.nearDuplicates(crop);
       assert.deepEqual(found.map((d) => d.record.source), [name]);
       assert.ok(found[0].score >= REPOST_CLOSE_THRESHOLD, `${name}: raw ${found[0].score}`);
-      assert.ok(found[0].match! >= REPOST_CLOSE_MATCH && found[0].match! < REPOST_MATCH_THRESHOLD, `${name}: match ${found[0].match}`);
+      const { match, smoothMatch } = found[0];
+      assert.ok(Math.max(match!, smoothMatch!) >= REPOST_CLOSE_MATCH, `${name}: match ${match}, smoothed ${smoothMatch}`);
+      // Below the close tier's raw cosine the same scores would not count.
+      assert.ok(!repostMatches(REPOST_CLOSE_THRESHOLD - 0.001, { score: match!, smoothScore: smoothMatch! }), `${name}: match ${match}, smoothed ${smoothMatch}`);
     }
   } finally {
     await engine.close();
