@@ -3,8 +3,9 @@
  * MobileNetV2's pooled features say *what* is drawn, so a 6 and a 7 of clubs of one deck, or one icon redrawn, score
  * as high as an edited copy; the pixels tell them apart. The two 128 px thumbnails are aligned (scale 0.8–1.25 and
  * shift, which covers a crop of up to a tenth per side either way round), and then compared block by block with a
- * local correlation that a recolour, JPEG artefacts and a resize leave high and a missing or extra shape does not.
- * One horizontal band near the top or the bottom may disagree (a caption). Grey cannot tell near-blank pictures apart,
+ * local correlation that a recolour, JPEG artefacts and a resize leave high and a missing or extra shape does not,
+ * once on the grey levels (sharp: keeps captions and small changes apart) and once on them blurred (smoothScore:
+ * thin lines resampled by a crop or a resize still overlap). One horizontal band near the top or the bottom may disagree (a caption). Grey cannot tell near-blank pictures apart,
  * nor one drawing in two colours, so a match also needs structure in both and colours that a recolour could explain
  * (matchVeto). Measured in docs/relevance.md, "Repost notices".
  */
