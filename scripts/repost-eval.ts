@@ -16,7 +16,7 @@ import { createFeatureExtractor, type FeatureExtractor } from '../src/ml/feature
 import { preprocessImage } from '../src/ml/image.js';
 import { thumbnailFromPixels } from '../src/ml/thumbnail.js';
 import { matchImage, matchThumbnails, type MatchImage } from '../src/index/thumbnail-match.js';
-import { REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_MATCH, REPOST_CLOSE_THRESHOLD, REPOST_MATCH_THRESHOLD, repostMatchNeeded } from '../src/index/near-duplicates.js';
+import { REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_MATCH, REPOST_CLOSE_THRESHOLD, REPOST_MATCH_THRESHOLD, REPOST_SMOOTH_MATCH, repostMatches } from '../src/index/near-duplicates.js';
 import { hammingDistance } from '../src/ml/transforms.js';
 import { fitPcaKey } from '../src/ml/linear-key.js';
 import { unitRows } from '../src/ml/vae-model.js';
@@ -271,15 +271,15 @@ async function main(): Promise<void> {
 const STAGE1_MIN = 0.8;
 const STAGE1_THRESHOLDS = [0.8, 0.85, 0.9, 0.95];
 
-/** match: the verdict's score (0 when matchVeto forbids the pair); grey: the block score alone, veto or not. */
-type Pair = { post: number; stored: number; raw: number; match: number; grey: number; veto?: string; ncc: number; minBlock: number; rows?: number[][] };
+/** match, smooth: the verdict's grey and smoothed scores (0 when matchVeto forbids the pair); grey, smoothGrey: the same, veto or not. */
+type Pair = { post: number; stored: number; raw: number; match: number; grey: number; smooth: number; smoothGrey: number; veto?: string; ncc: number; minBlock: number; rows?: number[][] };
 
 /**
  * The second stage, measured: every copy → original pair and copy → distinct image pair among the CANDIDATES
  * nearest by raw cosine and at or above STAGE1_MIN, and every pair of distinct set images at or above it (a fresh
  * post of either, the other stored), is matched on the two thumbnails the engine would have stored.
  */
-const verdict = (m: ReturnType<typeof matchThumbnails>) => ({ match: m.veto ? 0 : m.score, grey: m.score, ...(m.veto ? { veto: m.veto } : {}) });
+const verdict = (m: ReturnType<typeof matchThumbnails>) => ({ match: m.veto ? 0 : m.score, grey: m.score, smooth: m.veto ? 0 : m.smoothScore, smoothGrey: m.smoothScore, ...(m.veto ? { veto: m.veto } : {}) });
 const rowsOf = (m: ReturnType<typeof matchThumbnails>) => (m.rows.map((r) => [Math.round(r.min * 1000) / 1000, Math.round(r.mean * 1000) / 1000]));
 
 async function verificationStage(args: {
@@ -353,7 +353,7 @@ async function verificationStage(args: {
   console.log(`second stage: ${matched} thumbnail matches in ${(ms / 1000).toFixed(1)} s (${(ms / matched).toFixed(2)} ms each, decoding the post's thumbnail included once per copy)`);
   if (args.dump) await writeFile(args.dump, JSON.stringify({ copyInfo, copyPairs, freshPairs, n }));
 
-  for (const field of ['match', 'grey', 'ncc', 'minBlock'] as const) {
+  for (const field of ['match', 'smooth', 'grey', 'ncc'] as const) {
     console.log('');
     console.log(`two stages, verification score "${field}": raw cosine ≥ t1 among the ${CANDIDATES} nearest, then ${field} ≥ t2 (the lowest t2, in 0.005 steps, from which precision stays ≥ ${TARGET_PRECISION})`);
     console.log('| t1 | t2 | precision | recall | false links | fresh posts noticed | recall by edit |');
@@ -389,9 +389,8 @@ async function verificationStage(args: {
   }
   // The engine's setting (near-duplicates.ts), and what the vetoes cost and saved there.
   {
-    const t1 = REPOST_CANDIDATE_THRESHOLD;
-    const t2 = REPOST_MATCH_THRESHOLD;
-    const counts = (p: Pair) => p.match >= (repostMatchNeeded(p.raw) ?? Infinity);
+    // The engine's own decision, vetoes included (a vetoed pair scores 0 on both).
+    const counts = (p: Pair) => repostMatches(p.raw, { score: p.match, smoothScore: p.smooth });
     const linked = copyPairs.filter(counts);
     const tp = linked.filter((p) => p.positive).length;
     const found = new Set(linked.filter((p) => p.positive).map((p) => p.post));
@@ -401,9 +400,26 @@ async function verificationStage(args: {
       return `${e} ${(of.filter(({ i }) => found.has(i)).length / of.length).toFixed(2)}`;
     }).join(', ');
     console.log('');
-    console.log(`engine setting: raw ≥ ${t1} and match ≥ ${t2}, or raw ≥ ${REPOST_CLOSE_THRESHOLD} and match ≥ ${REPOST_CLOSE_MATCH}: precision ${(linked.length === 0 ? 1 : tp / linked.length).toFixed(4)}, recall ${(found.size / jobs.length).toFixed(3)}, ${linked.length - tp} false links, fresh posts noticed ${((noticed.size / n) * 100).toFixed(1)} %`);
+    console.log(
+      `engine setting: raw ≥ ${REPOST_CANDIDATE_THRESHOLD} and (match ≥ ${REPOST_MATCH_THRESHOLD} or smoothed ≥ ${REPOST_SMOOTH_MATCH}), or raw ≥ ${REPOST_CLOSE_THRESHOLD} and either ≥ ${REPOST_CLOSE_MATCH}: precision ${(linked.length === 0 ? 1 : tp / linked.length).toFixed(4)}, recall ${(found.size / jobs.length).toFixed(3)}, ${linked.length - tp} false links, fresh posts noticed ${((noticed.size / n) * 100).toFixed(1)} %`,
+    );
     console.log(`  recall by edit: ${byEdit}`);
-    const vetoed = copyPairs.filter((p) => p.raw >= t1 && p.grey >= (repostMatchNeeded(p.raw) ?? Infinity) && p.veto);
+    // Where the copies the setting misses are lost: below the first stage, to a veto, or to the match itself.
+    const own = new Map(copyPairs.filter((p) => p.positive).map((p) => [p.post, p]));
+    const lost = new Map<string, number>();
+    for (const [c, info] of copyInfo.entries()) {
+      if (found.has(c)) continue;
+      const p = own.get(c);
+      const why =
+        p === undefined || p.raw < Math.min(REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_THRESHOLD)
+          ? 'first stage'
+          : p.veto && repostMatches(p.raw, { score: p.grey, smoothScore: p.smoothGrey })
+            ? `veto ${p.veto}`
+            : 'match';
+      lost.set(`${info.edit} ${why}`, (lost.get(`${info.edit} ${why}`) ?? 0) + 1);
+    }
+    console.log(`  copies missed, by edit and stage: ${[...lost].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    const vetoed = copyPairs.filter((p) => p.veto && repostMatches(p.raw, { score: p.grey, smoothScore: p.smoothGrey }));
     for (const reason of ['flat', 'chroma', 'hue']) {
       const v = vetoed.filter((p) => p.veto === reason);
       console.log(`  vetoed "${reason}" with a grey match that counts: ${v.filter((p) => !p.positive).length} distinct pairs, ${v.filter((p) => p.positive).length} copy → own original`);

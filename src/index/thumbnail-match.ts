@@ -3,8 +3,9 @@
  * MobileNetV2's pooled features say *what* is drawn, so a 6 and a 7 of clubs of one deck, or one icon redrawn, score
  * as high as an edited copy; the pixels tell them apart. The two 128 px thumbnails are aligned (scale 0.8–1.25 and
  * shift, which covers a crop of up to a tenth per side either way round), and then compared block by block with a
- * local correlation that a recolour, JPEG artefacts and a resize leave high and a missing or extra shape does not.
- * One horizontal band near the top or the bottom may disagree (a caption). Grey cannot tell near-blank pictures apart,
+ * local correlation that a recolour, JPEG artefacts and a resize leave high and a missing or extra shape does not,
+ * once on the grey levels (sharp: keeps captions and small changes apart) and once on them blurred (smoothScore:
+ * thin lines resampled by a crop or a resize still overlap). One horizontal band near the top or the bottom may disagree (a caption). Grey cannot tell near-blank pictures apart,
  * nor one drawing in two colours, so a match also needs structure in both and colours that a recolour could explain
  * (matchVeto). Measured in docs/relevance.md, "Repost notices".
  */
@@ -18,6 +19,11 @@ const COARSE = 32;
 const SHIFT = 5;
 /** Scales of the candidate relative to the input tried at the coarse scale: 0.8 … 1.25 in equal ratios. */
 const SCALES = Array.from({ length: 9 }, (_, i) => Math.exp(Math.log(0.8) + (i * (Math.log(1.25) - Math.log(0.8))) / 8));
+/**
+ * Gaussian blur (SIDE pixels) of the smoothed grey image: the alignment and the second block score work on it. A crop
+ * or a resize resamples thin lines, which then fall between the other thumbnail's pixels; blurred, they still overlap.
+ */
+const SMOOTH_SIGMA = 1;
 /** Block side and stride of the local comparison, at SIDE. */
 const BLOCK = 8;
 const STRIDE = 4;
@@ -39,6 +45,8 @@ const CAPTION_ZONE = 0.35;
 /** A thumbnail as the matcher reads it: grey SIDE×SIDE, and where the picture is in it (the rest is letterbox). */
 export interface MatchImage {
   grey: Float32Array;
+  /** `grey` blurred by SMOOTH_SIGMA: what the alignment and the smoothed block score compare. */
+  smooth: Float32Array;
   /** Picture rectangle within the SIDE×SIDE frame, in pixels: [x0, y0, x1, y1), letterbox excluded. */
   rect: [number, number, number, number];
   /** Grey of the letterbox and of what lies beyond the frame. */
@@ -54,6 +62,8 @@ export interface MatchImage {
 export interface ThumbnailMatch {
   /** The verdict's score: the lowest block correlation outside the band allowed to differ, in [0, 1]. */
   score: number;
+  /** The same on the smoothed grey images (same alignment): forgives resampled thin lines, and a little more. */
+  smoothScore: number;
   /** Why the two cannot be called one picture whatever the score (matchVeto); undefined when nothing forbids it. */
   veto?: MatchVeto;
   /** Correlation of the aligned images over the part both show. */
@@ -114,7 +124,32 @@ export function matchImageFromPixels(rgb: Uint8Array, frameWidth: number, frameH
     }
   }
   const rect = pictureRect(size?.width, size?.height);
-  return { grey, rect, pad, structure: structure(grey, rect), ...hueHistogram(colour, rect) };
+  return { grey, smooth: blur(grey, SMOOTH_SIGMA), rect, pad, structure: structure(grey, rect), ...hueHistogram(colour, rect) };
+}
+
+/** Separable Gaussian blur of a SIDE×SIDE image, edges clamped (the letterbox is the background, so clamping adds nothing drawn). */
+function blur(image: Float32Array, sigma: number): Float32Array {
+  const radius = Math.ceil(2 * sigma);
+  const kernel = Array.from({ length: 2 * radius + 1 }, (_, i) => Math.exp(-((i - radius) ** 2) / (2 * sigma * sigma)));
+  const total = kernel.reduce((a, b) => a + b, 0);
+  const tmp = new Float32Array(SIDE * SIDE);
+  const out = new Float32Array(SIDE * SIDE);
+  const clamp = (v: number) => Math.max(0, Math.min(SIDE - 1, v));
+  for (let y = 0; y < SIDE; y++) {
+    for (let x = 0; x < SIDE; x++) {
+      let s = 0;
+      for (let k = -radius; k <= radius; k++) s += kernel[k + radius] * image[y * SIDE + clamp(x + k)];
+      tmp[y * SIDE + x] = s / total;
+    }
+  }
+  for (let y = 0; y < SIDE; y++) {
+    for (let x = 0; x < SIDE; x++) {
+      let s = 0;
+      for (let k = -radius; k <= radius; k++) s += kernel[k + radius] * tmp[clamp(y + k) * SIDE + x];
+      out[y * SIDE + x] = s / total;
+    }
+  }
+  return out;
 }
 
 /** Non-overlapping BLOCK×BLOCK blocks wholly inside `rect` with grey variance above FLAT. */
@@ -237,8 +272,8 @@ function alignedNcc(a: MatchImage, b: MatchImage, scale: number, dx: number, dy:
     for (let x = x0; x < x1; x += step) {
       const u = centre + scale * (x - centre) + dx;
       if (u < bx0 || u > bx1 - 1) continue;
-      const p = a.grey[y * SIDE + x];
-      const q = sample(b.grey, SIDE, u, v, b.pad);
+      const p = a.smooth[y * SIDE + x];
+      const q = sample(b.smooth, SIDE, u, v, b.pad);
       n += 1;
       sa += p;
       sb += q;
@@ -257,8 +292,8 @@ function alignedNcc(a: MatchImage, b: MatchImage, scale: number, dx: number, dy:
 
 /** The best (scale, shift) at the coarse scale, by correlation over the input's picture (letterbox of b padded). */
 function coarseAlign(a: MatchImage, b: MatchImage): { scale: number; dx: number; dy: number } {
-  const ca = halve(a.grey);
-  const cb = halve(b.grey);
+  const ca = halve(a.smooth);
+  const cb = halve(b.smooth);
   const [x0, y0, x1, y1] = a.rect.map((v) => Math.round(v / 2));
   const ext = COARSE + 2 * SHIFT;
   const warped = new Float32Array(ext * ext);
@@ -341,7 +376,7 @@ function refine(a: MatchImage, b: MatchImage, start: { scale: number; dx: number
  * Block correlations of the input with the aligned candidate: BLOCK×BLOCK windows every STRIDE pixels over the part
  * both frames show; a window with too few such pixels is NaN.
  */
-function blockCorrelations(a: MatchImage, b: MatchImage, al: { scale: number; dx: number; dy: number }): { r: Float32Array; cols: number; rows: number } {
+function blockCorrelations(a: MatchImage, b: MatchImage, al: { scale: number; dx: number; dy: number }, plane: 'grey' | 'smooth'): { r: Float32Array; cols: number; rows: number } {
   const warped = new Float32Array(SIDE * SIDE);
   const valid = new Uint8Array(SIDE * SIDE);
   const [x0, y0, x1, y1] = a.rect;
@@ -352,7 +387,7 @@ function blockCorrelations(a: MatchImage, b: MatchImage, al: { scale: number; dx
     for (let x = x0; x < x1; x++) {
       const u = centre + al.scale * (x - centre) + al.dx;
       if (u < bx0 || u > bx1 - 1) continue;
-      warped[y * SIDE + x] = sample(b.grey, SIDE, u, v, b.pad);
+      warped[y * SIDE + x] = sample(b[plane], SIDE, u, v, b.pad);
       valid[y * SIDE + x] = 1;
     }
   }
@@ -371,7 +406,7 @@ function blockCorrelations(a: MatchImage, b: MatchImage, al: { scale: number; dx
         for (let x = bx * STRIDE; x < bx * STRIDE + BLOCK; x++) {
           const o = y * SIDE + x;
           if (!valid[o]) continue;
-          const p = a.grey[o];
+          const p = a[plane][o];
           const q = warped[o];
           n += 1;
           sa += p;
@@ -397,10 +432,39 @@ function blockCorrelations(a: MatchImage, b: MatchImage, al: { scale: number; dx
 /** Rows of blocks (a band) that may disagree as a whole: a caption across the picture. */
 const BAND_ROWS = 3;
 
+/**
+ * The verdict's score of block correlations `r`: the lowest block outside the most lenient band of BAND_ROWS block rows
+ * that lies near the top or the bottom of the input's picture (where captions go; a changed mouth in the middle of a
+ * face is another picture).
+ */
+function bandScore(r: Float32Array, cols: number, rows: number, [, py0, , py1]: MatchImage['rect']): number {
+  const zone = CAPTION_ZONE * (py1 - py0);
+  const lowestOutside = (band: number) => {
+    let low = 1;
+    for (let by = 0; by < rows; by++) {
+      if (by >= band && by < band + BAND_ROWS) continue;
+      for (let bx = 0; bx < cols; bx++) {
+        const v = r[by * cols + bx];
+        if (!Number.isNaN(v)) low = Math.min(low, v);
+      }
+    }
+    return low;
+  };
+  let score = lowestOutside(-BAND_ROWS);
+  for (let band = 0; band + BAND_ROWS <= rows; band++) {
+    const top = band * STRIDE;
+    const bottom = band * STRIDE + (BAND_ROWS - 1) * STRIDE + BLOCK;
+    // Two pixels of slack: blocks straddle the zone's edge.
+    if (bottom <= py0 + zone + 2 || top >= py1 - zone - 2) score = Math.max(score, lowestOutside(band));
+  }
+  return Math.max(0, score);
+}
+
 /** How alike the two thumbnails are as one picture (see ThumbnailMatch); symmetric up to the alignment search. */
 export function matchThumbnails(a: MatchImage, b: MatchImage): ThumbnailMatch {
   const al = refine(a, b, coarseAlign(a, b));
-  const { r, cols, rows } = blockCorrelations(a, b, al);
+  const { r, cols, rows } = blockCorrelations(a, b, al, 'grey');
+  const smooth = blockCorrelations(a, b, al, 'smooth');
   let minBlock = 1;
   const rowStats: ThumbnailMatch['rows'] = [];
   for (let by = 0; by < rows; by++) {
@@ -417,29 +481,6 @@ export function matchThumbnails(a: MatchImage, b: MatchImage): ThumbnailMatch {
     }
     rowStats.push({ min, mean: count === 0 ? NaN : sum / count });
   }
-  // One band of BAND_ROWS block rows may disagree, if it lies near the top or the bottom of the input's picture (where
-  // captions go; a changed mouth in the middle of a face is another picture): the most lenient such band counts.
-  const [, py0, , py1] = a.rect;
-  const zone = CAPTION_ZONE * (py1 - py0);
-  const lowestOutside = (band: number) => {
-    let low = 1;
-    for (let by = 0; by < rows; by++) {
-      if (by >= band && by < band + BAND_ROWS) continue;
-      for (let bx = 0; bx < cols; bx++) {
-        const v = r[by * cols + bx];
-        if (!Number.isNaN(v)) low = Math.min(low, v);
-      }
-    }
-    return low;
-  };
-  let score = minBlock;
-  for (let band = 0; band + BAND_ROWS <= rows; band++) {
-    const top = band * STRIDE;
-    const bottom = band * STRIDE + (BAND_ROWS - 1) * STRIDE + BLOCK;
-    // Two pixels of slack: blocks straddle the zone's edge.
-    if (bottom <= py0 + zone + 2 || top >= py1 - zone - 2) score = Math.max(score, lowestOutside(band));
-  }
   const veto = matchVeto(a, b);
-  return { score: Math.max(0, score), ...(veto ? { veto } : {}), ncc: al.ncc, minBlock: Math.max(0, minBlock), scale: al.scale, shift: [al.dx, al.dy], rows: rowStats };
+  return { score: bandScore(r, cols, rows, a.rect), smoothScore: bandScore(smooth.r, cols, rows, a.rect), ...(veto ? { veto } : {}), ncc: al.ncc, minBlock: Math.max(0, minBlock), scale: al.scale, shift: [al.dx, al.dy], rows: rowStats };
 }
-
