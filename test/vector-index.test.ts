@@ -149,7 +149,7 @@ async function savedEfConstruction(dir: string, keyId: string): Promise<number> 
   return Number(bytes.readBigUInt64LE(88));
 }
 
-test('a graph built for more than LARGE_INDEX elements inserts with efConstruction 64, a smaller one with 200', async () => {
+test('a graph built for more than LARGE_INDEX elements inserts with efConstruction 100, a smaller one with 200', async () => {
   const small = await tempDir();
   const index = VectorIndex.create('raw', 16, LARGE_INDEX);
   for (let id = 1; id <= 10; id++) index.add(id, vector(id));
@@ -161,7 +161,7 @@ test('a graph built for more than LARGE_INDEX elements inserts with efConstructi
     const built = build();
     for (let id = 1; id <= 10; id++) built.add(id, vector(id));
     await built.save(large);
-    assert.equal(await savedEfConstruction(large, 'raw'), 64);
+    assert.equal(await savedEfConstruction(large, 'raw'), 100);
   }
 });
 

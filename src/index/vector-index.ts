@@ -16,12 +16,12 @@ type Graph = InstanceType<typeof HierarchicalNSW>;
 const M = 16;
 /**
  * hnswlib's candidate list while inserting: build time grows about in proportion. 200 up to LARGE_INDEX elements
- * (a 100k build takes ~20-30 s on one core); above, 64, which builds ~3× faster at the same recall@20 at the
- * engine's ef (docs/performance.md, "Retrain at 1M": 0.999+ at 100k and 1M on the bench's latents), where 200 took
- * ~640 s at 1M, most of a retrain's 10 minutes.
+ * (a 100k build takes ~20-30 s on one core); above, 100, which builds ≈ 2× faster (200 took ~640 s at 1M, most of
+ * a retrain's 10 minutes). 64 builds faster still but lost queries at 1M: recall@20 0.97 at the engine's ef, a few
+ * reposts finding none of their 20 neighbours (docs/performance.md, "Retrain at 1M").
  */
 const EF_CONSTRUCTION = 200;
-const LARGE_EF_CONSTRUCTION = 64;
+const LARGE_EF_CONSTRUCTION = 100;
 export const LARGE_INDEX = 200_000;
 const MIN_EF = 100;
 const INITIAL_CAPACITY = 1024;
