@@ -17,8 +17,9 @@ const M = 16;
 /**
  * hnswlib's candidate list while inserting: build time grows about in proportion. 200 up to LARGE_INDEX elements
  * (a 100k build takes ~20-30 s on one core); above, 100, which builds ≈ 2× faster (200 took ~640 s at 1M, most of
- * a retrain's 10 minutes). 64 builds faster still but lost queries at 1M: recall@20 0.97 at the engine's ef, a few
- * reposts finding none of their 20 neighbours (docs/performance.md, "Retrain at 1M").
+ * a retrain's 10 minutes) at recall@20 0.976-0.988 at 1M at the engine's ef (0.999 at 200). 64 builds faster still
+ * but loses queries at 1M: 0.97, a few reposts finding none of their 20 neighbours (docs/performance.md, "Retrain
+ * at 1M").
  */
 const EF_CONSTRUCTION = 200;
 const LARGE_EF_CONSTRUCTION = 100;
