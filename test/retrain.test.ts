@@ -108,12 +108,14 @@ test('a retrain cancelled while encoding leaves the old key active, and the next
   }
 });
 
-test('the swap keeps the index the worker saved when nothing changed meanwhile, and saves it again when the store did', async () => {
+test('the swap keeps the index the worker saved when nothing changed meanwhile, and saves it later (not under the lock) when the store did', async () => {
   const dataDir = await syntheticCollection();
   const engine = createEngine({ dataDir, retrainPolicy: false, vaeHyper: TINY });
+  const savedAt = async (key: string) => Date.parse(JSON.parse(await readFile((await indexFiles(namespaceDir(dataDir, 'local'), key)).manifest, 'utf8')).savedAt);
+  let swapAt = 0;
+  let doneAt = 0;
+  let busyKey = '';
   try {
-    const savedAt = async (key: string) => Date.parse(JSON.parse(await readFile((await indexFiles(namespaceDir(dataDir, 'local'), key)).manifest, 'utf8')).savedAt);
-    let swapAt = 0;
     const quiet = await engine.retrain({ force: true, onProgress: (p) => void (p.phase === 'swapping' && !swapAt && (swapAt = Date.now())) });
     assert.ok((await savedAt(quiet.key)) < swapAt, 'saved by the worker before the swap, not again under the lock');
 
@@ -128,10 +130,13 @@ test('the swap keeps the index the worker saved when nothing changed meanwhile, 
       },
     });
     await removal;
-    assert.ok((await savedAt(busy.key)) >= swapAt, 'saved again at the swap');
+    busyKey = busy.key;
+    doneAt = Date.now();
+    assert.ok((await savedAt(busyKey)) < swapAt, 'not saved under the lock at the swap');
   } finally {
     await engine.close();
   }
+  assert.ok((await savedAt(busyKey)) >= doneAt, 'saved again after the swap (here by close, else by the save timer)');
   const reopened = createEngine({ dataDir, retrainPolicy: false });
   try {
     assert.equal((await reopened.stats()).indexed, N - 1);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isAppError } from '../src/errors.js';
 import { sha256 } from '../src/util/atomic-file.js';
-import { VectorIndex, indexFiles } from '../src/index/vector-index.js';
+import { IndexBuilder, LARGE_INDEX, VectorIndex, indexFiles } from '../src/index/vector-index.js';
 import { tempDir } from './helpers/temp-dir.js';
 
 function vector(seed: number, dim = 16): Float32Array {
@@ -141,4 +141,70 @@ test('an index saved empty loads and takes additions', async () => {
   await loaded.ready();
   for (let id = 1; id <= 20; id++) loaded.add(id, vector(id));
   assert.equal(loaded.search(vector(12), 1)[0].id, 12);
+});
+
+/** The efConstruction hnswlib wrote in a saved graph's header (a size_t after twelve other fields: 88 bytes in). */
+async function savedEfConstruction(dir: string, keyId: string): Promise<number> {
+  const bytes = await readFile((await indexFiles(dir, keyId)).graph!);
+  return Number(bytes.readBigUInt64LE(88));
+}
+
+test('a graph built for more than LARGE_INDEX elements inserts with efConstruction 100, a smaller one with 200', async () => {
+  const small = await tempDir();
+  const index = VectorIndex.create('raw', 16, LARGE_INDEX);
+  for (let id = 1; id <= 10; id++) index.add(id, vector(id));
+  await index.save(small);
+  assert.equal(await savedEfConstruction(small, 'raw'), 200);
+  // A retrain's builder and a VectorIndex pick it alike: by the capacity they are made for.
+  for (const build of [() => VectorIndex.create('raw', 16, LARGE_INDEX + 1), () => new IndexBuilder('raw', 16, LARGE_INDEX + 1)]) {
+    const large = await tempDir();
+    const built = build();
+    for (let id = 1; id <= 10; id++) built.add(id, vector(id));
+    await built.save(large);
+    assert.equal(await savedEfConstruction(large, 'raw'), 100);
+  }
+});
+
+test('an index saved by an IndexBuilder loads as the VectorIndex of the same additions, exact search and graph alike', async () => {
+  const dir = await tempDir();
+  const builder = new IndexBuilder('vae-x', 16, 8);
+  const reference = VectorIndex.create('vae-x', 16, 8);
+  // More than the capacity, ids out of order and one given twice (kept once, as VectorIndex does).
+  const ids = Array.from({ length: 300 }, (_, i) => (i * 37) % 301);
+  for (const id of [...ids, ids[5]]) {
+    builder.add(id, vector(id));
+    reference.add(id, vector(id));
+  }
+  assert.equal(builder.size, 300);
+  await builder.save(dir, { storeNextId: 301 });
+  const loaded = (await VectorIndex.load(dir, 'vae-x'))!;
+  assert.equal(loaded.size, 300);
+  assert.equal(loaded.storeNextId, 301);
+  assert.deepEqual(loaded.ids().sort((a, b) => a - b), reference.ids().sort((a, b) => a - b));
+  // hnswlib normalises in float32, the reference's flat vectors in float64: near-ties may swap, scores agree.
+  const same = (what: string, id: number) => {
+    const found = loaded.search(vector(id), 5, id);
+    const expected = reference.search(vector(id), 5, id);
+    assert.deepEqual(found.map((h) => h.id).sort(), expected.map((h) => h.id).sort(), `${what} for ${id}`);
+    for (const [i, hit] of found.entries()) assert.ok(Math.abs(hit.score - expected[i].score) < 1e-5, `${what} for ${id}: scores`);
+  };
+  for (const id of [0, 37, 150, 299]) same('exact search', id);
+  assert.deepEqual(await loaded.ready(), { state: 'loaded' });
+  for (const id of [0, 37, 150, 299]) same('graph search', id);
+});
+
+test('a released index frees its graph and answers from its vectors', async () => {
+  const dir = await tempDir();
+  const index = VectorIndex.create('raw', 16);
+  for (let id = 1; id <= 200; id++) index.add(id, vector(id));
+  await index.save(dir);
+  const loaded = (await VectorIndex.load(dir, 'raw'))!;
+  await loaded.ready();
+  const before = loaded.search(vector(33), 10, 33);
+  loaded.release();
+  await loaded.ready();
+  // Let the release run: it waits for the graph, which is loaded.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(loaded.search(vector(33), 10, 33).map((h) => h.id), before.map((h) => h.id));
+  assert.equal(loaded.search(vector(77), 1)[0].id, 77);
 });

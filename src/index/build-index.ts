@@ -2,12 +2,14 @@
  * Builds a retrain's new index off the main thread: every stored image encoded with the new VAE and inserted into a
  * fresh HNSW graph by a worker (build-index.worker.ts), fed the store's float16 feature pages as they are read, so
  * no thread holds every feature at once. The worker saves the index to the namespace's folder (with its
- * checksums: hnswlib crashes on a corrupted graph file) and this thread loads it.
+ * checksums: hnswlib crashes on a corrupted graph file) and this thread loads it once the worker has exited, so
+ * the worker's graph and the loaded one are never in memory together.
  */
+import { once } from 'node:events';
+import type { Worker } from 'node:worker_threads';
 import { AppError } from '../errors.js';
 import type { VaeMeta, VaeModel, VaeWeights } from '../ml/vae-model.js';
 import { runWorkerTask } from '../util/worker-task.js';
-import type { Worker } from 'node:worker_threads';
 import { keyIdOf } from './namespace.js';
 import type { FeaturePage } from './feature-blobs.js';
 import { removeIndexFiles, VectorIndex } from './vector-index.js';
@@ -45,13 +47,16 @@ function owned(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * An index keyed `vae-<id>` holding μ of every row of `pages` under its id, saved in `options.dir` and loaded with
- * its graph. Aborting `signal` rejects with TRAINING_CANCELLED and removes what the worker wrote.
+ * An index keyed `vae-<id>` holding μ of every row of `pages` under its id, saved in `options.dir` and loaded: it
+ * answers from its flat vectors at once and from its graph once hnswlib has read it (`ready()`), so a swap can
+ * free the replaced index's graph before this one's is read. Aborting `signal` rejects with TRAINING_CANCELLED
+ * and removes what the worker wrote.
  */
 export async function buildIndex(model: VaeModel, pages: AsyncIterable<FeaturePage>, options: BuildIndexOptions): Promise<VectorIndex> {
   const { dir, total, signal } = options;
   const keyId = keyIdOf({ kind: 'vae', vaeId: model.meta.id });
   let worker: Worker | undefined;
+  let exited: Promise<unknown> = Promise.resolve();
   let sent = 0;
   let answered = 0;
   let stopped = false;
@@ -62,7 +67,11 @@ export async function buildIndex(model: VaeModel, pages: AsyncIterable<FeaturePa
     code: 'TRAINING_FAILED',
     what: 'the index build',
     signal,
-    onStart: (started) => (worker = started),
+    onStart: (started) => {
+      worker = started;
+      // `once` rejects on an 'error' event, which runWorkerTask reports.
+      exited = once(started, 'exit').catch(() => undefined);
+    },
     onMessage: (message) => {
       answered += 1;
       options.onProgress((message as BuildIndexProgress).done, total);
@@ -84,10 +93,11 @@ export async function buildIndex(model: VaeModel, pages: AsyncIterable<FeaturePa
     }
     if (!stopped) worker!.postMessage({ type: 'end' } satisfies BuildIndexMessage);
     await building;
+    // The worker is terminated once it answers; its graph (≈ 500 MB at 1M) is freed when it has exited.
+    await exited;
     if (signal.aborted) throw cancelled();
     const index = await VectorIndex.load(dir, keyId);
     if (!index) throw new AppError('TRAINING_FAILED', 'The index build saved no index.');
-    await index.ready();
     return index;
   } catch (error) {
     // Reading the store failed or the retrain was cancelled: the worker, still waiting for pages, goes first.

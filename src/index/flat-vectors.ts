@@ -1,3 +1,5 @@
+import type { FileHandle } from 'node:fs/promises';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { AppError } from '../errors.js';
 import { dot } from '../ml/linalg.js';
 
@@ -64,12 +66,8 @@ export class FlatVectors {
   }
 
   toBytes(): Buffer {
-    const header = Buffer.alloc(HEADER_BYTES);
-    header.write(MAGIC, 0, 'latin1');
-    header.writeUInt32LE(this.dim, 8);
-    header.writeUInt32LE(this.count, 12);
     return Buffer.concat([
-      header,
+      flatHeader(this.dim, this.count),
       Buffer.from(this.ids.buffer, this.ids.byteOffset, 4 * this.count),
       Buffer.from(this.data.buffer, this.data.byteOffset, 4 * this.dim * this.count),
       Buffer.from(this.dead.buffer, this.dead.byteOffset, this.count),
@@ -199,4 +197,47 @@ export class FlatVectors {
     this.dead = dead;
     this.data = data;
   }
+}
+
+function flatHeader(dim: number, count: number): Buffer {
+  const header = Buffer.alloc(HEADER_BYTES);
+  header.write(MAGIC, 0, 'latin1');
+  header.writeUInt32LE(dim, 8);
+  header.writeUInt32LE(count, 12);
+  return header;
+}
+
+/** Rows copied per write by `writeFlatFile`. */
+const WRITE_ROWS = 4096;
+
+/**
+ * Writes what `toBytes` would for `count` live vectors without holding them as one array: `rowInto` puts the unit
+ * vector of slot `slot` (id `ids[slot]`) at `out[offset…]`, a chunk of rows at a time. Returns the file's CRC-32
+ * (as `crc32` formats it) and length.
+ */
+export async function writeFlatFile(
+  file: FileHandle,
+  dim: number,
+  ids: Uint32Array,
+  count: number,
+  rowInto: (slot: number, out: Float32Array, offset: number) => void,
+): Promise<{ crc32: string; bytes: number }> {
+  let crc = 0;
+  let bytes = 0;
+  const write = async (chunk: Uint8Array): Promise<void> => {
+    await file.write(chunk);
+    crc = zlibCrc32(chunk, crc);
+    bytes += chunk.length;
+  };
+  await write(flatHeader(dim, count));
+  await write(new Uint8Array(ids.buffer, ids.byteOffset, 4 * count));
+  const rows = new Float32Array(WRITE_ROWS * dim);
+  for (let from = 0; from < count; from += WRITE_ROWS) {
+    const n = Math.min(WRITE_ROWS, count - from);
+    for (let i = 0; i < n; i++) rowInto(from + i, rows, i * dim);
+    await write(new Uint8Array(rows.buffer, 0, 4 * n * dim));
+  }
+  // No slot is removed.
+  await write(new Uint8Array(count));
+  return { crc32: (crc >>> 0).toString(16).padStart(8, '0'), bytes };
 }

@@ -184,15 +184,13 @@ export class Namespace {
   }
 
   /**
-   * Switches to a retrained VAE and its fully built index; the store's activeKey commit is the switch. A trial ends
-   * with it. Called under the store's lock.
+   * Switches to a retrained VAE and its built index (answering from its flat vectors until its graph is read); the
+   * store's activeKey commit is the switch. A trial ends with it. Called under the store's lock.
    */
   async activate(vae: VaeModel, index: VectorIndex): Promise<void> {
     await this.dropTrial();
     const key: ActiveKey = { kind: 'vae', vaeId: vae.meta.id };
-    // A retrain's index was saved by its builder; written again only if it or the store moved on since.
-    const nextId = await this.store.nextId();
-    if (!index.matchesFiles(nextId)) await index.save(this.dir, { storeNextId: nextId });
+    const previous = this.index;
     await this.store.setMeta('activeKey', key);
     this.clearSaveTimer();
     this.activeKey = key;
@@ -201,6 +199,12 @@ export class Namespace {
     this.index = index;
     this.dirty = false;
     this.watchGraph(index);
+    // A retrain's index was saved by its builder. One that changed since (images added or removed while it was
+    // built) is saved like any change, later and outside the lock: saving waits for its graph, which is still
+    // being read. A crash before then leaves files older than the store, which the next open reconciles.
+    if (!index.matchesFiles(await this.store.nextId())) this.scheduleSave();
+    // The replaced graph is freed at once rather than whenever V8 collects it: both at 1M would be ≈ 1 GB.
+    if (previous !== index) previous.release();
     await removeOtherIndexFiles(this.dir, keyIdOf(key));
     await this.removeUnusedVaes();
     await this.removeUnusedStyles();

@@ -163,7 +163,8 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
   await ns.store.exclusive(async () => {
     // Images indexed or removed while the VAE trained are brought over before the switch.
     await syncIndex(index, ns.store, (image) => model.encode(image.features, 1));
-    // Unchanged since the worker saved it, the index is not written again under the lock (at 1M, ~3.5 s of queries waiting).
+    // The index is not written under the lock (at 1M, ~3.5 s of queries waiting): the worker saved it, and one that
+    // changed since is saved later (Namespace.activate).
     await ns.activate(model, index);
   });
   await styleAfterRetrain(ns, hadStyle);

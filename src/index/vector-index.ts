@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import hnswlib from 'hnswlib-node';
 import { AppError } from '../errors.js';
 import { replaceFileAtomically, sha256File, writeFileAtomically } from '../util/atomic-file.js';
 import { crc32, crc32File } from '../util/crc32.js';
-import { FlatVectors, type Neighbour } from './flat-vectors.js';
+import { FlatVectors, writeFlatFile, type Neighbour } from './flat-vectors.js';
 
 export type { Neighbour } from './flat-vectors.js';
 
@@ -14,12 +14,23 @@ const { HierarchicalNSW } = hnswlib;
 type Graph = InstanceType<typeof HierarchicalNSW>;
 
 const M = 16;
+/**
+ * hnswlib's candidate list while inserting: build time grows about in proportion. 200 up to LARGE_INDEX elements
+ * (a 100k build takes ~20-30 s on one core); above, 100, which builds ≈ 2× faster (200 took ~640 s at 1M, most of
+ * a retrain's 10 minutes) at recall@20 0.976-0.988 at 1M at the engine's ef (0.999 at 200). 64 builds faster still
+ * but loses queries at 1M: 0.97, a few reposts finding none of their 20 neighbours (docs/performance.md, "Retrain
+ * at 1M").
+ */
 const EF_CONSTRUCTION = 200;
+const LARGE_EF_CONSTRUCTION = 100;
+export const LARGE_INDEX = 200_000;
 const MIN_EF = 100;
 const INITIAL_CAPACITY = 1024;
 const FORMAT = 2 as const;
 /** Graph additions between turns of the event loop while a graph is rebuilt in the background. */
 const REBUILD_CHUNK = 2_000;
+/** Ids are store ids (FlatVectors takes the same). */
+const MAX_ID = 2 ** 31 - 1;
 
 interface FileEntry {
   file: string;
@@ -77,9 +88,14 @@ async function readManifest(path: string): Promise<IndexManifest | LegacyManifes
   return JSON.parse(text) as IndexManifest | LegacyManifest;
 }
 
+/** A graph built for `capacity` elements inserts with this efConstruction (kept in its file, used for later inserts too). */
+export function efConstructionFor(capacity: number): number {
+  return capacity > LARGE_INDEX ? LARGE_EF_CONSTRUCTION : EF_CONSTRUCTION;
+}
+
 function newGraph(dim: number, capacity: number): Graph {
   const graph = new HierarchicalNSW('cosine', dim);
-  graph.initIndex({ maxElements: Math.max(capacity, 16), m: M, efConstruction: EF_CONSTRUCTION, randomSeed: 100 });
+  graph.initIndex({ maxElements: Math.max(capacity, 16), m: M, efConstruction: efConstructionFor(capacity), randomSeed: 100 });
   graph.setEf(MIN_EF);
   return graph;
 }
@@ -238,26 +254,25 @@ export class VectorIndex {
   async save(dir: string, info: { storeNextId?: number } = {}): Promise<void> {
     await this.graphReady;
     const graph = this.graph!;
-    const generation = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-    const graphFile = `index-${this.keyId}.${generation}.hnsw`;
-    const flatFile = `index-${this.keyId}.${generation}.flat`;
-    await replaceFileAtomically(join(dir, graphFile), (temp) => graph.writeIndex(temp).then(() => undefined));
     const flatBytes = this.flat.toBytes();
-    await writeFileAtomically(join(dir, flatFile), flatBytes);
-    const manifest: IndexManifest = {
-      format: FORMAT,
-      keyId: this.keyId,
-      dim: this.dim,
-      graph: { file: graphFile, crc32: await crc32File(join(dir, graphFile)), bytes: (await stat(join(dir, graphFile))).size },
-      flat: { file: flatFile, crc32: crc32(flatBytes), bytes: flatBytes.length },
-      live: this.size,
-      storeNextId: info.storeNextId,
-      savedAt: new Date().toISOString(),
-    };
-    await writeFileAtomically(manifestPath(dir, this.keyId), JSON.stringify(manifest));
+    await saveFiles(dir, this.keyId, this.dim, graph, this.size, info.storeNextId, async (path) => {
+      await writeFileAtomically(path, flatBytes);
+      return { crc32: crc32(flatBytes), bytes: flatBytes.length };
+    });
     this.storeNextId = info.storeNextId;
     this.changedSinceFiles = false;
-    await removeUnnamedFiles(dir, manifest);
+  }
+
+  /**
+   * Frees the graph's native memory now, which V8 does not see and so would not hurry to collect (≈ 500 MB at 1M
+   * keys): for the index a swap replaced. A caller still holding this index is answered from the flat vectors.
+   */
+  release(): void {
+    void this.graphReady.then(() => {
+      const graph = this.graph;
+      this.graph = undefined;
+      graph?.initIndex({ maxElements: 1 });
+    });
   }
 
   /** `elements`: how many the graph must hold (every id the vector file has a slot for, removed ones included). */
@@ -334,6 +349,105 @@ export class VectorIndex {
     for (const id of added) if (!this.flat.has(id)) graph.markDelete(id);
     for (const [id, vector] of this.flat.entries()) if (!added.has(id)) addToGraph(graph, id, vector);
     this.graph = graph;
+  }
+}
+
+/**
+ * Writes a new graph file and a flat file (by `writeFlat`), then the manifest that names them, then removes the
+ * key's other files: a crash at any point leaves a manifest whose files are complete.
+ */
+async function saveFiles(
+  dir: string,
+  keyId: string,
+  dim: number,
+  graph: Graph,
+  live: number,
+  storeNextId: number | undefined,
+  writeFlat: (path: string) => Promise<{ crc32: string; bytes: number }>,
+): Promise<void> {
+  const generation = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const graphFile = `index-${keyId}.${generation}.hnsw`;
+  const flatFile = `index-${keyId}.${generation}.flat`;
+  await replaceFileAtomically(join(dir, graphFile), (temp) => graph.writeIndex(temp).then(() => undefined));
+  const flat = await writeFlat(join(dir, flatFile));
+  const manifest: IndexManifest = {
+    format: FORMAT,
+    keyId,
+    dim,
+    graph: { file: graphFile, crc32: await crc32File(join(dir, graphFile)), bytes: (await stat(join(dir, graphFile))).size },
+    flat: { file: flatFile, ...flat },
+    live,
+    storeNextId,
+    savedAt: new Date().toISOString(),
+  };
+  await writeFileAtomically(manifestPath(dir, keyId), JSON.stringify(manifest));
+  await removeUnnamedFiles(dir, manifest);
+}
+
+/**
+ * A new index built to be saved and loaded by another thread (a retrain's worker): it holds only the graph, and
+ * writes the flat vector file from the graph's own copy of the vectors when saved. A VectorIndex holds every unit
+ * vector twice (graph and flat vectors: 256 MB more at 1M 64-d keys), which a builder that never searches does not
+ * need. Ids are store ids, each added once.
+ */
+export class IndexBuilder {
+  private graph: Graph | undefined;
+  private ids: Uint32Array;
+  private count = 0;
+  /** added[id] = 1 once id is in the graph. */
+  private added = new Uint8Array(INITIAL_CAPACITY);
+
+  constructor(
+    readonly keyId: string,
+    readonly dim: number,
+    capacity: number,
+  ) {
+    this.graph = newGraph(dim, capacity);
+    this.ids = new Uint32Array(Math.max(16, capacity));
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(id: number, vector: Float32Array): void {
+    if (vector.length !== this.dim) throw new AppError('INDEX_CORRUPT', `Vector of length ${vector.length} given to a ${this.dim}-d index.`);
+    if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new AppError('INDEX_CORRUPT', `Index ids are integers from 0 to ${MAX_ID}; got ${id}.`);
+    if (this.added[id] === 1) return;
+    if (id >= this.added.length) {
+      const added = new Uint8Array(Math.max(id + 1, this.added.length * 2));
+      added.set(this.added);
+      this.added = added;
+    }
+    if (this.count === this.ids.length) {
+      const ids = new Uint32Array(Math.ceil(this.ids.length * 1.5));
+      ids.set(this.ids);
+      this.ids = ids;
+    }
+    addToGraph(this.graph!, id, vector);
+    this.added[id] = 1;
+    this.ids[this.count++] = id;
+  }
+
+  /** Saves the index as VectorIndex.save would, then frees the graph: the builder is done with. */
+  async save(dir: string, info: { storeNextId?: number } = {}): Promise<void> {
+    const graph = this.graph!;
+    const { dim, ids, count } = this;
+    await saveFiles(dir, this.keyId, dim, graph, count, info.storeNextId, async (path) => {
+      let written = { crc32: '', bytes: 0 };
+      await replaceFileAtomically(path, async (temp) => {
+        const file = await open(temp, 'w');
+        try {
+          // hnswlib keeps cosine vectors unit-normalised: its copy is what the flat file holds.
+          written = await writeFlatFile(file, dim, ids, count, (slot, out, offset) => out.set(graph.getPoint(ids[slot]), offset));
+        } finally {
+          await file.close();
+        }
+      });
+      return written;
+    });
+    this.graph = undefined;
+    graph.initIndex({ maxElements: 1 });
   }
 }
 
