@@ -1,15 +1,14 @@
 import type Keyv from 'keyv';
 import { AppError } from '../errors.js';
+import { runBatchedMigration } from './batched-migration.js';
 import { referencesOf, upgraded, type RecordValue } from './image-record.js';
 import type { ImageTables } from './image-tables.js';
 
 /**
  * Moves the image records out of keyv into the store's own tables (image-tables.ts): each `img:<id>` record becomes
  * a row of `images`, its references' caller keys rows of `image_refs`, and its `sha:<sha256>` and `ref:<ref>|<id>`
- * keys go. It goes in batches of images in id-key order: one transaction writes a batch's rows, deletes its keys
- * and saves the cursor, so a process killed mid-way leaves each image wholly in one form or the other and the next
- * open carries on from the cursor. The last transaction drops any `sha:` or `ref:` key left without its image and
- * sets `meta:recordTables`, so later opens read one key. It runs after the features left the records
+ * keys go, a batch per transaction, resumable (batched-migration.ts). The last transaction drops any `sha:` or
+ * `ref:` key left without its image and sets `meta:recordTables`. It runs after the features left the records
  * (feature-migration.ts) and the references became compact (store-compaction.ts): a record here holds no features.
  * The caller vacuums afterwards.
  */
@@ -35,17 +34,12 @@ interface Store {
 
 /** Returns how many images it moved (0 for a store whose records are already in their tables). */
 export async function moveRecords(store: Store, options: RecordMigrationOptions = {}): Promise<number> {
-  if ((await store.keyv.get(RECORDS_MOVED)) === true) return 0;
-  const batch = options.recordBatch ?? DEFAULT_BATCH;
-  const cursor = await store.keyv.get<string>(CURSOR);
-  let moved = 0;
-  let committed = 0;
-  let pending: string[] = [];
-  const flush = async (): Promise<void> => {
-    const rows = pending;
-    pending = [];
-    const keys = rows.map((key) => key.slice(key.indexOf(':') + 1));
-    await store.transaction(async () => {
+  return runBatchedMigration(store, {
+    doneKey: RECORDS_MOVED,
+    cursorKey: CURSOR,
+    batch: options.recordBatch ?? DEFAULT_BATCH,
+    ...(options.beforeRecordCommit ? { beforeCommit: options.beforeRecordCommit } : {}),
+    moveBatch: async (keys) => {
       // Read again inside the transaction: another process sharing the file may have moved them since.
       const records = (await store.keyv.getMany<RecordValue>(keys)).filter((r): r is RecordValue => r !== undefined && r !== null);
       const gone: string[] = [];
@@ -57,26 +51,12 @@ export async function moveRecords(store: Store, options: RecordMigrationOptions 
         gone.push(`img:${record.id}`, `sha:${record.sha256}`, ...new Set(refs.flatMap((r) => (r.ref === undefined ? [] : [`ref:${r.ref}|${record.id}`]))));
       }
       if (gone.length > 0) await store.keyv.deleteMany(gone);
-      moved += records.length;
-      // The cursor is the full key (keyv's namespace included), as imagePages takes it.
-      await store.keyv.set(CURSOR, rows[rows.length - 1]);
-      options.beforeRecordCommit?.(committed);
-    });
-    committed += 1;
-  };
-  for await (const rows of store.imagePages(cursor)) {
-    for (const row of rows) {
-      pending.push(row.key);
-      if (pending.length === batch) await flush();
-    }
-  }
-  if (pending.length > 0) await flush();
-  await store.transaction(async () => {
-    // A `sha:` key of an image stored twice points to one of them only; a `ref:` key could outlive its image: gone.
-    await store.deleteKeysWithPrefix('sha:');
-    await store.deleteKeysWithPrefix('ref:');
-    await store.keyv.set(RECORDS_MOVED, true);
-    await store.keyv.delete(CURSOR);
+      return records.length;
+    },
+    finish: async () => {
+      // A `sha:` key of an image stored twice points to one of them only; a `ref:` key could outlive its image: gone.
+      await store.deleteKeysWithPrefix('sha:');
+      await store.deleteKeysWithPrefix('ref:');
+    },
   });
-  return moved;
 }

@@ -1,14 +1,13 @@
 import type Keyv from 'keyv';
+import { runBatchedMigration } from './batched-migration.js';
 import { referencesOf, upgraded, type RecordValue } from './image-record.js';
 import type { ThumbnailBlocks } from './thumbnail-blobs.js';
 
 /**
  * Brings a store written before thumbnails had a table of their own to the compact form: each image's thumbnail
  * (`thumb:<id>`, base64 in keyv's JSON) moves to the `thumbnails` table as raw bytes (thumbnail-blobs.ts) and its
- * record is rewritten with compact references (image-record.ts). It goes in batches of images in id-key order: one
- * transaction moves a batch's thumbnails, rewrites its records and saves the cursor, so a process killed mid-way
- * leaves each image wholly in one form or the other and the next open carries on from the cursor. `meta:compactStore`
- * marks a finished store, so later opens read one key. The caller vacuums afterwards (the freed pages stay in the
+ * record is rewritten with compact references (image-record.ts), a batch per transaction, resumable
+ * (batched-migration.ts); `meta:compactStore` marks a finished store. The caller vacuums afterwards (the freed pages stay in the
  * file otherwise).
  */
 export const STORE_COMPACTED = 'meta:compactStore';
@@ -33,17 +32,12 @@ interface Store {
 
 /** Returns how many images it rewrote (0 for a store already compact). */
 export async function compactStore(store: Store, options: CompactionOptions = {}): Promise<number> {
-  if ((await store.keyv.get(STORE_COMPACTED)) === true) return 0;
-  const batch = options.compactionBatch ?? DEFAULT_BATCH;
-  const cursor = await store.keyv.get<string>(CURSOR);
-  let moved = 0;
-  let committed = 0;
-  let pending: string[] = [];
-  const flush = async (): Promise<void> => {
-    const rows = pending;
-    pending = [];
-    const keys = rows.map((key) => key.slice(key.indexOf(':') + 1));
-    await store.transaction(async () => {
+  return runBatchedMigration(store, {
+    doneKey: STORE_COMPACTED,
+    cursorKey: CURSOR,
+    batch: options.compactionBatch ?? DEFAULT_BATCH,
+    ...(options.beforeCompactionCommit ? { beforeCommit: options.beforeCompactionCommit } : {}),
+    moveBatch: async (keys) => {
       // Read again inside the transaction: another process sharing the file may have changed them since.
       const records = await store.keyv.getMany<RecordValue>(keys);
       const ids = records.filter((r): r is RecordValue => r !== undefined).map((r) => r.id);
@@ -59,26 +53,12 @@ export async function compactStore(store: Store, options: CompactionOptions = {}
         if (record === undefined || record.r !== undefined) continue;
         await store.keyv.set(`img:${record.id}`, upgraded(record, referencesOf(record)));
       }
-      moved += ids.length;
-      // The cursor is the full key (keyv's namespace included), as imagePages takes it.
-      await store.keyv.set(CURSOR, rows[rows.length - 1]);
-      options.beforeCompactionCommit?.(committed);
-    });
-    committed += 1;
-  };
-  for await (const rows of store.imagePages(cursor)) {
-    for (const row of rows) {
-      pending.push(row.key);
-      if (pending.length === batch) await flush();
-    }
-  }
-  if (pending.length > 0) await flush();
-  await store.transaction(async () => {
-    // A thumbnail whose image is gone (none should be: they are deleted together) would otherwise stay for good.
-    const orphans = await store.keysWithPrefix('thumb:');
-    if (orphans.length > 0) await store.keyv.deleteMany(orphans);
-    await store.keyv.set(STORE_COMPACTED, true);
-    await store.keyv.delete(CURSOR);
+      return ids.length;
+    },
+    finish: async () => {
+      // A thumbnail whose image is gone (none should be: they are deleted together) would otherwise stay for good.
+      const orphans = await store.keysWithPrefix('thumb:');
+      if (orphans.length > 0) await store.keyv.deleteMany(orphans);
+    },
   });
-  return moved;
 }
