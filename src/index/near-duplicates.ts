@@ -31,6 +31,8 @@ export const REPOST_SMOOTH_MATCH = 0.99;
  */
 export const REPOST_CLOSE_THRESHOLD = 0.95;
 export const REPOST_CLOSE_MATCH = 0.95;
+/** The raw cosine from which a candidate's thumbnail is read and matched: the lower of the two stages' bars. */
+const REPOST_FIRST_STAGE = Math.min(REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_THRESHOLD);
 
 /** Whether a candidate at raw cosine `raw` whose thumbnail matched as `match` (vetoes aside) counts as the same picture. */
 export function repostMatches(raw: number, match: { score: number; smoothScore: number }): boolean {
@@ -92,7 +94,7 @@ export async function findNearDuplicates(
     thumbnail?: InputThumbnail;
   },
 ): Promise<NearDuplicate[]> {
-  const loosest = options.thumbnail ? Math.min(options.threshold, REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_THRESHOLD) : options.threshold;
+  const loosest = options.thumbnail ? Math.min(options.threshold, REPOST_FIRST_STAGE) : options.threshold;
   const candidates: Array<{ id: number; score: number }> = [];
   const space = ns.current();
   for (const neighbour of space.search(space.key(features, options.poster), CANDIDATES)) {
@@ -118,7 +120,7 @@ export async function findNearDuplicates(
   const pad = 0.299 * r + 0.587 * g + 0.114 * b;
   for (const candidate of candidates) {
     const record = records.get(candidate.id);
-    const stored = options.thumbnail && record && candidate.score >= Math.min(REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_THRESHOLD) ? await ns.store.getThumbnail(candidate.id) : undefined;
+    const stored = options.thumbnail && record && candidate.score >= REPOST_FIRST_STAGE ? await ns.store.getThumbnail(candidate.id) : undefined;
     if (!options.thumbnail || !record || !stored) {
       if (candidate.score >= options.threshold) scored.push(candidate);
       continue;
