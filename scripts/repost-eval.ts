@@ -16,7 +16,21 @@ import { createFeatureExtractor, type FeatureExtractor } from '../src/ml/feature
 import { preprocessImage } from '../src/ml/image.js';
 import { thumbnailFromPixels } from '../src/ml/thumbnail.js';
 import { matchImage, matchThumbnails, type MatchImage } from '../src/index/thumbnail-match.js';
-import { REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_MATCH, REPOST_CLOSE_THRESHOLD, REPOST_MATCH_THRESHOLD, REPOST_SMOOTH_MATCH, repostMatches } from '../src/index/near-duplicates.js';
+import {
+  REPOST_CANDIDATE_THRESHOLD,
+  REPOST_CLOSE_MATCH,
+  REPOST_CLOSE_THRESHOLD,
+  REPOST_FIRST_STAGE,
+  REPOST_MATCH_THRESHOLD,
+  REPOST_SAME_COLOUR,
+  REPOST_SAME_COLOUR_GREY_FLOOR,
+  REPOST_SAME_COLOUR_MATCH,
+  REPOST_SAME_COLOUR_NCC,
+  REPOST_SAME_COLOUR_SMOOTH,
+  REPOST_SAME_COLOUR_THRESHOLD,
+  REPOST_SMOOTH_MATCH,
+  repostMatches,
+} from '../src/index/near-duplicates.js';
 import { hammingDistance } from '../src/ml/transforms.js';
 import { fitPcaKey } from '../src/ml/linear-key.js';
 import { unitRows } from '../src/ml/vae-model.js';
@@ -268,18 +282,28 @@ async function main(): Promise<void> {
 }
 
 /** Raw cosine from which a pair is a candidate for the second stage at all (the loosest first-stage threshold shown). */
-const STAGE1_MIN = 0.8;
-const STAGE1_THRESHOLDS = [0.8, 0.85, 0.9, 0.95];
+const STAGE1_MIN = Math.min(0.75, REPOST_FIRST_STAGE);
+const STAGE1_THRESHOLDS = [0.75, 0.8, 0.85, 0.9, 0.95];
 
-/** match, smooth: the verdict's grey and smoothed scores (0 when matchVeto forbids the pair); grey, smoothGrey: the same, veto or not. */
-type Pair = { post: number; stored: number; raw: number; match: number; grey: number; smooth: number; smoothGrey: number; veto?: string; ncc: number; minBlock: number; rows?: number[][] };
+/**
+ * match, smooth: the verdict's grey and smoothed scores (0 when matchVeto forbids the pair); grey, smoothGrey: the same,
+ * veto or not; colour: the aligned colour difference.
+ */
+type Pair = { post: number; stored: number; raw: number; match: number; grey: number; smooth: number; smoothGrey: number; colour: number; veto?: string; ncc: number; minBlock: number; rows?: number[][] };
 
 /**
  * The second stage, measured: every copy → original pair and copy → distinct image pair among the CANDIDATES
  * nearest by raw cosine and at or above STAGE1_MIN, and every pair of distinct set images at or above it (a fresh
  * post of either, the other stored), is matched on the two thumbnails the engine would have stored.
  */
-const verdict = (m: ReturnType<typeof matchThumbnails>) => ({ match: m.veto ? 0 : m.score, grey: m.score, smooth: m.veto ? 0 : m.smoothScore, smoothGrey: m.smoothScore, ...(m.veto ? { veto: m.veto } : {}) });
+const verdict = (m: ReturnType<typeof matchThumbnails>) => ({
+  match: m.veto ? 0 : m.score,
+  grey: m.score,
+  smooth: m.veto ? 0 : m.smoothScore,
+  smoothGrey: m.smoothScore,
+  colour: m.colour,
+  ...(m.veto ? { veto: m.veto } : {}),
+});
 const rowsOf = (m: ReturnType<typeof matchThumbnails>) => (m.rows.map((r) => [Math.round(r.min * 1000) / 1000, Math.round(r.mean * 1000) / 1000]));
 
 async function verificationStage(args: {
@@ -390,7 +414,7 @@ async function verificationStage(args: {
   // The engine's setting (near-duplicates.ts), and what the vetoes cost and saved there.
   {
     // The engine's own decision, vetoes included (a vetoed pair scores 0 on both).
-    const counts = (p: Pair) => repostMatches(p.raw, { score: p.match, smoothScore: p.smooth });
+    const counts = (p: Pair) => repostMatches(p.raw, { score: p.match, smoothScore: p.smooth, colour: p.colour, ncc: p.ncc });
     const linked = copyPairs.filter(counts);
     const tp = linked.filter((p) => p.positive).length;
     const found = new Set(linked.filter((p) => p.positive).map((p) => p.post));
@@ -401,7 +425,8 @@ async function verificationStage(args: {
     }).join(', ');
     console.log('');
     console.log(
-      `engine setting: raw ≥ ${REPOST_CANDIDATE_THRESHOLD} and (match ≥ ${REPOST_MATCH_THRESHOLD} or smoothed ≥ ${REPOST_SMOOTH_MATCH}), or raw ≥ ${REPOST_CLOSE_THRESHOLD} and either ≥ ${REPOST_CLOSE_MATCH}: precision ${(linked.length === 0 ? 1 : tp / linked.length).toFixed(4)}, recall ${(found.size / jobs.length).toFixed(3)}, ${linked.length - tp} false links, fresh posts noticed ${((noticed.size / n) * 100).toFixed(1)} %`,
+      `engine setting: raw ≥ ${REPOST_CANDIDATE_THRESHOLD} and (match ≥ ${REPOST_MATCH_THRESHOLD} or smoothed ≥ ${REPOST_SMOOTH_MATCH}), or raw ≥ ${REPOST_CLOSE_THRESHOLD} and either ≥ ${REPOST_CLOSE_MATCH}, ` +
+        `or raw ≥ ${REPOST_SAME_COLOUR_THRESHOLD}, colour difference ≤ ${REPOST_SAME_COLOUR}, whole-picture ncc ≥ ${REPOST_SAME_COLOUR_NCC} and (match ≥ ${REPOST_SAME_COLOUR_MATCH} or smoothed ≥ ${REPOST_SAME_COLOUR_SMOOTH} with match ≥ ${REPOST_SAME_COLOUR_GREY_FLOOR}): precision ${(linked.length === 0 ? 1 : tp / linked.length).toFixed(4)}, recall ${(found.size / jobs.length).toFixed(3)}, ${linked.length - tp} false links, fresh posts noticed ${((noticed.size / n) * 100).toFixed(1)} %`,
     );
     console.log(`  recall by edit: ${byEdit}`);
     // Where the copies the setting misses are lost: below the first stage, to a veto, or to the match itself.
@@ -411,15 +436,15 @@ async function verificationStage(args: {
       if (found.has(c)) continue;
       const p = own.get(c);
       const why =
-        p === undefined || p.raw < Math.min(REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_THRESHOLD)
+        p === undefined || p.raw < REPOST_FIRST_STAGE
           ? 'first stage'
-          : p.veto && repostMatches(p.raw, { score: p.grey, smoothScore: p.smoothGrey })
+          : p.veto && repostMatches(p.raw, { score: p.grey, smoothScore: p.smoothGrey, colour: p.colour, ncc: p.ncc })
             ? `veto ${p.veto}`
             : 'match';
       lost.set(`${info.edit} ${why}`, (lost.get(`${info.edit} ${why}`) ?? 0) + 1);
     }
     console.log(`  copies missed, by edit and stage: ${[...lost].map(([k, v]) => `${k} ${v}`).join(', ')}`);
-    const vetoed = copyPairs.filter((p) => p.veto && repostMatches(p.raw, { score: p.grey, smoothScore: p.smoothGrey }));
+    const vetoed = copyPairs.filter((p) => p.veto && repostMatches(p.raw, { score: p.grey, smoothScore: p.smoothGrey, colour: p.colour, ncc: p.ncc }));
     for (const reason of ['flat', 'chroma', 'hue']) {
       const v = vetoed.filter((p) => p.veto === reason);
       console.log(`  vetoed "${reason}" with a grey match that counts: ${v.filter((p) => !p.positive).length} distinct pairs, ${v.filter((p) => p.positive).length} copy → own original`);

@@ -17,9 +17,9 @@ export const REPOST_THRESHOLD = 0.99;
  * smoothed ones, unless matchVeto forbids the pair (near-blank pictures, colours no recolour explains), which grey
  * cannot tell apart. The grey score keeps captions (sharp text on a band), the smoothed one crops and resizes (whose
  * thin lines land between pixels of the other thumbnail). Chosen on seed 1 of both development sets with precision
- * ≥ 0.993 there, a margin: the best setting at 0.99 on seed 1 fell to 0.987 on clip art's seed 2. Precision 0.9925–1.000
- * and recall 0.59–0.63 on clip art, 0.50–0.51 on the cards, both seeds (round 2's: 0.56–0.59 and 0.48–0.50); the false
- * links left are one icon in two colours less than 60° of hue apart, as a recolour makes.
+ * ≥ 0.993 there, a margin: the best setting at 0.99 on seed 1 fell to 0.987 on clip art's seed 2. The false links
+ * this tier lets through are one icon in two colours less than 60° of hue apart, as a recolour makes; they cap its
+ * thresholds, and the same-colour tier below is what finds most crops and memes.
  */
 export const REPOST_CANDIDATE_THRESHOLD = 0.88;
 export const REPOST_MATCH_THRESHOLD = 0.97;
@@ -31,13 +31,37 @@ export const REPOST_SMOOTH_MATCH = 0.99;
  */
 export const REPOST_CLOSE_THRESHOLD = 0.95;
 export const REPOST_CLOSE_MATCH = 0.95;
-/** The raw cosine from which a candidate's thumbnail is read and matched: the lower of the two stages' bars. */
-const REPOST_FIRST_STAGE = Math.min(REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_THRESHOLD);
+/**
+ * A candidate whose aligned thumbnail has the same colours in the same places (mean a*b* difference at most
+ * REPOST_SAME_COLOUR, thumbnail-match.ts `colour`) counts from a lower raw cosine and a looser match: what caps the
+ * other tiers is one icon drawn in several colours, which grey cannot tell apart and colour can, while a crop, a
+ * caption or a shrunk meme keeps every colour where it was (a recolour does not, and is left to the other tiers). The
+ * looser match still needs the whole aligned picture to correlate (REPOST_SAME_COLOUR_NCC), and the smoothed score
+ * a grey floor (REPOST_SAME_COLOUR_GREY_FLOOR): blurred, another arrow or another candy of the same colours can
+ * score as high as a crop. Chosen on seed 1 of both sets, the whole-picture floor after seed 2 (docs/relevance.md).
+ */
+export const REPOST_SAME_COLOUR = 8;
+export const REPOST_SAME_COLOUR_THRESHOLD = 0.8;
+export const REPOST_SAME_COLOUR_NCC = 0.93;
+export const REPOST_SAME_COLOUR_MATCH = 0.93;
+export const REPOST_SAME_COLOUR_SMOOTH = 0.96;
+export const REPOST_SAME_COLOUR_GREY_FLOOR = 0.8;
+/** The raw cosine from which a candidate's thumbnail is read and matched: the lowest of the tiers' bars. */
+export const REPOST_FIRST_STAGE = Math.min(REPOST_CANDIDATE_THRESHOLD, REPOST_CLOSE_THRESHOLD, REPOST_SAME_COLOUR_THRESHOLD);
+
+/** What repostMatches reads of a thumbnail match (thumbnail-match.ts ThumbnailMatch). */
+export type MatchScores = { score: number; smoothScore: number; colour: number; ncc: number };
 
 /** Whether a candidate at raw cosine `raw` whose thumbnail matched as `match` (vetoes aside) counts as the same picture. */
-export function repostMatches(raw: number, match: { score: number; smoothScore: number }): boolean {
+export function repostMatches(raw: number, match: MatchScores): boolean {
   if (raw >= REPOST_CLOSE_THRESHOLD && Math.max(match.score, match.smoothScore) >= REPOST_CLOSE_MATCH) return true;
-  return raw >= REPOST_CANDIDATE_THRESHOLD && (match.score >= REPOST_MATCH_THRESHOLD || match.smoothScore >= REPOST_SMOOTH_MATCH);
+  if (raw >= REPOST_CANDIDATE_THRESHOLD && (match.score >= REPOST_MATCH_THRESHOLD || match.smoothScore >= REPOST_SMOOTH_MATCH)) return true;
+  return (
+    raw >= REPOST_SAME_COLOUR_THRESHOLD &&
+    match.colour <= REPOST_SAME_COLOUR &&
+    match.ncc >= REPOST_SAME_COLOUR_NCC &&
+    (match.score >= REPOST_SAME_COLOUR_MATCH || (match.smoothScore >= REPOST_SAME_COLOUR_SMOOTH && match.score >= REPOST_SAME_COLOUR_GREY_FLOOR))
+  );
 }
 /**
  * Candidates read from the index before they are scored on raw features: under a retrained key the original of
@@ -57,9 +81,14 @@ export interface NearDuplicate {
   record: ImageRecord;
   /** Cosine similarity of raw features (1 for identical bytes). */
   score: number;
-  /** The thumbnails' match scores, grey and smoothed, when the second stage decided (thumbnail-match.ts). */
+  /**
+   * When the second stage decided (thumbnail-match.ts): the thumbnails' match scores, grey and smoothed, their colour
+   * difference and their whole-picture correlation.
+   */
   match?: number;
   smoothMatch?: number;
+  colour?: number;
+  ncc?: number;
 }
 
 /** Cosine similarity; 0 when either vector is all zeros (a failed extraction). */
@@ -78,7 +107,7 @@ export function cosine(a: Float32Array, b: Float32Array): number {
 /**
  * The posts of stored images that show the same picture as `features` (and `thumbnail`), most similar first (posts of
  * one image oldest first), each accepted by `filter`, at most `limit`. With the input's thumbnail, a candidate at
- * raw cosine ≥ REPOST_CANDIDATE_THRESHOLD counts when its stored thumbnail matches (repostMatches) and no veto forbids it; a
+ * raw cosine ≥ REPOST_FIRST_STAGE counts when its stored thumbnail matches (repostMatches) and no veto forbids it; a
  * candidate without a stored thumbnail, or any candidate when the input has none, counts from raw cosine
  * `threshold`. The image `self` (the input when it is stored) is included: its other posts are identical copies.
  */
@@ -112,7 +141,7 @@ export async function findNearDuplicates(
   if (options.self !== undefined) ids.push(options.self);
   const records = await ns.store.getRecords(ids);
 
-  const scored: Array<{ id: number; score: number; match?: number; smoothMatch?: number }> = [];
+  const scored: Array<{ id: number; score: number; match?: number; smoothMatch?: number; colour?: number; ncc?: number }> = [];
   if (options.self !== undefined) scored.push({ id: options.self, score: 1 });
   let input: MatchImage | undefined;
   // The letterbox and what lies beyond a frame are the namespace's background, in grey.
@@ -130,16 +159,16 @@ export async function findNearDuplicates(
     // Near-blank pictures, and one drawing in colours no recolour explains, are not one picture whatever the grey says.
     if (matchVeto(input, other)) continue;
     const match = matchThumbnails(input, other);
-    if (repostMatches(candidate.score, match)) scored.push({ ...candidate, match: match.score, smoothMatch: match.smoothScore });
+    if (repostMatches(candidate.score, match)) scored.push({ ...candidate, match: match.score, smoothMatch: match.smoothScore, colour: match.colour, ncc: match.ncc });
   }
   scored.sort((a, b) => b.score - a.score);
   const out: NearDuplicate[] = [];
-  for (const { id, score, match, smoothMatch } of scored) {
+  for (const { id, score, match, smoothMatch, colour, ncc } of scored) {
     const record = records.get(id);
     if (!record) continue;
     for (const view of referenceViews(record)) {
       if (options.filter && !(await options.filter(view))) continue;
-      out.push({ record: view, score: Math.min(1, score), ...(match === undefined ? {} : { match, smoothMatch }) });
+      out.push({ record: view, score: Math.min(1, score), ...(match === undefined ? {} : { match, smoothMatch, colour, ncc }) });
       if (out.length >= options.limit) return out;
     }
   }

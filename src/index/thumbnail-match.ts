@@ -7,7 +7,8 @@
  * once on the grey levels (sharp: keeps captions and small changes apart) and once on them blurred (smoothScore:
  * thin lines resampled by a crop or a resize still overlap). One horizontal band near the top or the bottom may disagree (a caption). Grey cannot tell near-blank pictures apart,
  * nor one drawing in two colours, so a match also needs structure in both and colours that a recolour could explain
- * (matchVeto). Measured in docs/relevance.md, "Repost notices".
+ * (matchVeto). The aligned colour difference (`colour`) says whether every place kept its colour, which a crop, a
+ * caption or a resize do and one icon drawn in two colours does not. Measured in docs/relevance.md, "Repost notices".
  */
 import sharp from 'sharp';
 
@@ -57,6 +58,8 @@ export interface MatchImage {
   chroma: number;
   /** Chroma-weighted histogram of CIELAB hue over the picture, HUE_BINS bins, summing to 1 (all 0 when grey). */
   hues: Float32Array;
+  /** CIELAB a* and b* per SIDE pixel, interleaved: where which colour is, for the aligned colour difference. */
+  ab: Float32Array;
 }
 
 export interface ThumbnailMatch {
@@ -66,6 +69,11 @@ export interface ThumbnailMatch {
   smoothScore: number;
   /** Why the two cannot be called one picture whatever the score (matchVeto); undefined when nothing forbids it. */
   veto?: MatchVeto;
+  /**
+   * Mean CIELAB colour difference (a*, b*: lightness left to the grey scores) of the aligned pictures over the part
+   * both show: near 0 when every place has the same colour in both, large for a recolour or one drawing in two colours.
+   */
+  colour: number;
   /** Correlation of the aligned images over the part both show. */
   ncc: number;
   /** Lowest block correlation over every block. */
@@ -124,7 +132,8 @@ export function matchImageFromPixels(rgb: Uint8Array, frameWidth: number, frameH
     }
   }
   const rect = pictureRect(size?.width, size?.height);
-  return { grey, smooth: blur(grey, SMOOTH_SIGMA), rect, pad, structure: structure(grey, rect), ...hueHistogram(colour, rect) };
+  const ab = chromaPlanes(colour);
+  return { grey, smooth: blur(grey, SMOOTH_SIGMA), rect, pad, structure: structure(grey, rect), ...hueHistogram(ab, rect), ab };
 }
 
 /** Separable Gaussian blur of a SIDE×SIDE image, edges clamped (the letterbox is the background, so clamping adds nothing drawn). */
@@ -176,21 +185,30 @@ function structure(grey: Float32Array, [x0, y0, x1, y1]: MatchImage['rect']): nu
 const linear = (v: number) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
 const labF = (t: number) => (t > 0.008856 ? Math.cbrt(t) : 7.787 * t + 16 / 116);
 
-/** Mean CIELAB chroma (sRGB, D65) over `rect` and the chroma-weighted hue histogram. */
-function hueHistogram(colour: Float32Array, [x0, y0, x1, y1]: MatchImage['rect']): { chroma: number; hues: Float32Array } {
+/** CIELAB a* and b* (sRGB, D65) of every SIDE pixel, interleaved. */
+function chromaPlanes(colour: Float32Array): Float32Array {
+  const ab = new Float32Array(SIDE * SIDE * 2);
+  for (let i = 0; i < SIDE * SIDE; i++) {
+    const r = linear(colour[3 * i] / 255);
+    const g = linear(colour[3 * i + 1] / 255);
+    const b = linear(colour[3 * i + 2] / 255);
+    const fX = labF((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.9505);
+    const fY = labF(0.2126 * r + 0.7152 * g + 0.0722 * b);
+    const fZ = labF((0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.089);
+    ab[2 * i] = 500 * (fX - fY);
+    ab[2 * i + 1] = 200 * (fY - fZ);
+  }
+  return ab;
+}
+
+/** Mean CIELAB chroma over `rect` and the chroma-weighted hue histogram. */
+function hueHistogram(ab: Float32Array, [x0, y0, x1, y1]: MatchImage['rect']): { chroma: number; hues: Float32Array } {
   const hues = new Float32Array(HUE_BINS);
   let total = 0;
   for (let y = y0; y < y1; y++) {
     for (let x = x0; x < x1; x++) {
-      const o = (y * SIDE + x) * 3;
-      const r = linear(colour[o] / 255);
-      const g = linear(colour[o + 1] / 255);
-      const b = linear(colour[o + 2] / 255);
-      const fX = labF((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.9505);
-      const fY = labF(0.2126 * r + 0.7152 * g + 0.0722 * b);
-      const fZ = labF((0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.089);
-      const a = 500 * (fX - fY);
-      const bb = 200 * (fY - fZ);
+      const a = ab[2 * (y * SIDE + x)];
+      const bb = ab[2 * (y * SIDE + x) + 1];
       const chroma = Math.hypot(a, bb);
       const hue = ((Math.atan2(bb, a) * 180) / Math.PI + 360) % 360;
       hues[Math.floor(hue / (360 / HUE_BINS)) % HUE_BINS] += chroma;
@@ -460,6 +478,28 @@ function bandScore(r: Float32Array, cols: number, rows: number, [, py0, , py1]: 
   return Math.max(0, score);
 }
 
+/** Mean a*b* distance of the input's picture pixels from the aligned candidate's, over the part both show. */
+function colourDifference(a: MatchImage, b: MatchImage, al: { scale: number; dx: number; dy: number }): number {
+  const [x0, y0, x1, y1] = a.rect;
+  const [bx0, by0, bx1, by1] = b.rect;
+  let sum = 0;
+  let n = 0;
+  for (let y = y0; y < y1; y++) {
+    const v = centre + al.scale * (y - centre) + al.dy;
+    if (v < by0 || v > by1 - 1) continue;
+    for (let x = x0; x < x1; x++) {
+      const u = centre + al.scale * (x - centre) + al.dx;
+      if (u < bx0 || u > bx1 - 1) continue;
+      // Nearest pixel: bilinear sampling would mix a colour edge into a third colour.
+      const o = 2 * (Math.round(v) * SIDE + Math.round(u));
+      const i = 2 * (y * SIDE + x);
+      sum += Math.hypot(a.ab[i] - b.ab[o], a.ab[i + 1] - b.ab[o + 1]);
+      n += 1;
+    }
+  }
+  return n === 0 ? Infinity : sum / n;
+}
+
 /** How alike the two thumbnails are as one picture (see ThumbnailMatch); symmetric up to the alignment search. */
 export function matchThumbnails(a: MatchImage, b: MatchImage): ThumbnailMatch {
   const al = refine(a, b, coarseAlign(a, b));
@@ -482,5 +522,5 @@ export function matchThumbnails(a: MatchImage, b: MatchImage): ThumbnailMatch {
     rowStats.push({ min, mean: count === 0 ? NaN : sum / count });
   }
   const veto = matchVeto(a, b);
-  return { score: bandScore(r, cols, rows, a.rect), smoothScore: bandScore(smooth.r, cols, rows, a.rect), ...(veto ? { veto } : {}), ncc: al.ncc, minBlock: Math.max(0, minBlock), scale: al.scale, shift: [al.dx, al.dy], rows: rowStats };
+  return { score: bandScore(r, cols, rows, a.rect), smoothScore: bandScore(smooth.r, cols, rows, a.rect), ...(veto ? { veto } : {}), colour: colourDifference(a, b, al), ncc: al.ncc, minBlock: Math.max(0, minBlock), scale: al.scale, shift: [al.dx, al.dy], rows: rowStats };
 }
