@@ -1,7 +1,8 @@
 // `/relevant` while a retrain runs: the same work the serving benchmark times (attachment bytes → reply payload),
 // issued at a steady rate in one process, first at rest and then while `engine.retrain` runs on the 100k store
-// (forced past the quality gate, so the index build and the swap are always inside the window). A query's time
-// counts from when it was due, so a main thread held up by the retrain shows as the wait it causes.
+// (forced past the quality gate, so the index build and the swap are always inside the window). The store's images
+// have posters, as a bot's have, so the retrain ends by fitting their styles for a trial (the `style` phase). A
+// query's time counts from when it was due, so a main thread held up by the retrain shows as the wait it causes.
 //
 // BENCH_RETRAIN_DATA_DIR=<data dir> points it at another collection (a copy is retrained; its namespace must be
 // `bench`), e.g. the 1M serving namespace: `npm run bench -- --only retrain-serving` with the variable set.
@@ -85,7 +86,7 @@ export async function benchRetrainServing(ctx: BenchContext): Promise<SuiteResul
   const sizes = retrainSizes(ctx);
   const n = sizes[sizes.length - 1];
   const override = process.env.BENCH_RETRAIN_DATA_DIR;
-  const source = override ?? (await ensureStore(ctx, n));
+  const source = override ?? (await ensureStore(ctx, n, true));
   const epochs = measuredEpochs(ctx, n);
   ctx.log(`retrain-serving: /relevant every ${INTERVAL_MS} ms at rest, then during a retrain of ${source} (${epochs} epochs)`);
   const { result, maxRssBytes } = await runChild<RetrainServingRun>('retrain-serving', { source, workDir: cachePath(ctx, 'retrain-serving'), epochs, cacheDir: ctx.cacheDir, quick: ctx.quick });
