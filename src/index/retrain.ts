@@ -9,11 +9,12 @@ import { applyTransform } from '../ml/transforms.js';
 import { saveVae } from '../ml/vae-files.js';
 import { DEFAULT_VAE_HYPER, type VaeHyperParams } from '../ml/vae-hyper.js';
 import { trainKeysInWorker } from '../ml/vae-worker-client.js';
+import { keyIdOf } from './active-key.js';
 import { buildIndex } from './build-index.js';
 import { chooseKeyInWorker } from './key-check.js';
 import type { CandidateVerdict } from './key-choice.js';
 import { KEY_RULE, type EditedCopies, type KeyRule, type KeySignals } from './key-signals.js';
-import { keyIdOf, syncIndex, vaeDir, type Namespace } from './namespace.js';
+import { syncIndex, vaeDir, type Namespace } from './namespace.js';
 import { MIN_GATE_SAMPLE } from './quality-gate.js';
 import { splitFromPages } from './retrain-split.js';
 
