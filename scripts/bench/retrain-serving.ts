@@ -38,6 +38,8 @@ export interface RetrainServingRun {
   retrainSeconds: number;
   rest: Sample[];
   during: Sample[];
+  /** The style key the retrain started a trial of; none when its posters were too few. */
+  trial?: string;
 }
 
 /** Queries due every INTERVAL_MS until `until` resolves (or `count` are due); each timed from when it was due. */
@@ -72,8 +74,8 @@ export async function runRetrainServing(args: { source: string; workDir: string;
     const started = performance.now();
     const retrain = engine.retrain({ namespace: NAMESPACE, force: true, onProgress: (p) => (phase = p.phase) });
     const during = await steadyQueries(engine, set, standIn, () => phase, { until: retrain });
-    await retrain;
-    return { images, epochs: args.epochs, retrainSeconds: round((performance.now() - started) / 1000, 1), rest, during };
+    const { trial } = await retrain;
+    return { images, epochs: args.epochs, retrainSeconds: round((performance.now() - started) / 1000, 1), rest, during, ...(trial ? { trial } : {}) };
   } finally {
     await engine.close();
     await rm(args.workDir, { recursive: true, force: true });
@@ -103,7 +105,7 @@ export async function benchRetrainServing(ctx: BenchContext): Promise<SuiteResul
       metric: `/relevant work p95 during a ${label} retrain`,
       value: during,
       unit: 'ms',
-      note: `${result.during.length} queries over the ${result.retrainSeconds} s retrain (${result.epochs} epochs, forced swap); p95 by phase: ${byPhase}; worst ${Math.max(...result.during.map((s) => s.ms))} ms`,
+      note: `${result.during.length} queries over the ${result.retrainSeconds} s retrain (${result.epochs} epochs, forced swap, ${result.trial ? 'a style trial started' : 'no style trial'}); p95 by phase: ${byPhase}; worst ${Math.max(...result.during.map((s) => s.ms))} ms`,
     },
     { suite: 'retrain-serving', metric: `/relevant p95 during a ${label} retrain ÷ at rest`, value: round(during / rest, 2), unit: '×', target: { op: '<=', value: 2 } },
     { suite: 'retrain-serving', metric: `peak RSS, retraining ${label} while serving`, value: bytesToMiB(maxRssBytes), unit: 'MiB' },

@@ -42,7 +42,8 @@ await serveWorkerTask<BuildIndexInput, BuildIndexResult>('TRAINING_FAILED', (inp
         .then(async () => {
           if (message.type === 'end') {
             const style = fit?.finish(input.styleId!);
-            for (const page of held.splice(0)) {
+            // Each page is let go once inserted: a raw build's float16 pages are 256 MB at STYLE_MAX_IMAGES.
+            for (let page = held.shift(); page; page = held.shift()) {
               const keys = page.keys ?? (await keysOf(page.f16!, page.ids.length));
               insert(page.ids, keys, (key, row) => withStyle(key, page.posters[row] ?? undefined, style));
             }
