@@ -210,7 +210,8 @@ async function runRetrain(engine: Engine, namespace: string, force = false): Pro
         } else if (p.phase === 'training' && p.epoch !== undefined) {
           const eta = p.secondsPerEpoch && p.epochs ? ` ETA ${Math.round((p.epochs - p.epoch) * p.secondsPerEpoch)} s` : '';
           console.log(`epoch ${p.epoch}/${p.epochs}  loss ${p.loss?.toFixed(4)}${eta}`);
-        } else if (p.phase !== 'training' && p.phase !== 'encoding') {
+        } else if (p.phase !== 'training' && p.phase !== 'encoding' && p.phase !== 'style') {
+          // Not `style`: the CLI's images have no posters, so its retrain fits none (style-key.ts).
           console.log(`${p.phase}…`);
         }
       },

@@ -5,8 +5,14 @@ import { test } from 'node:test';
 import { askUntilDecided } from '../src/eval/simulated-askers.js';
 import { createEngine, namespaceDir } from '../src/index/engine.js';
 import type { StoredJudgement } from '../src/index/feedback-store.js';
+import { Namespace, vaeDir } from '../src/index/namespace.js';
 import { FeatureStore } from '../src/index/store.js';
+import { posterOf } from '../src/index/style-key.js';
 import { decide, interleave, tally, TRIAL_ANSWERS, TRIAL_DAYS, type TrialState } from '../src/index/style-trial.js';
+import { indexFiles } from '../src/index/vector-index.js';
+import { silentLogger } from '../src/log.js';
+import { saveVae } from '../src/ml/vae-files.js';
+import { trainVae } from '../src/ml/vae-train.js';
 import { mulberry32 } from '../src/util/random.js';
 import { FEATURE_DIM } from './helpers/synthetic-features.js';
 import { recordingLogger } from './helpers/recording-logger.js';
@@ -183,5 +189,53 @@ test('where posters are subjects, the askers’ judgements refuse the style key 
     assert.deepEqual(left.filter((name) => name.includes(trial.candidate)), [], 'and the refused key’s index files');
   } finally {
     await engine.close();
+  }
+});
+
+test('a style trial’s index, fitted and built in a worker, keys every stored image as the namespace does, on raw features and on a VAE, with images added and removed during the fit', async () => {
+  for (const keyed of ['raw', 'vae'] as const) {
+    const { dataDir, ids } = await collection(true);
+    const dir = namespaceDir(dataDir, 'local');
+    if (keyed === 'vae') {
+      const store = await FeatureStore.open(join(dir, 'store.sqlite'));
+      const rows: Float32Array[] = [];
+      for await (const image of store.scan()) rows.push(image.features);
+      const features = new Float32Array(rows.length * FEATURE_DIM);
+      rows.forEach((row, i) => features.set(row, i * FEATURE_DIM));
+      const vae = await trainVae(features, rows.length, TINY);
+      await saveVae(vae, vaeDir(dir, vae.meta.id));
+      await store.setMeta('activeKey', { kind: 'vae', vaeId: vae.meta.id });
+      await store.close();
+    }
+    const ns = await Namespace.open(dataDir, 'local', FEATURE_DIM, silentLogger);
+    try {
+      const starting = ns.startTrial();
+      // While the worker fits: one image more (a poster's), one less. Whether the fit read them or not, the trial
+      // must end up holding exactly the store.
+      const added = await ns.store.exclusive(async () => {
+        const record = { sha256: 'sha-late', source: 'synthetic/late.png', width: 1, height: 1, addedAt: new Date(0).toISOString(), extra: { authorId: 'poster2' } };
+        const stored = await ns.store.insert(record, (await ns.store.get(ids[5]))!.features);
+        ns.addToIndex(stored.id, (await ns.store.get(stored.id))!.features, 'poster2');
+        await ns.store.delete(ids[7]);
+        ns.removeFromIndex(ids[7]);
+        return stored.id;
+      });
+      assert.equal(await starting, true, `${keyed}: the trial started`);
+      const candidate = ns.candidate()!;
+      assert.match(candidate.id, keyed === 'raw' ? /^raw\+style-/ : /^vae-.+\+style-/);
+      // The worker saved the index it built and this thread loaded it (a fit on this thread builds it in memory).
+      assert.ok((await indexFiles(dir, candidate.id)).graph, `${keyed}: the trial's index files were written by its build`);
+      let count = 0;
+      for await (const image of ns.store.scan()) {
+        count += 1;
+        const [best] = candidate.search(candidate.key(image.features, posterOf(image)), 1);
+        assert.equal(best.id, image.id, `${keyed}: image ${image.id}`);
+        assert.ok(best.score > 0.9999, `${keyed}: image ${image.id}: cosine ${best.score}`);
+      }
+      assert.equal(candidate.size, count, `${keyed}: the trial's index holds the store (${ids.length} - 1 + 1 images)`);
+      assert.ok(count === ids.length && (await ns.store.get(added)) && !(await ns.store.get(ids[7])));
+    } finally {
+      await ns.close();
+    }
   }
 });

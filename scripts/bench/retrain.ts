@@ -11,12 +11,18 @@ import { silentLogger } from '../../src/log.js';
 import { saveVae } from '../../src/ml/vae-files.js';
 import { DEFAULT_VAE_HYPER, trainingPlan } from '../../src/ml/vae-hyper.js';
 import { trainVaeInWorker } from '../../src/ml/vae-worker-client.js';
-import { BENCH_NAMESPACE as NAMESPACE, bytesToMiB, cachePath, median, round, runChild, type BenchContext, type Row, type SuiteResult } from './common.js';
+import { BENCH_NAMESPACE as NAMESPACE, bytesToMiB, cachePath, createRandom, median, round, runChild, type BenchContext, type Row, type SuiteResult } from './common.js';
 import { FEATURE_DIM, baseFeatures, syntheticFeatures } from './vectors.js';
 
 const WRITE_CHUNK = 10_000;
 /** The stand-in for the VAE a namespace of this size would already have, so the fixture opens keyed on 64-d. */
 const SEED_VAE_SAMPLE = 5_000;
+/**
+ * Posters of a store written `withPosters`: a bot's collection has them, and a retrain then fits their styles for a
+ * trial (style-key.ts), which a collection without posters skips. Drawn skewed (a few post most), each with ≥ 100.
+ */
+const POSTERS = 300;
+const POSTER_SEED = 17;
 
 type Phases = { loading: number; training: number; checking: number; encoding: number; swap: number };
 
@@ -41,10 +47,10 @@ export function measuredEpochs(ctx: BenchContext, n: number): number {
 
 /**
  * A data dir with one namespace of `n` stored images keyed on a VAE (cached): the state a collection is in when
- * its next retrain comes due.
+ * its next retrain comes due. `withPosters` gives each record an author as the bot stores it (`extra.authorId`).
  */
-export async function ensureStore(ctx: BenchContext, n: number): Promise<string> {
-  const dataDir = cachePath(ctx, `store-${n}`);
+export async function ensureStore(ctx: BenchContext, n: number, withPosters = false): Promise<string> {
+  const dataDir = cachePath(ctx, withPosters ? `store-${n}-posters` : `store-${n}`);
   const ready = join(dataDir, 'ready.json');
   if (await readFile(ready).catch(() => undefined)) return dataDir;
   await rm(dataDir, { recursive: true, force: true });
@@ -54,6 +60,7 @@ export async function ensureStore(ctx: BenchContext, n: number): Promise<string>
   const start = performance.now();
   const store = await FeatureStore.open(join(dir, 'store.sqlite'));
   let sample: Float32Array | undefined;
+  const posters = createRandom(POSTER_SEED);
   for (let from = 0; from < n; from += WRITE_CHUNK) {
     const rows = Math.min(WRITE_CHUNK, n - from);
     const features = syntheticFeatures(base, rows, 100 + from);
@@ -61,7 +68,15 @@ export async function ensureStore(ctx: BenchContext, n: number): Promise<string>
     await store.exclusive(async () => {
       for (let i = 0; i < rows; i++) {
         const id = from + i;
-        const record = { sha256: createHash('sha256').update(`bench/${id}`).digest('hex'), source: `synthetic/${id}.png`, width: 1024, height: 768, addedAt: new Date(0).toISOString() };
+        const poster = Math.floor(POSTERS * posters.next() ** 2);
+        const record = {
+          sha256: createHash('sha256').update(`bench/${id}`).digest('hex'),
+          source: `synthetic/${id}.png`,
+          width: 1024,
+          height: 768,
+          addedAt: new Date(0).toISOString(),
+          ...(withPosters ? { extra: { authorId: `71${String(poster).padStart(16, '0')}` } } : {}),
+        };
         await store.insert(record, features.subarray(i * FEATURE_DIM, (i + 1) * FEATURE_DIM));
       }
     });

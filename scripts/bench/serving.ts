@@ -4,7 +4,8 @@
 import { copyFile, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { preprocessFit } from '../../src/ml/pipeline.js';
-import { namespaceDir, vaeDir, type ActiveKey } from '../../src/index/namespace.js';
+import type { ActiveKey } from '../../src/index/active-key.js';
+import { namespaceDir, vaeDir } from '../../src/index/namespace.js';
 import { FeatureStore } from '../../src/index/store.js';
 import { indexFiles } from '../../src/index/vector-index.js';
 import { preprocessImage } from '../../src/ml/image.js';

@@ -17,6 +17,7 @@ export function describeProgress(p: RetrainProgress): string {
     checking: 'Retraining: comparing the new model with the current one…',
     encoding: 'Retraining: building the new index…',
     swapping: 'Retraining: switching to the new model…',
+    style: 'Retraining: fitting the posters’ drawing styles for a trial…',
   };
   return phases[p.phase];
 }

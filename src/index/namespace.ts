@@ -9,26 +9,16 @@ import type { VaeModel } from '../ml/vae-model.js';
 import { randomBytes } from 'node:crypto';
 import { FeatureStore, type StoredImage } from './store.js';
 import { removeStaleTempFiles } from '../util/atomic-file.js';
-import { loadStyle, posterOf, saveStyle, styled, styleFileName, StyleFit, STYLE_MAX_IMAGES, type StyleOffsets } from './style-key.js';
+import { keyIdOf, withoutStyle, type ActiveKey } from './active-key.js';
+import { buildStyleIndex, type PosterPage } from './build-index.js';
+import type { FeaturePage } from './feature-blobs.js';
+import { enoughPosters, loadStyle, posterOf, saveStyle, styleFileName, STYLE_MAX_IMAGES, withStyle, type StyleOffsets } from './style-key.js';
 import { expired, TRIAL_DAYS, type TrialState } from './style-trial.js';
 import { VectorIndex, removeIndexFiles, removeOtherIndexFiles, type Neighbour } from './vector-index.js';
 
-/**
- * Which vectors the index is keyed on: the raw MobileNetV2 features until the namespace has its own VAE (or PCA
- * key); `style` names the poster offsets taken out of them once a style trial was adopted (style-key.ts).
- */
-export type ActiveKey = ({ kind: 'raw' } | { kind: 'vae'; vaeId: string }) & { style?: string };
-
-export const RAW_KEY_ID = 'raw';
 const SAVE_DELAY_MS = 2_000;
 /** Graph inserts between two turns of the event loop when an index is filled on the main thread. */
 const YIELD_EVERY = 128;
-
-/** A PCA key is kept in the VAE's format (linear-key.ts) but named for what it is: `pca64w-…`; a style key adds `+style-…`. */
-export function keyIdOf(key: ActiveKey): string {
-  const base = key.kind === 'raw' ? RAW_KEY_ID : key.vaeId.startsWith('pca') ? key.vaeId : `vae-${key.vaeId}`;
-  return key.style === undefined ? base : `${base}+style-${key.style}`;
-}
 
 /** One key space the namespace answers from: how an image is keyed in it, and its index. */
 export interface KeySpace {
@@ -211,19 +201,22 @@ export class Namespace {
   }
 
   /**
-   * Fits poster offsets on the current key and builds the style key's index from the store (on this thread,
-   * between store pages). Undefined when the posters are too few to try one (STYLE_MIN_POSTERS).
+   * Fits poster offsets on the current key and builds the style key's index from the store, both in a worker
+   * (build-index.ts): this thread reads the store's pages and loads the saved index. Undefined when the posters are
+   * too few to try one (STYLE_MIN_POSTERS).
    */
   async fitStyle(): Promise<{ style: StyleOffsets; index: VectorIndex } | undefined> {
-    const base = withoutStyle(this.activeKey);
-    const fit = new StyleFit(this.vae ? this.vae.meta.latentDim : this.index.dim);
-    for await (const image of this.store.scan()) fit.add(posterOf(image), this.encode(image.features));
-    if (!fit.enough()) return undefined;
-    const style = fit.finish(randomBytes(4).toString('hex'));
-    const index = VectorIndex.create(keyIdOf({ ...base, style: style.id }), style.dim, (await this.store.count()) + 1024);
-    // Images that come or go meanwhile are brought over by startTrial, under the store's lock.
-    await fillIndex(index, this.store, new Set(await this.store.ids()), this.imageKey(style));
-    return { style, index };
+    const storeNextId = await this.store.nextId();
+    // The fit is made on the images stored now; those that come or go meanwhile are brought over by startTrial,
+    // under the store's lock.
+    const posters = new Map<number, string | undefined>();
+    for await (const record of this.store.records()) posters.set(record.id, posterOf(record));
+    if (!enoughPosters(posters.values())) return undefined;
+    const styleId = randomBytes(4).toString('hex');
+    const keyId = keyIdOf({ ...withoutStyle(this.activeKey), style: styleId });
+    const featureDim = this.vae ? this.vae.meta.inputDim : this.index.dim;
+    const pages = withPosters(this.store.featurePages(featureDim), posters);
+    return buildStyleIndex(this.vae, featureDim, { styleId, keyId }, pages, { dir: this.dir, total: posters.size, storeNextId });
   }
 
   /** Starts a style trial on the current key (ending any running one). False when the posters are too few. */
@@ -437,9 +430,19 @@ export class Namespace {
 }
 
 /**
- * Adds the stored images in `ids` that `index` lacks; returns how many. An empty index (rebuilt) is filled by one
- * sequential scan, otherwise only the missing records are read.
+ * The store's feature pages with each row's poster (null: none); rows of images missing from `posters`, stored
+ * after it was read, are left out (their poster is not known here).
  */
+async function* withPosters(pages: AsyncIterable<FeaturePage>, posters: Map<number, string | undefined>): AsyncGenerator<PosterPage> {
+  for await (const page of pages) {
+    const rows = page.ids.flatMap((id, row) => (posters.has(id) ? [row] : []));
+    if (rows.length === 0) continue;
+    const f16 = rows.length === page.ids.length ? page.f16 : Buffer.concat(rows.map((row) => page.f16.subarray(row * page.width, (row + 1) * page.width)));
+    const ids = rows.map((row) => page.ids[row]);
+    yield { ids, width: page.width, f16, posters: ids.map((id) => posters.get(id) ?? null) };
+  }
+}
+
 /** Makes an index built from the store hold exactly the stored ids again (callers hold the store's lock). */
 export async function syncIndex(index: VectorIndex, store: FeatureStore, encode: (image: StoredImage) => Float32Array): Promise<void> {
   const stored = new Set(await store.ids());
@@ -447,6 +450,10 @@ export async function syncIndex(index: VectorIndex, store: FeatureStore, encode:
   for (const id of index.ids()) if (!stored.has(id)) index.remove(id);
 }
 
+/**
+ * Adds the stored images in `ids` that `index` lacks; returns how many. An empty index (rebuilt) is filled by one
+ * sequential scan, otherwise only the missing records are read.
+ */
 export async function fillIndex(
   index: VectorIndex,
   store: FeatureStore,
@@ -502,16 +509,6 @@ async function loadIndex(
  */
 async function inSyncWith(index: VectorIndex, store: FeatureStore): Promise<boolean> {
   return index.storeNextId !== undefined && index.storeNextId === (await store.nextId()) && index.size === (await store.count());
-}
-
-/** A base key with its poster's style taken out (none without a style; a poster not fitted is not moved). */
-function withStyle(base: Float32Array, poster: string | undefined, style: StyleOffsets | undefined): Float32Array {
-  return style ? styled(base, style.offsets.get(poster ?? '')) : base;
-}
-
-function withoutStyle(key: ActiveKey): ActiveKey {
-  const { style: _style, ...base } = key;
-  return base as ActiveKey;
 }
 
 function errorText(error: unknown): string {

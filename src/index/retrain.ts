@@ -9,11 +9,12 @@ import { applyTransform } from '../ml/transforms.js';
 import { saveVae } from '../ml/vae-files.js';
 import { DEFAULT_VAE_HYPER, type VaeHyperParams } from '../ml/vae-hyper.js';
 import { trainKeysInWorker } from '../ml/vae-worker-client.js';
+import { keyIdOf } from './active-key.js';
 import { buildIndex } from './build-index.js';
 import { chooseKeyInWorker } from './key-check.js';
 import type { CandidateVerdict } from './key-choice.js';
 import { KEY_RULE, type EditedCopies, type KeyRule, type KeySignals } from './key-signals.js';
-import { keyIdOf, syncIndex, vaeDir, type Namespace } from './namespace.js';
+import { syncIndex, vaeDir, type Namespace } from './namespace.js';
 import { MIN_GATE_SAMPLE } from './quality-gate.js';
 import { splitFromPages } from './retrain-split.js';
 
@@ -33,7 +34,8 @@ const PCA_FIT_ROWS = 3000;
 export const MIN_RETRAIN_IMAGES = MIN_GATE_SAMPLE + 64;
 
 export interface RetrainProgress {
-  phase: 'loading' | 'training' | 'checking' | 'encoding' | 'swapping';
+  /** `style`: the posters' styles fitted for a trial after the switch (style-key.ts); quick where there are none. */
+  phase: 'loading' | 'training' | 'checking' | 'encoding' | 'swapping' | 'style';
   epoch?: number;
   epochs?: number;
   loss?: number;
@@ -154,6 +156,7 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
   });
   if (!index || !model) {
     log.warn(`namespace ${name}: retrained model not used: ${gate.reason}`);
+    onProgress({ phase: 'style' });
     await styleAfterRetrain(ns, false);
     return summary(false);
   }
@@ -167,6 +170,7 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
     // changed since is saved later (Namespace.activate).
     await ns.activate(model, index);
   });
+  onProgress({ phase: 'style' });
   await styleAfterRetrain(ns, hadStyle);
   const done = summary(true);
   log.info(`namespace ${name}: retrained on ${done.trainedOn} images in ${done.seconds.toFixed(1)} s, now keyed on ${done.key}${done.forced ? ' (forced past the quality gate)' : ''}: ${gate.reason}`);

@@ -17,8 +17,9 @@ export const STYLE_SHRINKAGE = 10;
 export const STYLE_MIN_POSTERS = 2;
 export const STYLE_MIN_IMAGES = 10;
 /**
- * Collections larger than this get no style trial: its fit and its index are built on the main thread, between the
- * store's pages (a worker, as a retrain's index build, is not written yet), and an HNSW insert costs up to ~0.6 ms.
+ * Collections larger than this get no style trial. Its fit and index build run in a worker (build-index.ts), but
+ * while it runs the namespace holds a second index beside its own (≈ 0.5 GB at 1M, see Namespace.activate: a third of
+ * the 1.5 GB the 1M target allows), and the build's worker holds every key until the offsets are fitted.
  */
 export const STYLE_MAX_IMAGES = 100_000;
 
@@ -45,6 +46,20 @@ export function styled(key: Float32Array, offset: Float32Array | undefined): Flo
   return out;
 }
 
+/** A base key with its poster's style taken out (none without a style; a poster not fitted is not moved). */
+export function withStyle(base: Float32Array, poster: string | undefined, style: StyleOffsets | undefined): Float32Array {
+  return style ? styled(base, style.offsets.get(poster ?? '')) : base;
+}
+
+/** Whether the images' posters (one per image; undefined: none) are enough to try a style key (STYLE_MIN_POSTERS). */
+export function enoughPosters(posters: Iterable<string | undefined>): boolean {
+  const counts = new Map<string, number>();
+  for (const poster of posters) if (poster !== undefined) counts.set(poster, (counts.get(poster) ?? 0) + 1);
+  let enough = 0;
+  for (const n of counts.values()) if (n >= STYLE_MIN_IMAGES) enough += 1;
+  return enough >= STYLE_MIN_POSTERS;
+}
+
 /** Sums unit keys per poster, then shrinks each mean towards zero. */
 export class StyleFit {
   private readonly sums = new Map<string, { sum: Float64Array; n: number }>();
@@ -58,13 +73,6 @@ export class StyleFit {
     const unit = styled(key, undefined);
     for (let i = 0; i < this.dim; i++) entry.sum[i] += unit[i];
     entry.n += 1;
-  }
-
-  /** Whether the posters are enough to try a style key at all (see STYLE_MIN_POSTERS). */
-  enough(): boolean {
-    let posters = 0;
-    for (const { n } of this.sums.values()) if (n >= STYLE_MIN_IMAGES) posters += 1;
-    return posters >= STYLE_MIN_POSTERS;
   }
 
   finish(id: string, lambda = STYLE_SHRINKAGE): StyleOffsets {
