@@ -274,6 +274,9 @@ function halve(grey: Float32Array): Float32Array {
  */
 const centre = (SIDE - 1) / 2;
 
+/** The candidate's pixel for the input's (x, y): centre + scale·(x − centre) + dx, the same for y. */
+type Alignment = { scale: number; dx: number; dy: number };
+
 /** Correlation of the input with the candidate warped by (scale, dx, dy), over the input's picture pixels. */
 function alignedNcc(a: MatchImage, b: MatchImage, scale: number, dx: number, dy: number, step = 1): number {
   const [x0, y0, x1, y1] = a.rect;
@@ -309,7 +312,7 @@ function alignedNcc(a: MatchImage, b: MatchImage, scale: number, dx: number, dy:
 }
 
 /** The best (scale, shift) at the coarse scale, by correlation over the input's picture (letterbox of b padded). */
-function coarseAlign(a: MatchImage, b: MatchImage): { scale: number; dx: number; dy: number } {
+function coarseAlign(a: MatchImage, b: MatchImage): Alignment {
   const ca = halve(a.smooth);
   const cb = halve(b.smooth);
   const [x0, y0, x1, y1] = a.rect.map((v) => Math.round(v / 2));
@@ -359,7 +362,7 @@ function coarseAlign(a: MatchImage, b: MatchImage): { scale: number; dx: number;
 }
 
 /** Pattern search around the coarse alignment at full resolution (SIDE), on the same correlation. */
-function refine(a: MatchImage, b: MatchImage, start: { scale: number; dx: number; dy: number }): { scale: number; dx: number; dy: number; ncc: number } {
+function refine(a: MatchImage, b: MatchImage, start: Alignment): Alignment & { ncc: number } {
   // Every other pixel in each direction: the images are smooth at this scale, and it is 4× cheaper.
   let cur = { ...start, ncc: alignedNcc(a, b, start.scale, start.dx, start.dy, 2) };
   let step = 1;
@@ -390,13 +393,8 @@ function refine(a: MatchImage, b: MatchImage, start: { scale: number; dx: number
   return { ...cur, ncc: alignedNcc(a, b, cur.scale, cur.dx, cur.dy) };
 }
 
-/**
- * Block correlations of the input with the aligned candidate: BLOCK×BLOCK windows every STRIDE pixels over the part
- * both frames show; a window with too few such pixels is NaN.
- */
-function blockCorrelations(a: MatchImage, b: MatchImage, al: { scale: number; dx: number; dy: number }, plane: 'grey' | 'smooth'): { r: Float32Array; cols: number; rows: number } {
-  const warped = new Float32Array(SIDE * SIDE);
-  const valid = new Uint8Array(SIDE * SIDE);
+/** Calls `visit` for each pixel (x, y) of the input's picture whose aligned place (u, v) lies in the candidate's picture. */
+function forEachOverlap(a: MatchImage, b: MatchImage, al: Alignment, visit: (x: number, y: number, u: number, v: number) => void): void {
   const [x0, y0, x1, y1] = a.rect;
   const [bx0, by0, bx1, by1] = b.rect;
   for (let y = y0; y < y1; y++) {
@@ -404,11 +402,22 @@ function blockCorrelations(a: MatchImage, b: MatchImage, al: { scale: number; dx
     if (v < by0 || v > by1 - 1) continue;
     for (let x = x0; x < x1; x++) {
       const u = centre + al.scale * (x - centre) + al.dx;
-      if (u < bx0 || u > bx1 - 1) continue;
-      warped[y * SIDE + x] = sample(b[plane], SIDE, u, v, b.pad);
-      valid[y * SIDE + x] = 1;
+      if (u >= bx0 && u <= bx1 - 1) visit(x, y, u, v);
     }
   }
+}
+
+/**
+ * Block correlations of the input with the aligned candidate: BLOCK×BLOCK windows every STRIDE pixels over the part
+ * both frames show; a window with too few such pixels is NaN.
+ */
+function blockCorrelations(a: MatchImage, b: MatchImage, al: Alignment, plane: 'grey' | 'smooth'): { r: Float32Array; cols: number; rows: number } {
+  const warped = new Float32Array(SIDE * SIDE);
+  const valid = new Uint8Array(SIDE * SIDE);
+  forEachOverlap(a, b, al, (x, y, u, v) => {
+    warped[y * SIDE + x] = sample(b[plane], SIDE, u, v, b.pad);
+    valid[y * SIDE + x] = 1;
+  });
   const cols = (SIDE - BLOCK) / STRIDE + 1;
   const rows = cols;
   const r = new Float32Array(cols * rows);
@@ -479,24 +488,16 @@ function bandScore(r: Float32Array, cols: number, rows: number, [, py0, , py1]: 
 }
 
 /** Mean a*b* distance of the input's picture pixels from the aligned candidate's, over the part both show. */
-function colourDifference(a: MatchImage, b: MatchImage, al: { scale: number; dx: number; dy: number }): number {
-  const [x0, y0, x1, y1] = a.rect;
-  const [bx0, by0, bx1, by1] = b.rect;
+function colourDifference(a: MatchImage, b: MatchImage, al: Alignment): number {
   let sum = 0;
   let n = 0;
-  for (let y = y0; y < y1; y++) {
-    const v = centre + al.scale * (y - centre) + al.dy;
-    if (v < by0 || v > by1 - 1) continue;
-    for (let x = x0; x < x1; x++) {
-      const u = centre + al.scale * (x - centre) + al.dx;
-      if (u < bx0 || u > bx1 - 1) continue;
-      // Nearest pixel: bilinear sampling would mix a colour edge into a third colour.
-      const o = 2 * (Math.round(v) * SIDE + Math.round(u));
-      const i = 2 * (y * SIDE + x);
-      sum += Math.hypot(a.ab[i] - b.ab[o], a.ab[i + 1] - b.ab[o + 1]);
-      n += 1;
-    }
-  }
+  forEachOverlap(a, b, al, (x, y, u, v) => {
+    // Nearest pixel: bilinear sampling would mix a colour edge into a third colour.
+    const o = 2 * (Math.round(v) * SIDE + Math.round(u));
+    const i = 2 * (y * SIDE + x);
+    sum += Math.hypot(a.ab[i] - b.ab[o], a.ab[i + 1] - b.ab[o + 1]);
+    n += 1;
+  });
   return n === 0 ? Infinity : sum / n;
 }
 
