@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { AppError, isAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Background } from '../ml/image.js';
+import { isLinearKeyId } from '../ml/linear-key.js';
 import { loadVae } from '../ml/vae-files.js';
 import type { VaeModel } from '../ml/vae-model.js';
 import { randomBytes } from 'node:crypto';
@@ -24,9 +25,9 @@ const SAVE_DELAY_MS = 2_000;
 /** Graph inserts between two turns of the event loop when an index is filled on the main thread. */
 const YIELD_EVERY = 128;
 
-/** A PCA key is kept in the VAE's format (linear-key.ts) but named for what it is: `pca64w-…`; a style key adds `+style-…`. */
+/** A linear key is kept in the VAE's format (linear-key.ts) but named for what it is: `pca64-…`, `lw96-…`; a style key adds `+style-…`. */
 export function keyIdOf(key: ActiveKey): string {
-  const base = key.kind === 'raw' ? RAW_KEY_ID : key.vaeId.startsWith('pca') ? key.vaeId : `vae-${key.vaeId}`;
+  const base = key.kind === 'raw' ? RAW_KEY_ID : isLinearKeyId(key.vaeId) ? key.vaeId : `vae-${key.vaeId}`;
   return key.style === undefined ? base : `${base}+style-${key.style}`;
 }
 
