@@ -33,17 +33,17 @@ const PCA_FIT_ROWS = 3000;
  * The learned whitening's pairs come from the edits the quality gate does not use (GATE_EDITS), so that the gate's
  * edit recall stays a check on images and edits the fit never saw.
  */
-const LW_EDITS = ['jpeg30', 'down25', 'text'] as const;
+export const LW_EDITS = ['jpeg30', 'down25', 'text'] as const;
 /**
  * Training images whose thumbnails are edited for the learned whitening: three model passes each, so a retrain pays
  * at most 4,500 extra passes (25-31 ms each at load 5-7 on 2 cores: ~2-2.5 min) whatever the collection's size. On
  * openclipart 1,000 edited images gave P@20 0.472 and all 1,337 0.476 (docs/relevance.md, session 9): 1,500 takes a
  * development set whole.
  */
-const LW_EDIT_IMAGES = 1500;
+export const LW_EDIT_IMAGES = 1500;
 /** Lw-96 with λ 0.3: the best of the sweep over d 64 / 96 / 128 and λ 0.1 / 0.3 on both development sets. */
-const LW_COMPONENTS = 96;
-const LW_LAMBDA = 0.3;
+export const LW_COMPONENTS = 96;
+export const LW_LAMBDA = 0.3;
 
 /** The quality gate's held-out slice plus the fewest images a VAE can train on at all. */
 export const MIN_RETRAIN_IMAGES = MIN_GATE_SAMPLE + 64;
