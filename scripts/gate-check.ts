@@ -1,18 +1,22 @@
 /**
  * npm run gate-check -- <dataset folder or manifest.tsv> [--seed n]
  * Validates the retrain quality gate on a labelled set: many candidate keys (PCA variants, random projections,
- * noisy keys, VAEs with other seeds and settings, deliberately broken VAEs) are each judged by the gate exactly as a
+ * noisy keys, VAEs with other seeds and settings, deliberately broken VAEs, the learned whitening) are each judged by the gate exactly as a
  * retrain judges them (held-out slice as splitForRetrain picks it, edited copies of its images; current key raw),
  * and the gate's decision is printed beside the true change of P@20 and mAP@20 against raw features.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadDataset } from '../src/eval/dataset.js';
 import { extractWithCache } from '../src/eval/feature-cache.js';
 import { labelIds, retrievalScores } from '../src/eval/metrics.js';
 import { chooseKey } from '../src/index/key-choice.js';
-import { splitForRetrain } from '../src/index/retrain-split.js';
+import { LW_COMPONENTS, LW_EDIT_IMAGES, LW_EDITS, LW_LAMBDA } from '../src/index/retrain.js';
+import { splitForRetrain, type RetrainSplit } from '../src/index/retrain-split.js';
 import { createFeatureExtractor } from '../src/ml/features.js';
-import { fitPcaKey } from '../src/ml/linear-key.js';
+import { fitLearnedWhiteningKey, fitPcaKey } from '../src/ml/linear-key.js';
+import { createImagePipeline } from '../src/ml/pipeline.js';
+import { applyTransform } from '../src/ml/transforms.js';
 import type { VaeModel } from '../src/ml/vae-model.js';
 import { trainVaeInWorker } from '../src/ml/vae-worker-client.js';
 import { mulberry32 } from '../src/util/random.js';
@@ -40,6 +44,37 @@ function noisy(model: VaeModel, sigma: number, seed: number): VaeModel {
     return mu;
   };
   return wrapped;
+}
+
+/**
+ * The learned whitening as a retrain fits it (retrain.ts editPairs): pairs of up to LW_EDIT_IMAGES training rows and
+ * the LW_EDITS copies of each image's engine thumbnail, made and read by the engine's image pipeline.
+ */
+async function learnedWhitening(split: RetrainSplit, paths: string[], seed: number): Promise<VaeModel> {
+  const d = split.training.length / split.trainingCount;
+  const pipeline = createImagePipeline({});
+  const images = Math.min(LW_EDIT_IMAGES, split.trainingCount);
+  const original: Float32Array[] = [];
+  const edited: Float32Array[] = [];
+  try {
+    for (let j = 0; j < images; j++) {
+      const position = Math.floor((j * split.trainingCount) / images);
+      const { thumbnail } = await pipeline.process(await readFile(paths[split.trainingRows[position]]), 'white', true);
+      for (const edit of LW_EDITS) {
+        try {
+          edited.push((await pipeline.process(await applyTransform(thumbnail!, edit, 'white'), 'white')).features);
+          original.push(split.training.subarray(position * d, (position + 1) * d));
+        } catch {
+          // As in a retrain: a copy that cannot be made or read gives no pair.
+        }
+      }
+    }
+  } finally {
+    await pipeline.close();
+  }
+  const flat = (rows: Float32Array[]) => Float32Array.from(rows.flatMap((r) => Array.from(r)));
+  const pairs = { original: flat(original), edited: flat(edited), count: edited.length };
+  return fitLearnedWhiteningKey(split.training, split.trainingCount, d, pairs, { components: LW_COMPONENTS, lambda: LW_LAMBDA, seed });
 }
 
 async function main(): Promise<void> {
@@ -99,6 +134,7 @@ async function main(): Promise<void> {
   add('vae collapsed (beta 30)', await train({ beta: 30, freeBitsPerDim: 0 }));
   add('vae + noise 0.5', noisy(vae, 0.5, seed));
   add('vae + noise 1.0', noisy(vae, 1, seed));
+  add(`lw-${LW_COMPONENTS} (thumbnails' ${LW_EDITS.join(' / ')} copies)`, await learnedWhitening(split, kept.map((i) => dataset.images[i].path), seed));
 
   console.log(`| candidate | P@20 | Δ P@20 | mAP@20 | Δ mAP@20 | overlap | edit recall@1 | gate | truly |`);
   console.log('|---|---:|---:|---:|---:|---:|---:|---|---|');

@@ -79,7 +79,7 @@ program
 
 program
   .command('retrain')
-  .description('train the collection’s own VAE on all stored features; switch to it if it passes the quality check')
+  .description('fit the collection’s own keys (VAE, PCA-64, whitening learned from edited thumbnails); switch to the best that passes the quality check')
   .option('--force', 'switch to the new model even if the quality check prefers the current one')
   .action(async (options: { force?: boolean }, command: Command) => {
     await withEngine(command, async (engine, global) => {

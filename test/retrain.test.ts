@@ -152,6 +152,8 @@ test('the streamed split keeps the rows splitForRetrain picks from the whole mat
   assert.equal(streamed.heldCount, whole.heldCount);
   assert.equal(streamed.trainingCount, whole.trainingCount);
   assert.deepEqual(streamed.heldIds, Array.from(whole.heldRows, (row) => ids[row]));
+  // The learned whitening's thumbnails are read by these ids: each must be the id of its training row.
+  assert.deepEqual(streamed.trainingIds, Array.from(whole.trainingRows, (row) => ids[row]));
   assert.deepEqual(streamed.heldOut, whole.heldOut);
   assert.deepEqual(streamed.training, whole.training);
   // Counted before images were removed: the slices hold the rows that came, no empty ones.

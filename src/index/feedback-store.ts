@@ -18,7 +18,7 @@ export interface Judgement {
   query: FeedbackQuery;
   result: number;
   sign: 1 | -1;
-  /** The index key the judged answer came from (`raw`, `vae-…`, `pca…`). */
+  /** The index key the judged answer came from (`raw`, `vae-…`, `pca…`, `lw…`). */
   key: string;
 }
 

@@ -1,7 +1,8 @@
 /**
- * Which index key a retrain leaves a namespace on. Every candidate (the collection's own VAE and PCA-64, both
- * fitted on the same training rows) is checked against the label-free rule (key-signals.ts) on held-out images;
- * of those that pass, the one with the best edit recall wins, else the current key stays.
+ * Which index key a retrain leaves a namespace on. Every candidate (the collection's own VAE, PCA-64 and, when it has
+ * thumbnails, the learned whitening Lw-96, all fitted on the same training rows) is checked against the label-free
+ * rule (key-signals.ts) on held-out images; of those that pass, the one with the best edit recall wins, else the
+ * current key stays.
  */
 import type { VaeModel } from '../ml/vae-model.js';
 import { keyKindOf } from '../ml/linear-key.js';
@@ -22,7 +23,8 @@ export type KeyChoice = {
 
 const describe = (model: VaeModel): string => {
   const kind = keyKindOf(model);
-  return kind === 'vae' ? 'the new VAE' : kind === 'pca' ? `PCA-${model.meta.latentDim}` : `whitened PCA-${model.meta.latentDim}`;
+  const names = { vae: 'the new VAE', pca: 'PCA', 'pca-whitened': 'whitened PCA', 'learned-whitening': 'the whitening learned from edited copies, Lw' } as const;
+  return kind === 'vae' ? names.vae : `${names[kind]}-${model.meta.latentDim}`;
 };
 
 export function chooseKey(

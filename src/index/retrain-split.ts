@@ -22,6 +22,8 @@ export interface RetrainSplit {
   /** Rows of the input matrix that form the held-out slice, in its order. */
   heldRows: Int32Array;
   training: Float32Array;
+  /** Rows of the input matrix that form the training sample, in its order. */
+  trainingRows: Int32Array;
   trainingCount: number;
 }
 
@@ -50,7 +52,7 @@ function planSplit(n: number): { held: Int32Array; sampled: Int32Array } {
 /** `features` holds `n` rows of `dim`; the gate judges the candidate on images it never trained on. */
 export function splitForRetrain(features: Float32Array, n: number, dim: number): RetrainSplit {
   const { held, sampled } = planSplit(n);
-  return { heldOut: gather(features, held, dim), heldCount: held.length, heldRows: held, training: gather(features, sampled, dim), trainingCount: sampled.length };
+  return { heldOut: gather(features, held, dim), heldCount: held.length, heldRows: held, training: gather(features, sampled, dim), trainingRows: sampled, trainingCount: sampled.length };
 }
 
 /**
@@ -58,11 +60,16 @@ export function splitForRetrain(features: Float32Array, n: number, dim: number):
  * before: only the chosen rows are decoded and kept, with their ids. Rows past the n-th (images added during the
  * scan) are left out; when fewer than n come (images removed meanwhile), the slices hold the rows that came.
  */
-export async function splitFromPages(pages: AsyncIterable<FeaturePage>, n: number, dim: number): Promise<Omit<RetrainSplit, 'heldRows'> & { heldIds: number[] }> {
+export async function splitFromPages(
+  pages: AsyncIterable<FeaturePage>,
+  n: number,
+  dim: number,
+): Promise<Omit<RetrainSplit, 'heldRows' | 'trainingRows'> & { heldIds: number[]; trainingIds: number[] }> {
   const { held, sampled } = planSplit(n);
   const heldOut = new Float32Array(held.length * dim);
   const training = new Float32Array(sampled.length * dim);
   const heldIds: number[] = [];
+  const trainingIds: number[] = [];
   let h = 0;
   let t = 0;
   let row = 0;
@@ -74,6 +81,7 @@ export async function splitFromPages(pages: AsyncIterable<FeaturePage>, n: numbe
         heldIds.push(page.ids[i]);
       } else if (t < sampled.length && sampled[t] === row) {
         decodeFloat16Into(bytes, dim, training, t++ * dim);
+        trainingIds.push(page.ids[i]);
       }
     }
     if (row >= n) break;
@@ -84,5 +92,6 @@ export async function splitFromPages(pages: AsyncIterable<FeaturePage>, n: numbe
     heldIds,
     training: training.subarray(0, t * dim),
     trainingCount: t,
+    trainingIds,
   };
 }

@@ -1,11 +1,12 @@
 /**
- * A namespace's retrain: a candidate VAE and PCA key trained on a sample of its features, checked by the quality
- * gate on held-out images, and, when one passes (or with `force`), a new index built under it and swapped in.
- * The engine only starts and tracks retrains (one per namespace at a time).
+ * A namespace's retrain: a candidate VAE, PCA key and (with thumbnails) learned whitening fitted on a sample of its
+ * features, checked by the quality gate on held-out images, and, when one passes (or with `force`), a new index
+ * built under it and swapped in. The engine only starts and tracks retrains (one per namespace at a time).
  */
 import { AppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { applyTransform } from '../ml/transforms.js';
+import type { EditPairs } from '../ml/learned-whitening.js';
+import { applyTransform, type RobustnessTransform } from '../ml/transforms.js';
 import { saveVae } from '../ml/vae-files.js';
 import { DEFAULT_VAE_HYPER, type VaeHyperParams } from '../ml/vae-hyper.js';
 import { trainKeysInWorker } from '../ml/vae-worker-client.js';
@@ -29,6 +30,21 @@ const GATE_EDITS = ['flip', 'crop70', 'colour'] as const;
 const PCA_SHRINKAGE = null;
 /** PCA's subspace iteration costs rows × 1280 × 80 per round: a spread sample of this many rows is plenty. */
 const PCA_FIT_ROWS = 3000;
+/**
+ * The learned whitening's pairs come from the edits the quality gate does not use (GATE_EDITS), so that the gate's
+ * edit recall stays a check on images and edits the fit never saw.
+ */
+export const LW_EDITS = ['jpeg30', 'down25', 'text'] as const;
+/**
+ * Training images whose thumbnails are edited for the learned whitening: three model passes each, so a retrain pays
+ * at most 4,500 extra passes (25-31 ms each at load 5-7 on 2 cores: ~2-2.5 min) whatever the collection's size. On
+ * openclipart 1,000 edited images gave P@20 0.472 and all 1,337 0.476 (docs/relevance.md, session 9): 1,500 takes a
+ * development set whole.
+ */
+export const LW_EDIT_IMAGES = 1500;
+/** Lw-96 with λ 0.3: the best of the sweep over d 64 / 96 / 128 and λ 0.1 / 0.3 on both development sets. */
+export const LW_COMPONENTS = 96;
+export const LW_LAMBDA = 0.3;
 
 /** The quality gate's held-out slice plus the fewest images a VAE can train on at all. */
 export const MIN_RETRAIN_IMAGES = MIN_GATE_SAMPLE + 64;
@@ -103,23 +119,28 @@ export async function retrainNamespace(ctx: RetrainContext, signal: AbortSignal,
   await ns.store.exclusive(() => ns.store.setMeta('lastRetrainCount', count));
 
   // Only the held-out slice and the training sample are kept (≤ 11,000 rows); the index build reads the pages again.
-  const { heldOut, heldCount, heldIds, training, trainingCount } = await splitFromPages(ns.store.featurePages(featureDim), count, featureDim);
+  const { heldOut, heldCount, heldIds, training, trainingCount, trainingIds } = await splitFromPages(ns.store.featurePages(featureDim), count, featureDim);
   onProgress({ phase: 'training' });
+  // Before the training rows go to the worker (which may take their buffer).
+  const editStart = Date.now();
+  const pairs = await editPairs(ctx, trainingIds, training, signal, (done, total) => onProgress({ phase: 'training', done, total }));
+  if (pairs) log.info(`namespace ${name}: ${pairs.count} edited thumbnail copies for the learned whitening in ${((Date.now() - editStart) / 1000).toFixed(1)} s`);
   // Validated by the worker; read here without loading tfjs into the serving thread.
   const hyper = { ...DEFAULT_VAE_HYPER, ...ctx.vaeHyper };
-  const pcaOptions = { components: hyper.latent, shrinkage: PCA_SHRINKAGE, seed: hyper.seed, maxRows: PCA_FIT_ROWS };
-  // The worker fits both candidates: fitting PCA here would hold up queries for seconds.
-  const keys = await trainKeysInWorker(training, trainingCount, hyper, pcaOptions, {
+  const pca = { components: hyper.latent, shrinkage: PCA_SHRINKAGE, seed: hyper.seed, maxRows: PCA_FIT_ROWS };
+  const lw = pairs && { components: LW_COMPONENTS, lambda: LW_LAMBDA, seed: hyper.seed, maxRows: PCA_FIT_ROWS, pairs };
+  // The worker fits every candidate: fitting the linear keys here would hold up queries for seconds.
+  const keys = await trainKeysInWorker(training, trainingCount, hyper, { pca, ...(lw ? { lw } : {}) }, {
     signal,
     onProgress: (p) => onProgress({ phase: 'training', epoch: p.epoch, epochs: p.epochs, loss: p.loss, secondsPerEpoch: p.secondsPerEpoch }),
   });
   const vae = keys.vae;
-  const pca = keys.pca!;
+  const candidates = [vae, keys.pca!, ...(keys.lw ? [keys.lw] : [])];
   onProgress({ phase: 'checking' });
   const edited = await editedCopies(ctx, heldIds);
   if (signal.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
   const judged = await ns.store.feedback.judgedPairs(featureDim);
-  const choice = await chooseKeyInWorker(heldOut, heldCount, ns.model ?? null, [vae, pca], edited, { ...KEY_RULE, ...ctx.keyRule }, judged, signal);
+  const choice = await chooseKeyInWorker(heldOut, heldCount, ns.model ?? null, candidates, edited, { ...KEY_RULE, ...ctx.keyRule }, judged, signal);
   // --force switches to the VAE when the check refused every candidate.
   const model = choice.chosen ?? (force ? vae : null);
   const gate: GateDecision = {
@@ -192,25 +213,66 @@ async function styleAfterRetrain(ns: Namespace, adopted: boolean): Promise<void>
  * thumbnails: the quality gate asks each key to find the original of every copy (key-signals.ts).
  */
 async function editedCopies(ctx: RetrainContext, heldIds: number[]): Promise<EditedCopies | undefined> {
+  const step = Math.max(1, Math.floor(heldIds.length / EDIT_SAMPLE));
+  const positions = Array.from({ length: Math.ceil(heldIds.length / step) }, (_, j) => j * step);
+  const copies = await editThumbnails(ctx, heldIds, positions, GATE_EDITS);
+  if (!copies) return undefined;
+  return { features: copies.features, count: copies.of.length, targets: Int32Array.from(copies.of) };
+}
+
+/**
+ * The learned whitening's pairs: the stored features of up to LW_EDIT_IMAGES training images (spread over the
+ * sample) against their thumbnails' LW_EDITS copies. Undefined without thumbnails or an extractor: no Lw candidate.
+ */
+async function editPairs(
+  ctx: RetrainContext,
+  trainingIds: number[],
+  training: Float32Array,
+  signal: AbortSignal,
+  onProgress: (done: number, total: number) => void,
+): Promise<EditPairs | undefined> {
+  const { featureDim } = ctx;
+  const images = Math.min(LW_EDIT_IMAGES, trainingIds.length);
+  const positions = Array.from({ length: images }, (_, j) => Math.floor((j * trainingIds.length) / images));
+  const copies = await editThumbnails(ctx, trainingIds, positions, LW_EDITS, signal, onProgress);
+  if (!copies) return undefined;
+  const original = new Float32Array(copies.of.length * featureDim);
+  copies.of.forEach((position, p) => original.set(training.subarray(position * featureDim, (position + 1) * featureDim), p * featureDim));
+  return { original, edited: copies.features, count: copies.of.length };
+}
+
+/**
+ * Features of `edits` of the stored thumbnails of ids[position] for each of `positions`; `of[c]` is the position
+ * copy c was made from. Undefined when there is no extractor (thumbnails off) or no copy could be made.
+ */
+async function editThumbnails(
+  ctx: RetrainContext,
+  ids: number[],
+  positions: number[],
+  edits: readonly RobustnessTransform[],
+  signal?: AbortSignal,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ features: Float32Array; of: number[] } | undefined> {
   const { ns, extract, featureDim } = ctx;
   if (!extract) return undefined;
-  const rows: number[] = [];
+  const of: number[] = [];
   const vectors: Float32Array[] = [];
-  const step = Math.max(1, Math.floor(heldIds.length / EDIT_SAMPLE));
-  for (let h = 0; h < heldIds.length; h += step) {
-    const thumbnail = await ns.store.getThumbnail(heldIds[h]);
+  for (const [done, position] of positions.entries()) {
+    if (signal?.aborted) throw new AppError('TRAINING_CANCELLED', 'The retrain was cancelled.');
+    onProgress?.(done, positions.length);
+    const thumbnail = await ns.store.getThumbnail(ids[position]);
     if (!thumbnail) continue;
-    for (const edit of GATE_EDITS) {
+    for (const edit of edits) {
       try {
         vectors.push(await extract(await applyTransform(thumbnail, edit, ns.background)));
-        rows.push(h);
+        of.push(position);
       } catch {
         // A thumbnail that cannot be edited or read gives no copy; the others still count.
       }
     }
   }
-  if (rows.length === 0) return undefined;
-  const out = new Float32Array(rows.length * featureDim);
-  vectors.forEach((v, i) => out.set(v, i * featureDim));
-  return { features: out, count: rows.length, targets: Int32Array.from(rows) };
+  if (of.length === 0) return undefined;
+  const features = new Float32Array(of.length * featureDim);
+  vectors.forEach((v, i) => features.set(v, i * featureDim));
+  return { features, of };
 }

@@ -126,7 +126,11 @@ export function jacobiEigen(matrix: Float64Array, p: number): { values: Float64A
 }
 
 export function fitPca(features: Float32Array, n: number, dim: number, components: number, seed = 1): Pca {
-  const x = unitRows(features, n, dim);
+  return fitPcaOfRows(unitRows(features, n, dim), n, dim, components, seed);
+}
+
+/** fitPca on rows taken as they are (not made unit length): the learned whitening's whitened rows. */
+export function fitPcaOfRows(x: Float32Array | Float64Array, n: number, dim: number, components: number, seed = 1): Pca {
   const mean = new Float64Array(dim);
   for (let i = 0; i < n; i++) for (let k = 0; k < dim; k++) mean[k] += x[i * dim + k] / n;
   const centred = new Float64Array(n * dim);

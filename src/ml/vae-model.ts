@@ -58,9 +58,9 @@ export type VaeMeta = {
   epochsTrained: number;
   /** Hex sha256 of weights.bin: set by saveVae, checked by loadVae. */
   weightsSha256?: string;
-  /** What the encoder is: a trained VAE (absent in files from before linear keys) or a PCA key (linear-key.ts). */
-  keyKind?: 'vae' | 'pca' | 'pca-whitened';
-  /** A whitened PCA key's shrinkage. */
+  /** What the encoder is: a trained VAE (absent in files from before linear keys) or a linear key (linear-key.ts). */
+  keyKind?: 'vae' | 'pca' | 'pca-whitened' | 'learned-whitening';
+  /** A whitened key's shrinkage: PCA's s, or the learned whitening's λ. */
   shrinkage?: number;
   format: 1;
 };

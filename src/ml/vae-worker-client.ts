@@ -32,17 +32,20 @@ export async function trainVaeInWorker(
   hyper: Partial<VaeHyperParams>,
   options: TrainVaeInWorkerOptions = {},
 ): Promise<VaeModel> {
-  return (await trainKeysInWorker(features, n, hyper, undefined, options)).vae;
+  return (await trainKeysInWorker(features, n, hyper, {}, options)).vae;
 }
 
-export type TrainedKeys = { vae: VaeModel; pca?: VaeModel };
+export type TrainedKeys = { vae: VaeModel; pca?: VaeModel; lw?: VaeModel };
 
-/** trainVaeInWorker, and with `pca` also a PCA key (linear-key.ts) fitted in the same worker on the same rows. */
+/**
+ * trainVaeInWorker, and with `linear.pca` also a PCA key, with `linear.lw` also the learned whitening (linear-key.ts),
+ * fitted in the same worker on the same rows.
+ */
 export async function trainKeysInWorker(
   features: Float32Array,
   n: number,
   hyper: Partial<VaeHyperParams>,
-  pca: VaeWorkerInput['pca'],
+  linear: Pick<VaeWorkerInput, 'pca' | 'lw'>,
   options: TrainVaeInWorkerOptions = {},
 ): Promise<TrainedKeys> {
   const { onProgress, signal } = options;
@@ -52,22 +55,23 @@ export async function trainKeysInWorker(
   const data = wholeBuffer ? features : features.slice();
   // Set on abort: the worker stops at its next batch boundary (terminating tfjs mid-batch is the fallback).
   const stop = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
-  const input: VaeWorkerInput = { features: data, n, hyper, stop, ...(pca ? { pca } : {}) };
+  const input: VaeWorkerInput = { features: data, n, hyper, stop, ...linear };
   const result = await runWorkerTask<VaeWorkerResult>(new URL('./vae.worker.js', import.meta.url), input, {
     code: 'TRAINING_FAILED',
     what: 'the training worker',
     signal,
     cancelled: cancelledError,
     softCancel: { stop: () => Atomics.store(stop, 0, 1), graceMs: CANCEL_GRACE_MS },
-    transfer: [data.buffer as ArrayBuffer],
+    // The edit pairs are made for this call alone; the training rows are copied above when they are not.
+    transfer: [data.buffer, ...(linear.lw ? [linear.lw.pairs.original.buffer, linear.lw.pairs.edited.buffer] : [])] as ArrayBuffer[],
     onMessage: (message) => {
       const progress = message as VaeWorkerMessage;
       if (progress.type === 'progress') onProgress?.(progress.progress);
     },
   });
   try {
-    const vae = new VaeModel(result.meta, result.weights);
-    return result.pca ? { vae, pca: new VaeModel(result.pca.meta, result.pca.weights) } : { vae };
+    const model = (m: typeof result) => new VaeModel(m.meta, m.weights);
+    return { vae: model(result), ...(result.pca ? { pca: model(result.pca) } : {}), ...(result.lw ? { lw: model(result.lw) } : {}) };
   } catch (error) {
     // A malformed result.
     throw isAppError(error) ? error : new AppError('TRAINING_FAILED', 'Training failed.', { cause: error });

@@ -6,7 +6,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { AppError, isAppError, type ErrorCode } from '../errors.js';
 import type { VaeHyperParams } from './vae-hyper.js';
 import type { VaeMeta, VaeWeights } from './vae-model.js';
-import { fitPcaKey, type PcaKeyOptions } from './linear-key.js';
+import type { EditPairs, LearnedWhiteningOptions } from './learned-whitening.js';
+import { fitLearnedWhiteningKey, fitPcaKey, type PcaKeyOptions } from './linear-key.js';
 import { trainVae, type VaeProgress } from './vae-train.js';
 
 export type VaeWorkerInput = {
@@ -17,9 +18,12 @@ export type VaeWorkerInput = {
   stop: Int32Array;
   /** Also fit a PCA key on (a spread sample of) the same rows, after training: kept off the parent's event loop. */
   pca?: PcaKeyOptions & { maxRows: number };
+  /** Also fit the learned whitening (learned-whitening.ts) on the same spread sample and these edit pairs. */
+  lw?: LearnedWhiteningOptions & { maxRows: number; pairs: EditPairs };
 };
 
-export type VaeWorkerResult = { meta: VaeMeta; weights: VaeWeights; pca?: { meta: VaeMeta; weights: VaeWeights } };
+type ModelData = { meta: VaeMeta; weights: VaeWeights };
+export type VaeWorkerResult = ModelData & { pca?: ModelData; lw?: ModelData };
 
 /** runWorkerTask's replies (util/worker-task.ts), plus progress. */
 export type VaeWorkerMessage =
@@ -55,8 +59,10 @@ async function run(port: NonNullable<typeof parentPort>, input: VaeWorkerInput):
       shouldStop: () => Atomics.load(input.stop, 0) !== 0,
     });
     const pca = input.pca ? fitPcaKey(...spreadSample(input.features, input.n, input.pca.maxRows), model.meta.inputDim, input.pca) : undefined;
-    const buffers = new Set([...Object.values(model.weights), ...Object.values(pca?.weights ?? {})].map((array) => array.buffer as ArrayBuffer));
-    post({ type: 'done', result: { meta: model.meta, weights: model.weights, ...(pca ? { pca: { meta: pca.meta, weights: pca.weights } } : {}) } }, [...buffers]);
+    const lw = input.lw ? fitLearnedWhiteningKey(...spreadSample(input.features, input.n, input.lw.maxRows), model.meta.inputDim, input.lw.pairs, input.lw) : undefined;
+    const data = (m: typeof model) => ({ meta: m.meta, weights: m.weights });
+    const buffers = new Set([model, pca, lw].flatMap((m) => (m ? Object.values(m.weights) : [])).map((array) => array.buffer as ArrayBuffer));
+    post({ type: 'done', result: { ...data(model), ...(pca ? { pca: data(pca) } : {}), ...(lw ? { lw: data(lw) } : {}) } }, [...buffers]);
   } catch (error) {
     post({ type: 'error', error: toAppError(error).toJSON() });
   }
