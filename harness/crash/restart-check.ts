@@ -119,5 +119,6 @@ export async function strayFiles(dataDir: string, activeKey: string, namespace: 
   const keep = new Set(['store.sqlite', 'store.sqlite-wal', 'store.sqlite-shm', 'vae', ...named]);
   const vaes = await readdir(join(dir, 'vae')).catch(() => [] as string[]);
   const top = (await readdir(dir)).filter((name) => !keep.has(name));
-  return [...top, ...vaes.filter((v) => `vae-${v}` !== activeKey).map((v) => `vae/${v}`)];
+  // A VAE's key id is `vae-<id>`; a linear key (PCA, learned whitening) is named by its id alone.
+  return [...top, ...vaes.filter((v) => `vae-${v}` !== activeKey && v !== activeKey).map((v) => `vae/${v}`)];
 }

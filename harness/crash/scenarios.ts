@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { createEngine, namespaceDir, DEFAULT_NAMESPACE } from '../../src/index/engine.js';
 import { vaeDir } from '../../src/index/namespace.js';
 import { VectorIndex } from '../../src/index/vector-index.js';
+import { isLinearKeyId } from '../../src/ml/linear-key.js';
 import { loadVae } from '../../src/ml/vae-files.js';
 import type { VaeHyperParams } from '../../src/ml/vae-hyper.js';
 import { mulberry32 } from '../../src/util/random.js';
@@ -161,8 +162,8 @@ export async function runRetrainScenario(options: CrashOptions): Promise<Scenari
     if (active.key === previousKey && phases.includes('swapping')) figures.killedDuringSwap += 1;
     else if (active.key !== previousKey && !finished) figures.swappedBeforeKill += 1;
     else if (!finished) figures.killedBeforeSwap += 1;
-    if (active.key.startsWith('vae-')) {
-      const model = await loadVae(vaeDir(dir, active.key.slice(4))).catch((error: Error) => error);
+    if (active.key.startsWith('vae-') || isLinearKeyId(active.key)) {
+      const model = await loadVae(vaeDir(dir, isLinearKeyId(active.key) ? active.key : active.key.slice(4))).catch((error: Error) => error);
       if (model instanceof Error) failures.push(`${label}: the active VAE does not load: ${model.message}`);
       const index = await VectorIndex.load(dir, active.key).catch((error: Error) => error);
       if (!index || index instanceof Error) failures.push(`${label}: the active index does not load after a clean close`);
